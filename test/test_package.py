@@ -1,0 +1,70 @@
+"""The ROS package's manifest and build declare what a robot's rosdep and colcon need."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_package_xml_declares_every_runtime_and_test_dependency():
+    catkin_pkg = pytest.importorskip("catkin_pkg.package", reason="catkin_pkg not installed")
+    package = catkin_pkg.parse_package(str(ROOT / "package.xml"))
+    assert package.name == "pose_reloc" and package.package_format == 3
+    run = {
+        d.name for d in package.exec_depends + package.build_export_depends + package.build_depends
+    }
+    needed = {
+        "rclpy",
+        "sensor_msgs",
+        "geometry_msgs",
+        "nav_msgs",
+        "std_srvs",
+        "visualization_msgs",
+        "diagnostic_msgs",
+        "tf2_ros",
+        "tf2_msgs",
+        "cv_bridge",
+        "launch",
+        "launch_ros",
+    }
+    assert needed <= run, f"missing: {needed - run}"
+    assert {"launch_testing", "launch_testing_ros", "python3-pytest"} <= {
+        d.name for d in package.test_depends
+    }
+    assert "rosidl_interface_packages" in {g.name for g in package.member_of_groups}
+
+
+def test_cmake_generates_the_message_and_installs_every_python_package():
+    cmake = (ROOT / "CMakeLists.txt").read_text()
+    assert re.search(
+        r'rosidl_generate_interfaces\(\$\{PROJECT_NAME\}\s+"msg/SunDirection.msg"', cmake
+    )
+    for package in ("pose_reloc", "sun_bcnn", "vo_fusion"):
+        assert (ROOT / "src" / package / "__init__.py").is_file()
+    assert "foreach(python_package pose_reloc sun_bcnn vo_fusion)" in cmake
+    # rosidl's install must come first, or the generated pose_reloc.msg would be overwritten.
+    assert cmake.index("rosidl_generate_interfaces") < cmake.index("install(DIRECTORY src/")
+
+
+def test_readme_opens_with_the_test_command_that_ci_runs():
+    readme = (ROOT / "README.md").read_text().splitlines()
+    commands = [line.strip() for line in readme[:15] if line.strip().startswith("make ")]
+    assert commands and commands[0] == "make test"
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_pose_reloc_command_reports_a_missing_model_cleanly(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "pose_reloc.cli", "model-info", str(tmp_path / "none.onnx")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: model file") and "Traceback" not in result.stderr
