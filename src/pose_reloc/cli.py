@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from pose_reloc import __version__
 from pose_reloc.errors import PoseRelocError
@@ -27,6 +28,37 @@ def _model_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _synth(args: argparse.Namespace) -> int:
+    from pose_reloc.synth.config import load_scene_config
+    from pose_reloc.synth.generate import synthesize
+
+    config = load_scene_config(args.scene)
+    amount = args.frames if args.trajectory == "train" else args.seconds
+    if amount is None:
+        amount = 500 if args.trajectory == "train" else config.trajectory.drive_seconds
+
+    def progress(done: int, total: int) -> None:
+        if done % 200 == 0 or done == total:
+            print(f"  rendered {done}/{total}", flush=True)
+
+    report = synthesize(
+        config,
+        args.trajectory,
+        amount,
+        Path(args.out),
+        seed=args.seed,
+        with_depth=args.depth,
+        with_noshadow_twin=args.noshadow_twin,
+        bag_path=Path(args.bag) if args.bag else None,
+        progress=progress,
+    )
+    print(
+        f"wrote {report.frames} frames of {config.name}/{args.trajectory} to {report.out} in "
+        f"{report.seconds:.1f} s: {report.images_per_second:.1f} images/s"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pose-reloc", description=__doc__)
     parser.add_argument("--version", action="version", version=f"pose_reloc {__version__}")
@@ -42,6 +74,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="ONNX Runtime providers in priority order (tensorrt, cuda, cpu or full names)",
     )
     info.set_defaults(run=_model_info)
+
+    synth = commands.add_parser(
+        "synth", help="render a synthetic sun-lit dataset (and rosbag) from a scene"
+    )
+    synth.add_argument(
+        "--scene", required=True, help="scene description YAML (config/scenes/*.yaml)"
+    )
+    synth.add_argument(
+        "--out", required=True, help="dataset folder to create (must not exist or be empty)"
+    )
+    synth.add_argument(
+        "--trajectory",
+        default="train",
+        choices=["train", "drive", "kidnap", "long"],
+        help="train: poses spread over the streets; drive: a robot drive; kidnap: a drive with "
+        "teleports; long: a long drive (for VO drift)",
+    )
+    synth.add_argument("--frames", type=int, help="number of frames (train; default 500)")
+    synth.add_argument(
+        "--seconds", type=float, help="drive length in seconds (drives; default from scene)"
+    )
+    synth.add_argument(
+        "--seed", type=int, help="trajectory/sun seed (default: derived from the scene seed)"
+    )
+    synth.add_argument("--depth", action="store_true", help="also write 16-bit depth PNGs (mm)")
+    synth.add_argument(
+        "--noshadow-twin", action="store_true", help="also render each frame without cast shadows"
+    )
+    synth.add_argument("--bag", help="also write a rosbag2 (MCAP) of the frames at this path")
+    synth.set_defaults(run=_synth)
     return parser
 
 

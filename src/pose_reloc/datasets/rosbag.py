@@ -1,0 +1,235 @@
+"""rosbag2 (MCAP or sqlite3) via `rosbags`, no ROS needed: an image topic (Image or CompressedImage),
+a ground-truth pose topic (PoseStamped, PoseWithCovarianceStamped or Odometry), camera_info, the
+camera extrinsic from /tf_static, and optionally a sun vector topic (Vector3Stamped, map frame)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pose_reloc.camera import PinholeCamera
+from pose_reloc.datasets.record import DatasetError, Frame
+from pose_reloc.errors import PoseRelocError
+from pose_reloc.geometry import Transform, interpolate
+from pose_reloc.images import convert_encoding, decode_compressed, decode_image
+
+IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+POSE_TYPES = (
+    "geometry_msgs/msg/PoseStamped",
+    "geometry_msgs/msg/PoseWithCovarianceStamped",
+    "nav_msgs/msg/Odometry",
+)
+
+
+@dataclass(frozen=True)
+class BagTopics:
+    image: str = "/camera/image_raw/compressed"
+    pose: str | None = "/ground_truth/pose"
+    camera_info: str | None = "/camera/camera_info"
+    sun: str | None = "/ground_truth/sun"
+    base_frame: str = "base_link"  # the frame whose pose the pose topic gives
+
+
+def stamp_seconds(header: Any) -> float:
+    return float(header.stamp.sec) + float(header.stamp.nanosec) * 1e-9
+
+
+def _transform(msg_transform: Any) -> Transform:
+    t, q = msg_transform.translation, msg_transform.rotation
+    return Transform.from_xyz_quat([t.x, t.y, t.z], [q.x, q.y, q.z, q.w])
+
+
+def _pose_of(msg: Any) -> Transform:
+    pose = msg.pose.pose if hasattr(msg.pose, "pose") else msg.pose
+    p, q = pose.position, pose.orientation
+    return Transform.from_xyz_quat([p.x, p.y, p.z], [q.x, q.y, q.z, q.w])
+
+
+def camera_from_info(msg: Any) -> PinholeCamera:
+    return PinholeCamera.from_camera_info(
+        K=np.asarray(msg.k),
+        D=np.asarray(msg.d),
+        distortion_model=msg.distortion_model,
+        width=msg.width,
+        height=msg.height,
+        binning_x=msg.binning_x,
+        binning_y=msg.binning_y,
+        roi=(msg.roi.x_offset, msg.roi.y_offset, msg.roi.width, msg.roi.height),
+    )
+
+
+def image_loader(msg: Any, source: str) -> Callable[[], NDArray[np.uint8]]:
+    """Decodes the message's pixels to RGB when called (bags are decoded lazily)."""
+    if hasattr(msg, "format"):
+        fmt, data = str(msg.format), bytes(msg.data)
+
+        def load() -> NDArray[np.uint8]:
+            pixels, encoding = decode_compressed(fmt, data)
+            return np.asarray(convert_encoding(pixels, encoding, "rgb8"))
+    else:
+        fields = (
+            msg.height,
+            msg.width,
+            msg.encoding,
+            msg.step,
+            bytes(msg.data),
+            bool(msg.is_bigendian),
+        )
+
+        def load() -> NDArray[np.uint8]:
+            return np.asarray(convert_encoding(decode_image(*fields), fields[2], "rgb8"))
+
+    return load
+
+
+def _static_chain(
+    transforms: dict[str, tuple[str, Transform]], base: str, camera: str
+) -> Transform:
+    """T_base_camera from child -> (parent, T_parent_child) links of /tf_static."""
+    T = Transform.identity()
+    frame = camera
+    for _ in range(32):
+        if frame == base:
+            return T
+        if frame not in transforms:
+            break
+        parent, T_parent_child = transforms[frame]
+        T = T_parent_child @ T
+        frame = parent
+    raise DatasetError(f"/tf_static has no chain from {base} to the camera frame {camera}")
+
+
+def read_rosbag(
+    bag: str | Path,
+    topics: BagTopics = BagTopics(),
+    camera: PinholeCamera | None = None,
+    T_base_cam: Transform | None = None,
+    max_gap_s: float = 0.05,
+) -> Iterator[Frame]:
+    """Frames in image-stamp order; poses interpolated to the image stamps (never across a gap
+    wider than 2 x max_gap_s, so a teleport is not smeared)."""
+    from rosbags.highlevel import AnyReader
+    from rosbags.typesys import Stores, get_typestore
+
+    path = Path(bag)
+    if not path.exists():
+        raise DatasetError(f"bag {path} does not exist")
+    try:
+        with AnyReader([path], default_typestore=get_typestore(Stores.ROS2_HUMBLE)) as reader:
+            records = _collect(reader, topics, path)
+    except PoseRelocError:
+        raise
+    except Exception as error:  # rosbags raises many types for damaged bags
+        raise DatasetError(f"bag {path} could not be read: {error}") from error
+    if not records.images:
+        raise DatasetError(f"bag {path} has no messages on image topic {topics.image}")
+    if camera is None and not records.infos:
+        raise DatasetError(
+            f"bag {path} has no camera_info on {topics.camera_info}: give the camera calibration"
+        )
+    yield from _frames(path, topics, records, camera, T_base_cam, max_gap_s)
+
+
+@dataclass
+class _BagRecords:
+    images: list[tuple[float, Any]] = field(default_factory=list)
+    poses: list[tuple[float, Transform]] = field(default_factory=list)
+    infos: list[tuple[float, Any]] = field(default_factory=list)
+    suns: list[tuple[float, NDArray[np.float64]]] = field(default_factory=list)
+    statics: dict[str, tuple[str, Transform]] = field(default_factory=dict)
+
+
+def _collect(reader: Any, topics: BagTopics, path: Path) -> _BagRecords:
+    available = {c.topic: c.msgtype for c in reader.connections}
+    if topics.image not in available:
+        raise DatasetError(
+            f"bag {path} has no topic {topics.image}; its topics: {sorted(available)}"
+        )
+    if available[topics.image] not in IMAGE_TYPES:
+        raise DatasetError(f"{topics.image} in {path} is {available[topics.image]}, not an image")
+    if topics.pose and topics.pose in available and available[topics.pose] not in POSE_TYPES:
+        raise DatasetError(f"{topics.pose} in {path} is {available[topics.pose]}, not a pose")
+    wanted = {topics.image, topics.pose, topics.camera_info, topics.sun, "/tf_static"} & set(
+        available
+    )
+    records = _BagRecords()
+    connections = [c for c in reader.connections if c.topic in wanted]
+    for connection, _, raw in reader.messages(connections=connections):
+        msg = reader.deserialize(raw, connection.msgtype)
+        topic = connection.topic
+        if topic == topics.image:
+            records.images.append((stamp_seconds(msg.header), msg))
+        elif topic == topics.pose:
+            records.poses.append((stamp_seconds(msg.header), _pose_of(msg)))
+        elif topic == topics.camera_info:
+            records.infos.append((stamp_seconds(msg.header), msg))
+        elif topic == topics.sun:
+            v = msg.vector
+            records.suns.append((stamp_seconds(msg.header), np.array([v.x, v.y, v.z])))
+        else:
+            for t in msg.transforms:
+                records.statics[t.child_frame_id] = (t.header.frame_id, _transform(t.transform))
+    records.images.sort(key=lambda item: item[0])
+    records.poses.sort(key=lambda item: item[0])
+    return records
+
+
+def _frames(
+    path: Path,
+    topics: BagTopics,
+    records: _BagRecords,
+    camera: PinholeCamera | None,
+    T_base_cam: Transform | None,
+    max_gap_s: float,
+) -> Iterator[Frame]:
+    images, poses, infos, suns, statics = (
+        records.images,
+        records.poses,
+        records.infos,
+        records.suns,
+        records.statics,
+    )
+    pose_stamps = np.array([s for s, _ in poses])
+    sun_stamps = np.array([s for s, _ in suns])
+    info_stamps = np.array([s for s, _ in infos])
+    for index, (stamp, msg) in enumerate(images):
+        cam = camera
+        if cam is None:
+            latest = max(int(np.searchsorted(info_stamps, stamp + 1e-6)) - 1, 0)
+            cam = camera_from_info(infos[latest][1])
+        T_wc = Transform.identity()
+        if poses:
+            T_map_base = _pose_at(pose_stamps, poses, stamp, max_gap_s)
+            if T_map_base is None:
+                continue
+            mount = (
+                T_base_cam
+                if T_base_cam is not None
+                else _static_chain(statics, topics.base_frame, msg.header.frame_id)
+            )
+            T_wc = T_map_base @ mount
+        sun_world = None
+        if suns:
+            nearest = int(np.abs(sun_stamps - stamp).argmin())
+            if abs(sun_stamps[nearest] - stamp) <= max_gap_s:
+                sun_world = suns[nearest][1]
+        sun_cam = None if sun_world is None else T_wc.rotation.inv().apply(sun_world)
+        source = f"{path}:{topics.image}#{index}"
+        yield Frame(stamp, cam, T_wc, image_loader(msg, source), source, sun_cam, sun_world)
+
+
+def _pose_at(stamps: NDArray, poses: list, stamp: float, max_gap_s: float) -> Transform | None:
+    after = int(np.searchsorted(stamps, stamp))
+    if after < len(stamps) and abs(stamps[after] - stamp) < 1e-3:
+        return poses[after][1]
+    if after > 0 and abs(stamps[after - 1] - stamp) < 1e-3:
+        return poses[after - 1][1]
+    if after == 0 or after == len(stamps) or stamps[after] - stamps[after - 1] > 2 * max_gap_s:
+        return None
+    t0, t1 = stamps[after - 1], stamps[after]
+    return interpolate(poses[after - 1][1], poses[after][1], (stamp - t0) / (t1 - t0))

@@ -1,0 +1,108 @@
+"""Scene descriptions: the shipped demo loads; every bad field is named in the error."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+from synth_fixtures import small_config
+
+from pose_reloc.synth.city import build_city
+from pose_reloc.synth.config import SceneConfigError, load_scene_config, scene_config_from_dict
+from pose_reloc.synth.generate import sun_schedule
+from pose_reloc.synth.trajectories import drive, kidnap_drive, training_sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_demo_scene_loads_with_its_values():
+    config = load_scene_config(ROOT / "config" / "scenes" / "demo.yaml")
+    assert config.name == "demo" and config.city.blocks_x == 3 and config.camera.fx == 260.0
+    assert config.sun.utc_hours == (12.0, 23.5)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"city": {"blok_size": 30}}, "unknown key city.blok_size"),
+        ({"colour": 1}, "unknown key colour"),
+        ({"city": {"block_size": -3}}, "city.block_size must be positive"),
+        ({"city": {"parked_vehicles": -1}}, "city.parked_vehicles cannot be negative"),
+        ({"camera": {"width": 0}}, "camera.width must be positive"),
+        ({"camera": {"fx": "wide"}}, "camera.fx = 'wide' is not a valid"),
+        ({"city": {"building_height": [30, 10]}}, "city.building_height must be a range"),
+        ({"city": {"building_height": [3]}}, "city.building_height must have 2 values"),
+        (
+            {"sun": {"mode": "fixed", "fixed_elevation_deg": -5}},
+            "sun.fixed_elevation_deg -5.0 is below",
+        ),
+        ({"sun": {"mode": "moon"}}, "sun.mode must be"),
+        ({"lighting": {"overcast_fraction": 1.5}}, "lighting.overcast_fraction"),
+    ],
+)
+def test_bad_fields_are_named(raw, message):
+    with pytest.raises(SceneConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        scene_config_from_dict(raw, "scene.yaml")
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(SceneConfigError, match="cannot read scene file"):
+        load_scene_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("city: [unclosed")
+    with pytest.raises(SceneConfigError, match="not valid YAML"):
+        load_scene_config(bad)
+
+
+def test_a_waypoint_inside_a_building_is_refused():
+    config = small_config()
+    building = next(b for b in build_city(config).boxes if b.kind == "building")
+    inside = [(building.x0 + building.x1) / 2, (building.y0 + building.y1) / 2]
+    config = small_config(trajectory={"waypoints": [[0.0, -60.0], inside]})
+    with pytest.raises(SceneConfigError, match=r"trajectory.waypoints\[1\] .* inside an object"):
+        drive(build_city(config), 5.0, np.random.default_rng(0))
+
+
+def test_a_drive_at_night_is_refused_for_a_daylight_set():
+    config = small_config(sun={"drive_start_utc": "2026-06-21T05:00:00"})  # 01:00 in Toronto
+    city = build_city(config)
+    frames = drive(city, 2.0, np.random.default_rng(0))
+    with pytest.raises(
+        SceneConfigError, match=r"sun.drive_start_utc .* below sun.min_elevation_deg"
+    ):
+        sun_schedule(config, frames, "drive", np.random.default_rng(0))
+
+
+def test_training_poses_are_on_streets_and_clear_of_objects():
+    config = small_config()
+    city = build_city(config)
+    frames = training_sweep(city, 300, np.random.default_rng(1))
+    cams = np.array([f.T_map_cam.translation for f in frames])
+    assert city.on_street(cams[:, :2]).all()
+    assert city.clearance(cams).min() >= config.trajectory.clearance_m
+    assert np.ptp(cams[:, 2]) > 0.8  # heights vary
+    yaw = np.array([f.T_map_base.rotation.as_euler("ZYX", degrees=True)[0] for f in frames])
+    assert np.histogram(yaw, bins=8, range=(-180, 180))[0].min() > 10  # every heading
+
+
+def test_drives_are_smooth_at_robot_speed_and_kidnaps_are_flagged_jumps():
+    config = small_config(trajectory={"drive_seconds": 20.0, "kidnap_every_s": 10.0})
+    city = build_city(config)
+    frames = kidnap_drive(city, 20.0, np.random.default_rng(2))
+    assert len(frames) == 200
+    steps = np.array(
+        [
+            np.linalg.norm(b.T_map_base.translation - a.T_map_base.translation)
+            for a, b in itertools.pairwise(frames)
+        ]
+    )
+    kidnapped = np.array([f.kidnap for f in frames[1:]])
+    assert kidnapped.sum() == 1 and frames[100].kidnap and frames[100].segment == 1
+    assert steps[kidnapped].min() > 2.0  # a teleport, not a step
+    np.testing.assert_allclose(steps[~kidnapped], 0.12, atol=0.01)  # 1.2 m/s at 10 Hz
+    heights = [f.T_map_cam.translation[2] for f in frames]
+    np.testing.assert_allclose(heights, 1.3)
+    cams = np.array([f.T_map_cam.translation for f in frames])
+    assert city.on_street(cams[:, :2]).all() and city.clearance(cams).min() > 0.5
