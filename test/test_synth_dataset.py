@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from synth_fixtures import small_config
@@ -98,7 +100,7 @@ def test_the_shipped_demo_bag_is_a_60_s_drive_with_one_kidnap():
     steps = np.array(
         [
             np.linalg.norm(b.T_wc.translation - a.T_wc.translation)
-            for a, b in zip(frames, frames[1:], strict=False)
+            for a, b in itertools.pairwise(frames)
         ]
     )
     assert (
