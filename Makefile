@@ -24,7 +24,7 @@ test: check
 constraints:
 	rm -rf /tmp/pose_reloc_constraints_venv && python3 -m venv /tmp/pose_reloc_constraints_venv
 	/tmp/pose_reloc_constraints_venv/bin/pip install -q -r requirements/ros-kilted.txt \
-	  -r requirements/runtime.txt -r requirements/dev.txt
+	  -r requirements/runtime.txt -r requirements/dev.txt -r requirements/train.txt
 	{ echo "# Exact versions of everything make setup installs: written by make constraints"; \
 	  /tmp/pose_reloc_constraints_venv/bin/pip freeze --all --exclude-editable | grep -v "^pip=="; \
 	} > requirements/constraints.txt

@@ -39,3 +39,47 @@ def mean_colour_model(
     if metadata is not False:
         write_metadata(path, metadata)
     return path
+
+
+def fake_posenet_model(
+    path: Path, width: int = 32, height: int = 24, noise_m: float = 0.2, position_width: int = 3
+) -> Path:
+    """A stand-in PoseNet: position = 10 x the image's mean colour (+ uniform noise per sample, like
+    live MC dropout), orientation = a camera looking along +x (optical z = map x, optical y = -z)."""
+    image = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, height, width])
+    position = helper.make_tensor_value_info("position", TensorProto.FLOAT, ["N", position_width])
+    orientation = helper.make_tensor_value_info("orientation", TensorProto.FLOAT, ["N", 4])
+    looking_along_x = [-0.5, 0.5, -0.5, 0.5]  # x, y, z, w of R_map_cam for that camera
+    nodes = [
+        helper.make_node("GlobalAveragePool", ["image"], ["pooled"]),
+        helper.make_node("Flatten", ["pooled"], ["means"], axis=1),
+        helper.make_node("Mul", ["means", "ten"], ["scaled"]),
+        helper.make_node("RandomUniformLike", ["scaled"], ["noise"], low=-noise_m, high=noise_m),
+        helper.make_node("Add", ["scaled", "noise"], ["position_full"]),
+        helper.make_node("Slice", ["position_full", "starts", "ends", "axes"], ["position"]),
+        helper.make_node("Mul", ["means", "zero"], ["zeros"]),
+        helper.make_node("ReduceSum", ["zeros", "axes"], ["zero_column"], keepdims=1),
+        helper.make_node("Add", ["zero_column", "quaternion"], ["orientation"]),
+    ]
+    initializers = [
+        helper.make_tensor("ten", TensorProto.FLOAT, [], [10.0]),
+        helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
+        helper.make_tensor("quaternion", TensorProto.FLOAT, [1, 4], looking_along_x),
+        helper.make_tensor("starts", TensorProto.INT64, [1], [0]),
+        helper.make_tensor("ends", TensorProto.INT64, [1], [position_width]),
+        helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
+    ]
+    graph = helper.make_graph(
+        nodes, "fake_posenet", [image], [position, orientation], initializer=initializers
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    metadata = ModelMetadata(
+        task="posenet",
+        input=InputSpec("image", width, height, "RGB", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
+        outputs={"position": "metres", "orientation": "x y z w"},
+        extra={"mc_samples": 16, "dropout_live": True, "frame": "map"},
+    )
+    write_metadata(path, metadata)
+    return path

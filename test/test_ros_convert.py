@@ -150,3 +150,19 @@ def test_arrow_marker():
     assert marker.type == Marker.ARROW and len(marker.points) == 2 and marker.points[1].y == -1.0
     with pytest.raises(ConversionError):
         rc.arrow_marker(rc.make_header(0.0, "cam"), [0, 0, 0], [np.nan, 0, 0], (1, 1, 1, 1), "sun")
+
+
+def test_sun_direction_round_trip_and_refusals():
+    header = rc.make_header(5.0, "camera_optical_frame")
+    msg = rc.sun_direction_msg(
+        header, [0.6, -0.8, 0.0], np.eye(3) * 0.01, 1.57, 0.64, np.eye(2) * 0.02, 32, True
+    )
+    direction, covariance, valid = rc.sun_direction_from_msg(msg)
+    np.testing.assert_allclose(direction, [0.6, -0.8, 0.0])
+    np.testing.assert_allclose(covariance, np.eye(3) * 0.01)
+    assert valid and msg.sample_count == 32 and msg.header.frame_id == "camera_optical_frame"
+    msg.direction.x = 0.9
+    with pytest.raises(ConversionError, match="not a unit vector"):
+        rc.sun_direction_from_msg(msg)
+    with pytest.raises(ConversionError, match="NaN"):
+        rc.sun_direction_msg(header, [0, 0, 1.0], np.full(9, np.nan), 0.0, 0.0, np.eye(2), 1, True)

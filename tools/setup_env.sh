@@ -39,7 +39,7 @@ wheels on PyPI are built for CPython 3.11 only: run with PYTHON=python3.11, or s
 
 install_python_packages() {
   local pip=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
-  local sets=(-r "$REQ/runtime.txt" -r "$REQ/dev.txt")
+  local sets=(-r "$REQ/runtime.txt" -r "$REQ/dev.txt" -r "$REQ/train.txt")
   ros_is_sourced || sets+=(-r "$REQ/ros-kilted.txt")
   say "installing Python packages (pinned by requirements/constraints.txt)"
   "${pip[@]}" -c "$REQ/constraints.txt" "${sets[@]}"

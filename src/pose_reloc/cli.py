@@ -59,6 +59,213 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_posenet(args: argparse.Namespace) -> int:
+    from pose_reloc.train import require_torch
+
+    require_torch()
+    from pose_reloc.train.posenet_train import PoseNetTrainConfig, train_posenet
+
+    config = PoseNetTrainConfig(
+        arch=args.arch,
+        loss=args.loss,
+        epochs=args.epochs,
+        pretrain_epochs=args.pretrain_epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        beta=args.beta,
+        input_width=args.input_size[0],
+        input_height=args.input_size[1],
+        center_crop=args.arch == "googlenet",
+        seed=args.seed,
+        init_checkpoint=args.init,
+    )
+    path = train_posenet(args.data, args.out, config, val_data=args.val)
+    print(f"wrote {path}")
+    return 0
+
+
+def _train_sun(args: argparse.Namespace) -> int:
+    from pose_reloc.train import require_torch
+
+    require_torch()
+    from sun_bcnn.train import SunTrainConfig, train_sun_bcnn
+
+    config = SunTrainConfig(
+        arch=args.arch,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        input_width=args.input_size[0],
+        input_height=args.input_size[1],
+        center_crop=args.arch == "googlenet",
+        seed=args.seed,
+        threads=args.threads,
+    )
+    path = train_sun_bcnn(args.data, args.out, config, val_data=args.val)
+    print(f"wrote {path}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from pose_reloc.train import require_torch
+
+    require_torch()
+    from pose_reloc.train.export import export_checkpoint
+
+    accuracy = json.loads(Path(args.metrics).read_text()) if args.metrics else None
+    path, card = export_checkpoint(
+        args.checkpoint, args.out, samples=args.samples, accuracy=accuracy
+    )
+    if args.calibration_data:
+        from pose_reloc.train.export import calibrate_exported
+
+        calibrate_exported(path, card, args.calibration_data)
+    return 0
+
+
+def _add_train_commands(commands: argparse._SubParsersAction) -> None:
+    train = commands.add_parser("train", help="train a network (needs torch, the [train] extra)")
+    networks = train.add_subparsers(dest="network", required=True)
+    posenet = networks.add_parser("posenet", help="PoseNet camera-pose regression")
+    posenet.add_argument(
+        "--data", required=True, help="training dataset (e.g. pose-reloc synth --trajectory train)"
+    )
+    posenet.add_argument("--val", help="a dataset to report median errors on after every epoch")
+    posenet.add_argument(
+        "--out", required=True, help="run folder for checkpoint.pt and history.json"
+    )
+    posenet.add_argument(
+        "--arch",
+        default="lite",
+        choices=["lite", "googlenet"],
+        help="lite: MobileNetV3-small trunk",
+    )
+    posenet.add_argument("--loss", default="learned", choices=["beta", "learned", "reprojection"])
+    posenet.add_argument("--epochs", type=int, default=30)
+    posenet.add_argument(
+        "--pretrain-epochs", type=int, default=10, help="learned-loss epochs before reprojection"
+    )
+    posenet.add_argument("--batch-size", type=int, default=32)
+    posenet.add_argument(
+        "--lr", type=float, default=2e-3, help="peak learning rate (one-cycle schedule)"
+    )
+    posenet.add_argument(
+        "--beta", type=float, default=250.0, help="weight of the quaternion term (beta loss)"
+    )
+    posenet.add_argument("--input-size", type=int, nargs=2, default=[160, 120], metavar=("W", "H"))
+    posenet.add_argument("--seed", type=int, default=0)
+    posenet.add_argument(
+        "--init", help="a local ImageNet/Places state dict to start from (matching tensors)"
+    )
+    posenet.set_defaults(run=_train_posenet)
+
+    sun = networks.add_parser("sun", help="Sun-BCNN sun-direction regression")
+    sun.add_argument(
+        "--data", required=True, help="training dataset with sun labels (pose-reloc synth)"
+    )
+    sun.add_argument(
+        "--val", help="a dataset to report the median angular error on after every epoch"
+    )
+    sun.add_argument("--out", required=True, help="run folder for checkpoint.pt and history.json")
+    sun.add_argument("--arch", default="lite", choices=["lite", "googlenet"])
+    sun.add_argument("--epochs", type=int, default=30)
+    sun.add_argument("--batch-size", type=int, default=32)
+    sun.add_argument(
+        "--lr", type=float, default=2e-3, help="peak learning rate (one-cycle schedule)"
+    )
+    sun.add_argument("--input-size", type=int, nargs=2, default=[160, 120], metavar=("W", "H"))
+    sun.add_argument("--seed", type=int, default=0)
+    sun.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    sun.set_defaults(run=_train_sun)
+
+    export = commands.add_parser(
+        "export", help="checkpoint -> ONNX model with metadata and a model card"
+    )
+    export.add_argument("--checkpoint", required=True, help="checkpoint.pt from pose-reloc train")
+    export.add_argument(
+        "--out", required=True, help="the .onnx file to write (its .json card goes beside it)"
+    )
+    export.add_argument(
+        "--samples", type=int, default=32, help="MC-dropout samples the nodes draw by default"
+    )
+    export.add_argument(
+        "--metrics", help="metrics JSON from pose-reloc evaluate, stored as measured accuracy"
+    )
+    export.add_argument(
+        "--calibration-data",
+        help="held-out frames to scale the MC-dropout covariance on (posenet; not the test set)",
+    )
+    export.set_defaults(run=_export)
+
+
+def _evaluate_posenet(args: argparse.Namespace) -> int:
+    from pose_reloc.evaluation.posenet import evaluate_posenet
+
+    evaluate_posenet(args.model, args.data, args.train, args.out, args.providers, args.samples)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _evaluate_sun(args: argparse.Namespace) -> int:
+    from sun_bcnn.evaluate import evaluate_sun
+
+    evaluate_sun(args.model, args.data, args.out, args.providers, args.samples)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _add_evaluate_commands(commands: argparse._SubParsersAction) -> None:
+    evaluate = commands.add_parser("evaluate", help="accuracy and timing figures (JSON)")
+    kinds = evaluate.add_subparsers(dest="kind", required=True)
+    posenet = kinds.add_parser(
+        "posenet", help="PoseNet against ground truth, and the retrieval baseline"
+    )
+    posenet.add_argument("--model", required=True, help="posenet ONNX model")
+    posenet.add_argument(
+        "--data", required=True, help="test frames (any dataset format, e.g. a drive or a bag)"
+    )
+    posenet.add_argument("--train", help="training frames, for the image-retrieval baseline")
+    posenet.add_argument("--out", required=True, help="metrics JSON to write")
+    posenet.add_argument(
+        "--samples", type=int, default=0, help="MC-dropout samples (0: the model's default)"
+    )
+    posenet.add_argument(
+        "--providers", nargs="+", default=["cpu"], help="ONNX Runtime providers in priority order"
+    )
+    posenet.set_defaults(run=_evaluate_posenet)
+    sun = kinds.add_parser("sun", help="Sun-BCNN angular error, calibration and validity")
+    sun.add_argument("--model", required=True, help="sun_bcnn ONNX model")
+    sun.add_argument(
+        "--data",
+        required=True,
+        help="frames with sun labels (synthetic dataset or a bag with /ground_truth/sun)",
+    )
+    sun.add_argument("--out", required=True, help="metrics JSON to write")
+    sun.add_argument(
+        "--samples", type=int, default=0, help="MC-dropout samples (0: the model's default)"
+    )
+    sun.add_argument(
+        "--providers", nargs="+", default=["cpu"], help="ONNX Runtime providers in priority order"
+    )
+    sun.set_defaults(run=_evaluate_sun)
+
+
+def _benchmark_posenet(args: argparse.Namespace) -> int:
+    from pose_reloc.datasets import read_dataset
+
+    frame = next(iter(read_dataset(args.data)))
+    from pose_reloc.ros_benchmark import benchmark_posenet
+
+    result = benchmark_posenet(args.model, frame.image(), frame.camera, args.frames, args.samples)
+    print(
+        f"PoseNet, {result['samples']:.0f} MC samples, 1 image {frame.camera.width}x{frame.camera.height}: "
+        f"bare inference {result['bare_inference_ms']:.2f} ms, through the node (Image in -> pose out over "
+        f"DDS) {result['node_ms']:.2f} ms: {result['node_over_bare']:.2f}x"
+    )
+    print(json.dumps(result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pose-reloc", description=__doc__)
     parser.add_argument("--version", action="version", version=f"pose_reloc {__version__}")
@@ -104,6 +311,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     synth.add_argument("--bag", help="also write a rosbag2 (MCAP) of the frames at this path")
     synth.set_defaults(run=_synth)
+    _add_train_commands(commands)
+    _add_evaluate_commands(commands)
+    bench = commands.add_parser("benchmark", help="timing benchmarks that print their figures")
+    which = bench.add_subparsers(dest="what", required=True)
+    posenet = which.add_parser("posenet", help="bare ONNX inference vs the posenet_node over rclpy")
+    posenet.add_argument("--model", required=True, help="posenet ONNX model")
+    posenet.add_argument(
+        "--data", default="data/demo/kidnap_drive", help="dataset whose first image is used"
+    )
+    posenet.add_argument("--frames", type=int, default=100, help="timed runs")
+    posenet.add_argument(
+        "--samples", type=int, default=0, help="MC samples (0: the model's default)"
+    )
+    posenet.set_defaults(run=_benchmark_posenet)
     return parser
 
 

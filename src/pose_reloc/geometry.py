@@ -205,3 +205,40 @@ def validate_covariance(covariance: ArrayLike, dim: int, name: str = "covariance
     if float(np.linalg.eigvalsh(c).min()) < -1e-9 * scale:
         raise GeometryError(f"{name} is not positive semi-definite (a negative variance)")
     return c
+
+
+def skew(v: ArrayLike) -> NDArray[np.float64]:
+    x, y, z = np.asarray(v, dtype=np.float64)
+    return np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
+
+
+def pose_covariance_from_samples(
+    positions: ArrayLike,
+    rotations: Rotation,
+    floor_position_m: float = 0.0,
+    floor_rotation_rad: float = 0.0,
+) -> tuple[NDArray[np.float64], Rotation, NDArray[np.float64]]:
+    """(mean position, mean rotation, 6x6 covariance) of pose samples, in the ROS PoseWithCovariance
+    convention: x, y, z, then rotations about the fixed X, Y, Z axes (R_i = exp(δθ_i) R_mean).
+    Floors (standard deviations) keep the covariance honest when the samples agree too well."""
+    p = np.asarray(positions, dtype=np.float64).reshape(-1, 3)
+    if len(p) != len(rotations) or len(p) == 0:
+        raise GeometryError(f"{len(p)} positions against {len(rotations)} rotations")
+    mean_p = p.mean(axis=0)
+    mean_r = mean_rotation(rotations)
+    deviations = np.hstack([p - mean_p, (rotations * mean_r.inv()).as_rotvec()])
+    covariance = deviations.T @ deviations / max(len(p) - 1, 1)
+    covariance += np.diag([floor_position_m**2] * 3 + [floor_rotation_rad**2] * 3)
+    return mean_p, mean_r, covariance
+
+
+def propagate_pose_covariance(
+    covariance: ArrayLike, T_map_a: Transform, T_a_b: Transform
+) -> tuple[Transform, NDArray[np.float64]]:
+    """The pose of frame b (rigidly attached to a) and its covariance, from a's pose covariance
+    (ROS convention, perturbations in the map frame): δp_b = δp_a − [R_map_a t_a_b]× δθ."""
+    cov = validate_covariance(covariance, 6)
+    lever = T_map_a.rotation.apply(T_a_b.translation)
+    J = np.eye(6)
+    J[:3, 3:] = -skew(lever)
+    return T_map_a @ T_a_b, J @ cov @ J.T

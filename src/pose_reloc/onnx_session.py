@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ import onnx
 import onnxruntime as ort
 from numpy.typing import NDArray
 
-from pose_reloc.errors import ModelLoadError
+from pose_reloc.errors import ModelLoadError, PoseRelocError
 
 logger = logging.getLogger(__name__)
 
@@ -128,10 +129,45 @@ class OnnxModel:
     providers: list[str]
     metadata: ModelMetadata
 
-    def run(self, inputs: NDArray[np.float32]) -> dict[str, NDArray]:
+    def run(
+        self, inputs: NDArray[np.float32], extra: Mapping[str, NDArray] | None = None
+    ) -> dict[str, NDArray]:
         names = [o.name for o in self.session.get_outputs()]
-        values = self.session.run(names, {self.metadata.input.name: inputs})
+        values = self.session.run(names, {self.metadata.input.name: inputs, **(extra or {})})
         return dict(zip(names, values, strict=True))
+
+    def prepare(self, rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """One RGB uint8 image -> the (1, 3, H, W) input the metadata describes (size, crop, order)."""
+        from pose_reloc.camera import resize_for_network
+
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise PoseRelocError(
+                f"the model takes an RGB uint8 image (H, W, 3), got {rgb.shape} {rgb.dtype}"
+            )
+        spec = self.metadata.input
+        image = resize_for_network(rgb, (spec.width, spec.height), spec.center_crop)
+        if spec.channel_order == "BGR":
+            image = image[..., ::-1]
+        return spec.preprocess([image])
+
+    def run_samples(
+        self, single: NDArray[np.float32], samples: int
+    ) -> tuple[dict[str, NDArray], float]:
+        """`samples` MC-dropout outputs for one prepared image, in one run, and its time in ms:
+        through the sample-slots input when the model has one (trunk once), else a repeated batch."""
+        slots = self.sample_slots_input
+        started = time.perf_counter()
+        if slots is not None:
+            out = self.run(single, {slots: np.zeros((samples, 1), np.float32)})
+        else:
+            out = self.run(np.repeat(single, samples, axis=0))
+        return out, 1000.0 * (time.perf_counter() - started)
+
+    @property
+    def sample_slots_input(self) -> str | None:
+        """Name of the (N, 1) input asking for N MC samples of one image, if the model has one."""
+        name = self.metadata.extra.get("sample_slots_input")
+        return name if name in {i.name for i in self.session.get_inputs()} else None
 
 
 def resolve_providers(requested: Sequence[str]) -> list[str]:
@@ -226,7 +262,8 @@ def _check_input(
 ) -> None:
     inputs = session.get_inputs()
     spec = metadata.input
-    if len(inputs) != 1 or inputs[0].name != spec.name:
+    allowed = 2 if metadata.extra.get("sample_slots_input") else 1
+    if not 1 <= len(inputs) <= allowed or inputs[0].name != spec.name:
         names = [i.name for i in inputs]
         raise ModelLoadError(
             f"model file {path} has inputs {names}, its metadata names {spec.name!r}"

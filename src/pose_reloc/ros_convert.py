@@ -9,7 +9,7 @@ count it, and go on.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
@@ -304,3 +304,47 @@ def arrow_marker(
     marker.pose.orientation.w = 1.0
     marker.lifetime = seconds_to_duration(lifetime_s)
     return marker
+
+
+# --- sun directions ---------------------------------------------------------------------------
+
+
+def sun_direction_msg(
+    header: Header,
+    direction: ArrayLike,
+    covariance: ArrayLike,
+    azimuth: float,
+    zenith: float,
+    angle_covariance: ArrayLike,
+    sample_count: int,
+    valid: bool,
+) -> Any:
+    """A pose_reloc/SunDirection (header: the image's, camera optical frame)."""
+    from pose_reloc.msg import SunDirection
+
+    cov = _guarded(lambda: validate_covariance(covariance, 3, "sun covariance"), "sun direction")
+    angles = _guarded(
+        lambda: validate_covariance(angle_covariance, 2, "azimuth/zenith covariance"),
+        "sun direction",
+    )
+    return SunDirection(
+        header=header,
+        direction=vector3(direction),
+        covariance=cov.reshape(-1).tolist(),
+        azimuth=float(azimuth),
+        zenith=float(zenith),
+        angle_covariance=angles.reshape(-1).tolist(),
+        sample_count=int(sample_count),
+        valid=bool(valid),
+    )
+
+
+def sun_direction_from_msg(msg: Any) -> tuple[NDArray[np.float64], NDArray[np.float64], bool]:
+    """(unit direction, 3x3 covariance, valid) of a SunDirection, checked for unit length and NaN."""
+    direction = vector3_to_array(msg.direction)
+    if abs(float(np.linalg.norm(direction)) - 1.0) > 1e-3:
+        raise ConversionError(f"sun direction {direction.tolist()} is not a unit vector")
+    covariance = _guarded(
+        lambda: validate_covariance(msg.covariance, 3, "sun covariance"), "sun direction"
+    )
+    return direction, covariance, bool(msg.valid)

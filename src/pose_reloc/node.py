@@ -1,0 +1,275 @@
+"""posenet_node: a first pose for a robot with no prior (the kidnapped robot) from one image.
+
+Subscribes `image` (Image, or CompressedImage with compressed:=true) and `camera_info`; publishes
+`reloc/posenet_pose` (PoseWithCovarianceStamped of base_link in map), optionally `initialpose`
+(Nav2 AMCL) and an Isaac ROS Visual SLAM pose hint; serves `reloc/relocalize` (std_srvs/Trigger:
+the next frame is localized); publishes `/diagnostics`. Modes: startup (localize the first good
+frame), on_demand (only when asked), continuous (rate-limited).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from geometry_msgs.msg import PoseWithCovarianceStamped
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo
+from std_srvs.srv import Trigger
+
+from pose_reloc import ros_convert
+from pose_reloc.camera import PinholeCamera
+from pose_reloc.errors import PoseRelocError
+from pose_reloc.geometry import Transform, propagate_pose_covariance
+from pose_reloc.posenet import PoseEstimate, PoseNetLocalizer
+from pose_reloc.ros_node_tools import (
+    RELIABLE_QOS,
+    SENSOR_QOS,
+    DropCounter,
+    TransformLookup,
+    declare,
+    diagnostics_message,
+    image_subscription,
+    reject_changes,
+    resolve_model_path,
+)
+
+MODES = ("startup", "on_demand", "continuous")
+START_ONLY = (
+    "model",
+    "providers",
+    "threads",
+    "mc_samples",
+    "compressed",
+    "initialpose_topic",
+    "isaac_pose_hint_topic",
+)
+
+
+class PoseNetNode(Node):
+    def __init__(self, **kwargs: Any):
+        super().__init__("posenet_node", **kwargs)
+        p = self._declare_parameters()
+        self.localizer = PoseNetLocalizer(
+            resolve_model_path(p["model"], "posenet_demo.onnx"),
+            p["providers"],
+            p["mc_samples"],
+            p["threads"],
+        )
+        self.get_logger().info(
+            f"PoseNet model {self.localizer.model.path} on {self.localizer.model.providers[0]} "
+            f"({self.localizer.samples} MC samples, mode {self.mode})"
+        )
+        self.drops = DropCounter(self)
+        self.tf = TransformLookup(self)
+        self.camera: PinholeCamera | None = None
+        self.pending = self.mode == "startup"
+        self.last_stamp = -np.inf
+        self.stats: dict[str, Any] = {
+            "received": 0,
+            "localized": 0,
+            "latency_ms": float("nan"),
+            "position_sigma_m": float("nan"),
+        }
+        self.said_waiting = False
+        self.pose_publisher = self.create_publisher(
+            PoseWithCovarianceStamped, "reloc/posenet_pose", RELIABLE_QOS
+        )
+        self.extra_publishers = [
+            self.create_publisher(PoseWithCovarianceStamped, topic, RELIABLE_QOS)
+            for topic in (
+                p["initialpose_topic"] if p["publish_initialpose"] else "",
+                p["isaac_pose_hint_topic"],
+            )
+            if topic
+        ]
+        self.diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", RELIABLE_QOS)
+        self.create_subscription(CameraInfo, "camera_info", self.on_camera_info, SENSOR_QOS)
+        self.image_subscription = image_subscription(self, p["compressed"], self.on_image)
+        self.create_service(Trigger, "reloc/relocalize", self.on_relocalize)
+        self.create_timer(1.0, self.publish_diagnostics)
+        self.add_on_set_parameters_callback(reject_changes(START_ONLY))
+
+    def _declare_parameters(self) -> dict[str, Any]:
+        p = {
+            "model": declare(
+                self, "model", "", "ONNX model (empty: the shipped models/posenet_demo.onnx)"
+            ),
+            "providers": declare(
+                self,
+                "providers",
+                ["tensorrt", "cuda", "cpu"],
+                "ONNX Runtime providers, priority order",
+            ),
+            "threads": declare(self, "threads", 2, "CPU threads for inference"),
+            "mc_samples": declare(
+                self, "mc_samples", 0, "MC-dropout samples per image (0: the model's default)"
+            ),
+            "mode": declare(self, "mode", "startup", "startup | on_demand | continuous"),
+            "continuous_rate_hz": declare(
+                self, "continuous_rate_hz", 1.0, "localizations per second in continuous mode"
+            ),
+            "compressed": declare(
+                self, "compressed", False, "subscribe to `image` as sensor_msgs/CompressedImage"
+            ),
+            "map_frame": declare(self, "map_frame", "map", "frame of the published pose"),
+            "base_frame": declare(
+                self, "base_frame", "base_link", "the robot frame whose pose is published"
+            ),
+            "camera_extrinsic": declare(
+                self,
+                "camera_extrinsic",
+                [0.0],
+                "T_base_camera as x y z qx qy qz qw, used when TF has no camera mount",
+            ),
+            "publish_initialpose": declare(
+                self, "publish_initialpose", False, "also publish to initialpose_topic (Nav2 AMCL)"
+            ),
+            "initialpose_topic": declare(
+                self, "initialpose_topic", "initialpose", "topic for Nav2's initial pose"
+            ),
+            "isaac_pose_hint_topic": declare(
+                self,
+                "isaac_pose_hint_topic",
+                "",
+                "also publish here (Isaac ROS VSLAM hint); empty: off",
+            ),
+        }
+        if p["mode"] not in MODES:
+            raise PoseRelocError(f"parameter mode = {p['mode']!r} is not one of {MODES}")
+        if p["continuous_rate_hz"] <= 0:
+            raise PoseRelocError("parameter continuous_rate_hz must be positive")
+        self.mode = p["mode"]
+        self.period_s = 1.0 / p["continuous_rate_hz"]
+        self.map_frame, self.base_frame = p["map_frame"], p["base_frame"]
+        self.fallback_extrinsic = _extrinsic(p["camera_extrinsic"])
+        return p
+
+    def on_camera_info(self, msg: CameraInfo) -> None:
+        try:
+            self.camera = ros_convert.camera_info_to_camera(msg)
+        except PoseRelocError as error:
+            self.drops.drop("bad_camera_info", str(error))
+
+    def on_relocalize(
+        self, request: Trigger.Request, response: Trigger.Response
+    ) -> Trigger.Response:
+        self.pending = True
+        response.success = True
+        response.message = "the next good frame will be localized"
+        return response
+
+    def _wanted(self, stamp: float) -> bool:
+        if stamp < self.last_stamp - 1.0:  # time went backwards (a bag looped): start over
+            self.last_stamp = -np.inf
+        if self.mode == "continuous":
+            return stamp - self.last_stamp >= self.period_s - 1e-6
+        return self.pending
+
+    def on_image(self, msg: Any) -> None:
+        self.stats["received"] += 1
+        stamp = ros_convert.stamp_to_seconds(msg.header.stamp)
+        if not self._wanted(stamp):
+            return
+        if self.camera is None:
+            if not self.said_waiting:
+                self.get_logger().info("waiting for camera_info before localizing")
+                self.said_waiting = True
+            self.drops.drop("no_camera_info", "no camera_info received yet")
+            return
+        try:
+            rgb, _ = ros_convert.image_msg_to_array(msg, "rgb8")
+        except PoseRelocError as error:
+            self.drops.drop("bad_image", str(error))
+            return
+        if rgb.shape[:2] != (self.camera.height, self.camera.width):
+            self.drops.drop(
+                "size_mismatch",
+                f"image {rgb.shape[1]}x{rgb.shape[0]}, camera_info {self.camera.width}x{self.camera.height}",
+            )
+            return
+        T_cam_base = self._camera_to_base(msg.header.frame_id)
+        if T_cam_base is None:
+            self.drops.drop(
+                "no_extrinsic",
+                f"no transform {msg.header.frame_id} -> {self.base_frame} in TF or camera_extrinsic",
+            )
+            return
+        try:
+            estimate = self.localizer.localize(rgb)
+        except PoseRelocError as error:
+            self.drops.drop("inference", str(error))
+            return
+        self._publish(estimate, T_cam_base, msg.header.stamp)
+        self.pending = False
+        self.last_stamp = stamp
+
+    def _camera_to_base(self, camera_frame: str) -> Transform | None:
+        T_base_cam = self.tf.lookup(self.base_frame, camera_frame) or self.fallback_extrinsic
+        return None if T_base_cam is None else T_base_cam.inverse()
+
+    def _publish(self, estimate: PoseEstimate, T_cam_base: Transform, stamp: Any) -> None:
+        T_map_base, covariance = propagate_pose_covariance(
+            estimate.covariance, estimate.T_map_cam, T_cam_base
+        )
+        header = ros_convert.make_header(0.0, self.map_frame)
+        header.stamp = stamp
+        msg = ros_convert.pose_with_covariance_stamped(T_map_base, covariance, header)
+        self.pose_publisher.publish(msg)
+        for publisher in self.extra_publishers:
+            publisher.publish(msg)
+        self.stats |= {
+            "localized": self.stats["localized"] + 1,
+            "latency_ms": estimate.inference_ms,
+            "position_sigma_m": estimate.position_sigma_m,
+        }
+
+    def publish_diagnostics(self) -> None:
+        level = DiagnosticStatus.OK if self.camera is not None else DiagnosticStatus.WARN
+        message = "ready" if self.camera is not None else "waiting for camera_info"
+        values = {
+            "provider": self.localizer.model.providers[0],
+            "mode": self.mode,
+            "mc_samples": self.localizer.samples,
+            "frames_received": self.stats["received"],
+            "poses_published": self.stats["localized"],
+            "last_latency_ms": f"{self.stats['latency_ms']:.1f}",
+            "last_position_sigma_m": f"{self.stats['position_sigma_m']:.2f}",
+            "frames_dropped": self.drops.total,
+            **{f"dropped_{k}": v for k, v in self.drops.counts.items()},
+        }
+        self.diagnostics.publish(
+            diagnostics_message(self, "pose_reloc: posenet_node", level, message, values)
+        )
+
+
+def _extrinsic(values: Sequence[float]) -> Transform | None:
+    if len(values) != 7:
+        return None
+    return Transform.from_xyz_quat(values[:3], values[3:])
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = PoseNetNode()
+    except PoseRelocError as error:
+        print(f"[posenet_node] cannot start: {error}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 1
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""`pose-reloc benchmark posenet`: bare ONNX inference against the whole node (image message in ->
+pose message out, over real rclpy/DDS in one process), on the same image."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import PoseWithCovarianceStamped
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import CameraInfo, Image
+
+from pose_reloc import ros_convert
+from pose_reloc.camera import PinholeCamera
+from pose_reloc.node import PoseNetNode
+from pose_reloc.posenet import PoseNetLocalizer
+from pose_reloc.ros_node_tools import RELIABLE_QOS, SENSOR_QOS
+
+
+def _spin_until(executor: SingleThreadedExecutor, done: Any, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not done() and time.monotonic() < deadline:
+        executor.spin_once(timeout_sec=0.001)
+    return bool(done())
+
+
+def benchmark_posenet(
+    model: str | Path, rgb: np.ndarray, camera: PinholeCamera, frames: int = 100, samples: int = 0
+) -> dict[str, float]:
+    localizer = PoseNetLocalizer(model, ["cpu"], samples)
+    for _ in range(5):
+        localizer.localize(rgb)
+    bare = []
+    for _ in range(frames):
+        started = time.perf_counter()
+        localizer.localize(rgb)
+        bare.append(1000 * (time.perf_counter() - started))
+
+    context = Context()
+    rclpy.init(context=context, domain_id=int(time.time()) % 100 + 100)
+    executor = SingleThreadedExecutor(context=context)
+    overrides = [
+        Parameter("model", value=str(model)),
+        Parameter("providers", value=["cpu"]),
+        Parameter("mode", value="continuous"),
+        Parameter("continuous_rate_hz", value=1000.0),
+        Parameter("mc_samples", value=localizer.samples),
+        Parameter("camera_extrinsic", value=[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]),
+    ]
+    node = PoseNetNode(context=context, parameter_overrides=overrides)
+    feeder = rclpy.create_node("benchmark_feeder", context=context)
+    for n in (node, feeder):
+        executor.add_node(n)
+    received: list[float] = []
+    feeder.create_subscription(
+        PoseWithCovarianceStamped,
+        "reloc/posenet_pose",
+        lambda _: received.append(time.perf_counter()),
+        RELIABLE_QOS,
+    )
+    images = feeder.create_publisher(Image, "image", SENSOR_QOS)
+    info = feeder.create_publisher(CameraInfo, "camera_info", SENSOR_QOS)
+    try:
+        _spin_until(executor, lambda: images.get_subscription_count() > 0, 10.0)
+        info.publish(
+            ros_convert.camera_to_camera_info(camera, ros_convert.make_header(0.0, "camera"))
+        )
+        _spin_until(executor, lambda: node.camera is not None, 10.0)
+        through_node = []
+        for i in range(frames + 5):
+            msg = ros_convert.array_to_image_msg(
+                rgb, "rgb8", ros_convert.make_header(1.0 + i, "camera")
+            )
+            count = len(received)
+            started = time.perf_counter()
+            images.publish(msg)
+            if _spin_until(executor, lambda c=count: len(received) > c, 5.0) and i >= 5:
+                through_node.append(1000 * (received[-1] - started))
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        feeder.destroy_node()
+        rclpy.try_shutdown(context=context)
+    result = {
+        "samples": float(localizer.samples),
+        "bare_inference_ms": float(np.median(bare)),
+        "node_ms": float(np.median(through_node)) if through_node else float("nan"),
+        "frames_through_node": float(len(through_node)),
+    }
+    result["node_over_bare"] = result["node_ms"] / result["bare_inference_ms"]
+    return result

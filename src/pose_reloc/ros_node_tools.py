@@ -1,0 +1,183 @@
+"""Node-layer pieces the three nodes share: QoS profiles, TF lookups (tf2_ros where it exists, a
+/tf_static + /tf cache where it does not), counted and throttled drops, diagnostics, parameters,
+and the package's share folder."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.node import Node
+from rclpy.qos import (
+    DurabilityPolicy,
+    HistoryPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+    qos_profile_sensor_data,
+)
+from sensor_msgs.msg import CompressedImage, Image
+from tf2_msgs.msg import TFMessage
+
+from pose_reloc import ros_convert
+from pose_reloc.errors import PoseRelocError
+from pose_reloc.geometry import Transform
+
+SENSOR_QOS = qos_profile_sensor_data
+LATCHED_QOS = QoSProfile(
+    depth=1,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+    reliability=ReliabilityPolicy.RELIABLE,
+    history=HistoryPolicy.KEEP_LAST,
+)
+RELIABLE_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def package_share() -> Path:
+    """share/pose_reloc of the install (ament index), else the source tree (running from a checkout)."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        return Path(get_package_share_directory("pose_reloc"))
+    except Exception:  # ament index missing or package not registered: fall back to the checkout
+        return Path(__file__).resolve().parents[2]
+
+
+def resolve_model_path(value: str, default_name: str) -> Path:
+    """A model parameter: empty = the shipped model; relative = relative to the package share."""
+    path = Path(value) if value else Path("models") / default_name
+    return path if path.is_absolute() else package_share() / path
+
+
+def declare(node: Node, name: str, default: Any, description: str) -> Any:
+    """Declare a typed, described parameter and return its value."""
+    return node.declare_parameter(name, default, ParameterDescriptor(description=description)).value
+
+
+def reject_changes(names: Sequence[str]) -> Callable[[list[Any]], SetParametersResult]:
+    """An on-set callback refusing run-time changes of parameters that only take effect at start."""
+
+    def check(parameters: list[Any]) -> SetParametersResult:
+        for parameter in parameters:
+            if parameter.name in names:
+                return SetParametersResult(
+                    successful=False,
+                    reason=f"{parameter.name} is read at start-up only: restart the node",
+                )
+        return SetParametersResult(successful=True)
+
+    return check
+
+
+class DropCounter:
+    """Counts dropped messages by reason and logs each reason throttled (the node keeps running)."""
+
+    def __init__(self, node: Node, throttle_s: float = 5.0):
+        self.node, self.throttle_s = node, throttle_s
+        self.counts: Counter[str] = Counter()
+        self._last_logged: dict[str, float] = {}
+
+    def drop(self, reason: str, detail: str) -> None:
+        self.counts[reason] += 1
+        now = time.monotonic()
+        if now - self._last_logged.get(reason, -1e9) >= self.throttle_s:
+            self._last_logged[reason] = now
+            self.node.get_logger().warning(
+                f"dropped a message ({reason}): {detail} [{self.counts[reason]} so far]"
+            )
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+class TransformLookup:
+    """T_target_source lookups: tf2_ros's Buffer where tf2_ros exists, otherwise a cache of /tf_static
+    and /tf (latest transform per child frame) with chained lookups, which suffices for fixed
+    sensor mounts and the latest pose."""
+
+    def __init__(self, node: Node):
+        self.node = node
+        self.buffer: Any = None
+        self.links: dict[str, tuple[str, Transform]] = {}
+        if importlib.util.find_spec("tf2_ros") is not None:
+            import tf2_ros
+
+            self.buffer = tf2_ros.Buffer()
+            self.listener = tf2_ros.TransformListener(self.buffer, node)
+        else:
+            node.create_subscription(TFMessage, "/tf_static", self._store, LATCHED_QOS)
+            node.create_subscription(TFMessage, "/tf", self._store, RELIABLE_QOS)
+
+    def _store(self, msg: TFMessage) -> None:
+        for stamped in msg.transforms:
+            try:
+                self.links[stamped.child_frame_id] = (
+                    stamped.header.frame_id,
+                    ros_convert.transform_stamped_to_transform(stamped),
+                )
+            except PoseRelocError as error:
+                self.node.get_logger().warning(
+                    f"ignored a bad transform: {error}", throttle_duration_sec=5.0
+                )
+
+    def lookup(self, target: str, source: str) -> Transform | None:
+        if target == source:
+            return Transform.identity()
+        if self.buffer is not None:
+            from rclpy.time import Time
+
+            try:
+                stamped = self.buffer.lookup_transform(target, source, Time())
+            except (
+                Exception
+            ):  # tf2's LookupException, ConnectivityException, ExtrapolationException
+                return None
+            return ros_convert.transform_stamped_to_transform(stamped)
+        return self._chain(target, source)
+
+    def _ancestors(self, frame: str) -> dict[str, Transform]:
+        """{ancestor: T_ancestor_frame} for the frame itself and every frame above it, nearest first."""
+        chain = {frame: Transform.identity()}
+        current, T_current_frame = frame, Transform.identity()
+        while current in self.links:
+            parent, T_parent_current = self.links[current]
+            if parent in chain:  # a cycle in published TF: stop rather than loop forever
+                break
+            T_current_frame = T_parent_current @ T_current_frame
+            current = parent
+            chain[current] = T_current_frame
+        return chain
+
+    def _chain(self, target: str, source: str) -> Transform | None:
+        above_source = self._ancestors(source)
+        for ancestor, T_ancestor_target in self._ancestors(target).items():
+            if ancestor in above_source:
+                return T_ancestor_target.inverse() @ above_source[ancestor]
+        return None
+
+
+def image_subscription(
+    node: Node, compressed: bool, callback: Callable[[Any], None], topic: str = "image"
+) -> Any:
+    """Subscribe to `topic` as CompressedImage or Image (sensor-data QoS); remap it at launch."""
+    return node.create_subscription(
+        CompressedImage if compressed else Image, topic, callback, SENSOR_QOS
+    )
+
+
+def diagnostics_message(
+    node: Node, name: str, level: bytes, message: str, values: dict[str, Any]
+) -> DiagnosticArray:
+    status = DiagnosticStatus(
+        level=level, name=name, message=message, hardware_id=node.get_fully_qualified_name()
+    )
+    status.values = [KeyValue(key=str(k), value=str(v)) for k, v in values.items()]
+    array = DiagnosticArray(status=[status])
+    array.header.stamp = node.get_clock().now().to_msg()
+    return array

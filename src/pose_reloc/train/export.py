@@ -1,0 +1,161 @@
+"""`pose-reloc export`: a training checkpoint -> one ONNX file (opset 17, MC dropout live, dynamic
+batch) with pose_reloc metadata, and a model card JSON beside it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pose_reloc.onnx_session import InputSpec, ModelMetadata, write_metadata
+from pose_reloc.train.layers import set_mc_dropout
+
+OPSET = 17
+SAMPLE_SLOTS = (
+    "sample_slots"  # optional second input: (N, 1) zeros asking for N MC samples of one image
+)
+# What each task's outputs mean; nodes read this from the metadata.
+OUTPUTS = {
+    "posenet": {
+        "position": "(N, 3) camera position in metres, map frame (one MC-dropout sample per row)",
+        "orientation": "(N, 4) unit quaternion x, y, z, w of R_map_cam, optical frame",
+    },
+    "sun_bcnn": {
+        "sun": "(N, 3) unit vector towards the sun, camera optical frame (one MC sample per row)"
+    },
+}
+
+
+def _build(checkpoint: dict[str, Any]) -> torch.nn.Module:
+    task = checkpoint["task"]
+    if task == "posenet":
+        from pose_reloc.train.posenet_models import build_posenet
+
+        model = build_posenet(
+            checkpoint["arch"],
+            checkpoint["position_mean"],
+            checkpoint["position_scale"],
+            checkpoint.get("dropout"),
+        )
+    elif task == "sun_bcnn":
+        from sun_bcnn.train import build_sun_network
+
+        model = build_sun_network(checkpoint["arch"], checkpoint.get("dropout"))
+    else:
+        raise ValueError(f"checkpoint task {task!r} is not posenet or sun_bcnn")
+    model.load_state_dict(checkpoint["state_dict"])
+    return model
+
+
+def _takes_sample_slots(model: torch.nn.Module) -> bool:
+    import inspect
+
+    return "sample_slots" in inspect.signature(model.forward).parameters
+
+
+def export_checkpoint(
+    checkpoint_path: str | Path,
+    out: str | Path,
+    samples: int = 32,
+    accuracy: dict[str, Any] | None = None,
+    log: Callable[[str], None] = print,
+) -> tuple[Path, Path]:
+    checkpoint = torch.load(str(checkpoint_path), map_location="cpu", weights_only=False)
+    model = _build(checkpoint).eval()
+    set_mc_dropout(model, True)
+    spec = checkpoint["input"]
+    outputs = OUTPUTS[checkpoint["task"]]
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = torch.zeros(1, 3, spec["height"], spec["width"])
+    if _takes_sample_slots(model):
+        # One image in, N samples out: the trunk runs once, the dropout head N times.
+        arguments: tuple[torch.Tensor, ...] = (image, torch.zeros(4, 1))
+        names, axes = ["image", SAMPLE_SLOTS], {"image": {0: "B"}, SAMPLE_SLOTS: {0: "N"}}
+    else:
+        arguments, names, axes = (image.repeat(2, 1, 1, 1),), ["image"], {"image": {0: "N"}}
+    torch.onnx.export(
+        model,
+        arguments,
+        str(path),
+        input_names=names,
+        output_names=list(outputs),
+        dynamic_axes={**axes, **{name: {0: "N"} for name in outputs}},
+        opset_version=OPSET,
+        dynamo=False,
+    )
+    input_spec = InputSpec(
+        "image",
+        spec["width"],
+        spec["height"],
+        spec["channel_order"],
+        tuple(spec["mean"]),
+        tuple(spec["std"]),
+        bool(spec.get("center_crop", False)),
+    )
+    extra = {
+        "architecture": checkpoint["arch"],
+        "frame": "map" if checkpoint["task"] == "posenet" else "camera_optical",
+        "mc_samples": samples,
+        "sample_slots_input": SAMPLE_SLOTS if _takes_sample_slots(model) else None,
+        "dropout_live": True,
+        "training": {
+            "data": checkpoint.get("train_data"),
+            "config": checkpoint.get("train_config"),
+            "epochs": len(checkpoint.get("history", [])),
+        },
+        "accuracy": accuracy,
+        "exported": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    metadata = ModelMetadata(checkpoint["task"], input_spec, outputs, extra)
+    write_metadata(path, metadata)
+    card = path.with_suffix(".json")
+    card.write_text(json.dumps(_model_card(path, metadata), indent=2) + "\n")
+    log(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) and {card}")
+    return path, card
+
+
+def calibrate_exported(
+    path: Path, card: Path, data: str | Path, log: Callable[[str], None] = print
+) -> dict[str, float]:
+    """Scale a posenet model's covariance on held-out frames and store the scales in its metadata."""
+    from pose_reloc.datasets import read_dataset
+    from pose_reloc.onnx_session import load_model
+    from pose_reloc.posenet import PoseNetLocalizer, calibrate_covariance
+
+    frames = list(read_dataset(data))
+    scales = calibrate_covariance(
+        PoseNetLocalizer(path, ["cpu"]), frames[:: max(1, len(frames) // 300)]
+    )
+    metadata = load_model(path, ["cpu"]).metadata
+    extra = {**metadata.extra, "covariance_scale": {**scales, "calibrated_on": str(data)}}
+    updated = ModelMetadata(metadata.task, metadata.input, metadata.outputs, extra)
+    write_metadata(path, updated)
+    card.write_text(json.dumps(_model_card(path, updated), indent=2) + "\n")
+    position, rotation = scales["position"], scales["rotation"]
+    log(f"covariance scaled by {position:.2f} (position), {rotation:.2f} (rotation) on {data}")
+    return scales
+
+
+def _model_card(path: Path, metadata: ModelMetadata) -> dict[str, Any]:
+    body = json.loads(metadata.to_json())
+    purpose = {
+        "posenet": "A first camera pose for a robot with no prior (the kidnapped robot), metres-accurate, "
+        "with a covariance from MC-dropout samples; to be refined by feature matching (vo_fusion).",
+        "sun_bcnn": "The sun direction in the camera frame with uncertainty from MC-dropout samples, "
+        "as an absolute orientation reference for visual odometry.",
+    }[metadata.task]
+    return {
+        "name": path.stem,
+        "file": path.name,
+        "task": metadata.task,
+        "intended_use": purpose,
+        "limitations": "Trained from scratch on pose_reloc's synthetic city only: it knows that scene and "
+        "no other, and has not been validated on real images. Retrain on your own data for a real site.",
+        "license": "Apache-2.0",
+        **body,
+    }

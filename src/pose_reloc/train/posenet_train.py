@@ -1,0 +1,184 @@
+"""`pose-reloc train posenet`: train a PoseNet on a (synthetic) dataset and save a checkpoint that
+`pose-reloc export` turns into an ONNX model."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pose_reloc.train.data import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ImageSet,
+    augment,
+    load_image_set,
+    to_network_input,
+)
+from pose_reloc.train.losses import build_loss
+from pose_reloc.train.posenet_models import AUX_LOSS_WEIGHTS, build_posenet
+
+
+@dataclass
+class PoseNetTrainConfig:
+    arch: str = "lite"
+    loss: str = "learned"
+    epochs: int = 30
+    pretrain_epochs: int = 0  # with loss=reprojection: epochs of the learned loss first
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-5
+    beta: float = 250.0
+    input_width: int = 160
+    input_height: int = 120
+    center_crop: bool = False
+    dropout: float | None = None
+    reprojection_points: int = 64
+    seed: int = 0
+    threads: int = 2
+    init_checkpoint: str | None = None  # a local ImageNet/Places state dict, when a user has one
+
+
+def _weights(model: torch.nn.Module) -> tuple[float, ...]:
+    return AUX_LOSS_WEIGHTS if getattr(model, "arch", "") == "googlenet" else (1.0,)
+
+
+def _load_init(model: torch.nn.Module, path: str, log: Callable[[str], None]) -> None:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = state.get("state_dict", state)
+    own = model.state_dict()
+    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(usable, strict=False)
+    log(f"initialised {len(usable)} of {len(own)} tensors from {path}")
+
+
+@torch.no_grad()
+def evaluate_set(model: torch.nn.Module, data: ImageSet, batch_size: int = 64) -> dict[str, float]:
+    """Median translation (m) and rotation (deg) errors with dropout off."""
+    model.eval()
+    t_err, r_err = [], []
+    for start in range(0, len(data), batch_size):
+        index = torch.arange(start, min(start + batch_size, len(data)))
+        batch = data.batch(index)
+        position, q = model(to_network_input(batch["images"]))
+        t_err.append((position - batch["position"]).norm(dim=1))
+        dot = (q * batch["orientation"]).sum(dim=1).abs().clamp(max=1.0)
+        r_err.append(torch.rad2deg(2 * torch.arccos(dot)))
+    return {
+        "median_translation_m": float(torch.cat(t_err).median()),
+        "median_rotation_deg": float(torch.cat(r_err).median()),
+    }
+
+
+def train_posenet(
+    data: str | Path,
+    out: str | Path,
+    config: PoseNetTrainConfig,
+    val_data: str | Path | None = None,
+    log: Callable[[str], None] = print,
+) -> Path:
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(config.threads)
+    size = (config.input_width, config.input_height)
+    points = config.reprojection_points if config.loss == "reprojection" else 0
+    started = time.perf_counter()
+    train = load_image_set(
+        data, size, config.center_crop, points_per_image=points, seed=config.seed
+    )
+    val = load_image_set(val_data, size, config.center_crop) if val_data else None
+    log(f"loaded {len(train)} training images ({time.perf_counter() - started:.0f} s)")
+    mean = train.position.mean(dim=0)
+    scale = train.position.std(dim=0).clamp_min(1.0)
+    model = build_posenet(config.arch, mean, scale, config.dropout)
+    if config.init_checkpoint:
+        _load_init(model, config.init_checkpoint, log)
+    history: list[dict[str, Any]] = []
+    generator = torch.Generator().manual_seed(config.seed)
+    phases = (
+        [("learned", config.pretrain_epochs), (config.loss, config.epochs)]
+        if config.loss == "reprojection"
+        else [(config.loss, config.epochs)]
+    )
+    for loss_name, epochs in phases:
+        if epochs <= 0:
+            continue
+        loss_fn = build_loss(loss_name, config.beta)
+        parameters = list(model.parameters()) + list(loss_fn.parameters())
+        optimizer = torch.optim.AdamW(
+            parameters, lr=config.learning_rate, weight_decay=config.weight_decay
+        )
+        steps = epochs * max(1, len(train) // config.batch_size)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, config.learning_rate, total_steps=steps, pct_start=0.15
+        )
+        for epoch in range(epochs):
+            model.train()
+            order = torch.randperm(len(train), generator=generator)
+            losses = []
+            for start in range(0, len(order) - config.batch_size + 1, config.batch_size):
+                batch = train.batch(order[start : start + config.batch_size])
+                x = augment(batch["images"], generator)
+                heads: list[tuple[torch.Tensor, torch.Tensor]] = model.heads(x)  # type: ignore[operator]
+                loss = torch.stack(
+                    [
+                        w * loss_fn(p, q, batch)
+                        for w, (p, q) in zip(_weights(model), heads, strict=True)
+                    ]
+                ).sum()
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                losses.append(float(loss.detach()))
+            record = {
+                "phase": loss_name,
+                "epoch": epoch + 1,
+                "loss": float(np.mean(losses)),
+                "seconds": time.perf_counter() - started,
+            }
+            if val is not None:
+                record |= evaluate_set(model, val)
+            history.append(record)
+            log(json.dumps(record))
+    return save_checkpoint(model, config, train, history, Path(out))
+
+
+def save_checkpoint(
+    model: torch.nn.Module,
+    config: PoseNetTrainConfig,
+    train: ImageSet,
+    history: list[dict[str, Any]],
+    out: Path,
+) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "checkpoint.pt"
+    torch.save(
+        {
+            "task": "posenet",
+            "arch": config.arch,
+            "state_dict": model.state_dict(),
+            "position_mean": model.state_dict()["head.position_mean"],
+            "position_scale": model.state_dict()["head.position_scale"],
+            "input": {
+                "width": config.input_width,
+                "height": config.input_height,
+                "channel_order": "RGB",
+                "mean": list(IMAGENET_MEAN),
+                "std": list(IMAGENET_STD),
+                "center_crop": config.center_crop,
+            },
+            "dropout": config.dropout,
+            "train_config": asdict(config),
+            "train_data": train.source,
+            "history": history,
+        },
+        path,
+    )
+    (out / "history.json").write_text(json.dumps(history, indent=1))
+    return path

@@ -1,0 +1,290 @@
+"""sun_bcnn_node: the sun direction seen by a camera, with uncertainty, from each image.
+
+Subscribes `image` (Image, or CompressedImage with compressed:=true). For each image taken (at most
+`rate_hz` per second of image time) publishes, with the image's header (stamp and camera frame):
+- `sun/direction` (pose_reloc/SunDirection): unit vector, 3x3 and (azimuth, zenith) covariances,
+  sample count, and `valid` (false when the MC-dropout samples disagree: overcast, covered lens);
+- `sun/direction_vector` (geometry_msgs/Vector3Stamped), only for valid estimates, for consumers
+  that cannot read a validity flag;
+- `sun/marker` (visualization_msgs/Marker): an arrow from the camera along the direction, green when
+  valid and grey (half transparent) when not, its head as wide as the spread of the samples at
+  the arrow's tip (length x tan(spread));
+and `/diagnostics` once a second (latency, validity rate, drops).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import deque
+from typing import Any
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from geometry_msgs.msg import Vector3Stamped
+from pose_reloc.msg import SunDirection
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.node import Node
+from std_msgs.msg import Header
+from visualization_msgs.msg import Marker
+
+from pose_reloc import ros_convert
+from pose_reloc.errors import PoseRelocError
+from pose_reloc.ros_node_tools import (
+    RELIABLE_QOS,
+    DropCounter,
+    declare,
+    diagnostics_message,
+    image_subscription,
+    reject_changes,
+    resolve_model_path,
+)
+from sun_bcnn.inference import (
+    DEFAULT_MAX_SPREAD_DEG,
+    DEFAULT_MIN_MEAN_NORM,
+    SunEstimate,
+    SunEstimator,
+)
+
+START_ONLY = ("model", "providers", "threads", "mc_samples", "compressed")
+VALID_RGBA = (0.1, 0.9, 0.1, 0.9)
+INVALID_RGBA = (0.5, 0.5, 0.5, 0.5)
+VALIDITY_WINDOW = 20  # estimates the diagnostics' validity rate is taken over
+
+
+class SunBcnnNode(Node):
+    def __init__(self, **kwargs: Any):
+        super().__init__("sun_bcnn_node", **kwargs)
+        p = self._declare_parameters()
+        self.estimator = SunEstimator(
+            resolve_model_path(p["model"], "sun_bcnn_demo.onnx"),
+            p["providers"],
+            p["mc_samples"],
+            p["threads"],
+            p["max_spread_deg"],
+            p["min_mean_norm"],
+        )
+        self.get_logger().info(
+            f"Sun-BCNN model {self.estimator.model.path} on {self.estimator.model.providers[0]} "
+            f"({self.estimator.samples} MC samples"
+            + ("" if self.estimator.dropout_live else ", dropout not live: validity is not tested")
+            + ")"
+        )
+        self.drops = DropCounter(self)
+        self.last_stamp = -np.inf
+        self.recent_valid: deque[bool] = deque(maxlen=VALIDITY_WINDOW)
+        self.stats: dict[str, Any] = {
+            "received": 0,
+            "estimated": 0,
+            "valid": 0,
+            "latency_ms": float("nan"),
+            "spread_deg": float("nan"),
+        }
+        self.direction_publisher = self.create_publisher(
+            SunDirection, "sun/direction", RELIABLE_QOS
+        )
+        self.vector_publisher = self.create_publisher(
+            Vector3Stamped, "sun/direction_vector", RELIABLE_QOS
+        )
+        self.marker_publisher = self.create_publisher(Marker, "sun/marker", RELIABLE_QOS)
+        self.diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", RELIABLE_QOS)
+        self.image_subscription = image_subscription(self, p["compressed"], self.on_image)
+        self.create_timer(1.0, self.publish_diagnostics)
+        self.add_on_set_parameters_callback(self.on_set_parameters)
+
+    def _declare_parameters(self) -> dict[str, Any]:
+        p = {
+            "model": declare(
+                self, "model", "", "ONNX model (empty: the shipped models/sun_bcnn_demo.onnx)"
+            ),
+            "providers": declare(
+                self,
+                "providers",
+                ["tensorrt", "cuda", "cpu"],
+                "ONNX Runtime providers, priority order",
+            ),
+            "threads": declare(self, "threads", 2, "CPU threads for inference"),
+            "mc_samples": declare(
+                self, "mc_samples", 0, "MC-dropout samples per image (0: the model's default)"
+            ),
+            "rate_hz": declare(
+                self, "rate_hz", 2.0, "estimates per second of image time (0: every image)"
+            ),
+            "compressed": declare(
+                self, "compressed", False, "subscribe to `image` as sensor_msgs/CompressedImage"
+            ),
+            "max_spread_deg": declare(
+                self,
+                "max_spread_deg",
+                DEFAULT_MAX_SPREAD_DEG,
+                "an estimate whose samples scatter more than this (RMS angle, deg) is not valid",
+            ),
+            "min_mean_norm": declare(
+                self,
+                "min_mean_norm",
+                DEFAULT_MIN_MEAN_NORM,
+                "an estimate whose mean of unit samples is shorter than this (0..1) is not valid",
+            ),
+            "marker_length_m": declare(
+                self, "marker_length_m", 1.0, "length of the sun/marker arrow in RViz"
+            ),
+        }
+        for name in ("rate_hz", "max_spread_deg", "min_mean_norm", "marker_length_m"):
+            problem = _check(name, p[name])
+            if problem:
+                raise PoseRelocError(problem)
+        self.period_s = _period(p["rate_hz"])
+        self.marker_length_m = p["marker_length_m"]
+        return p
+
+    def on_set_parameters(self, parameters: list[Any]) -> SetParametersResult:
+        """Start-only parameters are refused; thresholds, rate and marker length apply at once."""
+        result = reject_changes(START_ONLY)(parameters)
+        if not result.successful:
+            return result
+        for parameter in parameters:
+            problem = _check(parameter.name, parameter.value)
+            if problem:
+                return SetParametersResult(successful=False, reason=problem)
+        for parameter in parameters:
+            if parameter.name == "rate_hz":
+                self.period_s = _period(parameter.value)
+            elif parameter.name in ("max_spread_deg", "min_mean_norm"):
+                setattr(self.estimator, parameter.name, float(parameter.value))
+            elif parameter.name == "marker_length_m":
+                self.marker_length_m = float(parameter.value)
+        return SetParametersResult(successful=True)
+
+    def _wanted(self, stamp: float) -> bool:
+        if stamp < self.last_stamp:  # time went backwards (a bag looped, a simulator reset)
+            self.last_stamp = -np.inf
+        return stamp - self.last_stamp >= self.period_s - 1e-6
+
+    def on_image(self, msg: Any) -> None:
+        self.stats["received"] += 1
+        stamp = ros_convert.stamp_to_seconds(msg.header.stamp)
+        if not self._wanted(stamp):
+            return
+        try:
+            rgb, _ = ros_convert.image_msg_to_array(msg, "rgb8")
+        except PoseRelocError as error:
+            self.drops.drop("bad_image", str(error))
+            return
+        try:
+            estimate = self.estimator.estimate(rgb)
+        except PoseRelocError as error:
+            self.drops.drop("inference", str(error))
+            return
+        self._publish(estimate, msg.header)
+        self.last_stamp = stamp
+
+    def _publish(self, estimate: SunEstimate, header: Header) -> None:
+        self.direction_publisher.publish(sun_direction_msg(estimate, header))
+        if estimate.valid:
+            vector = ros_convert.vector3(estimate.direction)
+            self.vector_publisher.publish(Vector3Stamped(header=header, vector=vector))
+        self.marker_publisher.publish(self._marker(estimate, header))
+        self.recent_valid.append(estimate.valid)
+        self.stats |= {
+            "estimated": self.stats["estimated"] + 1,
+            "valid": self.stats["valid"] + int(estimate.valid),
+            "latency_ms": estimate.inference_ms,
+            "spread_deg": estimate.spread_deg,
+        }
+
+    def _marker(self, estimate: SunEstimate, header: Header) -> Marker:
+        length = self.marker_length_m
+        spread = np.radians(min(estimate.spread_deg, 60.0))
+        shaft = max(0.02 * length, 0.5 * length * np.tan(spread))  # head width: length x tan
+        return ros_convert.arrow_marker(
+            header,
+            np.zeros(3),
+            length * estimate.direction,
+            VALID_RGBA if estimate.valid else INVALID_RGBA,
+            "sun_bcnn",
+            shaft_diameter=float(shaft),
+            lifetime_s=max(1.0, 3.0 * self.period_s),
+        )
+
+    def publish_diagnostics(self) -> None:
+        valid_rate = float(np.mean(self.recent_valid)) if self.recent_valid else float("nan")
+        if self.stats["received"] == 0:
+            level, message = DiagnosticStatus.WARN, "no image received yet"
+        elif self.recent_valid and valid_rate == 0.0:
+            level, message = (
+                DiagnosticStatus.WARN,
+                "sun not visible (every recent estimate invalid)",
+            )
+        else:
+            level, message = DiagnosticStatus.OK, "running"
+        values = {
+            "provider": self.estimator.model.providers[0],
+            "mc_samples": self.estimator.samples,
+            "frames_received": self.stats["received"],
+            "estimates_published": self.stats["estimated"],
+            "valid_estimates": self.stats["valid"],
+            "recent_valid_rate": f"{valid_rate:.2f}",
+            "last_latency_ms": f"{self.stats['latency_ms']:.1f}",
+            "last_spread_deg": f"{self.stats['spread_deg']:.1f}",
+            "frames_dropped": self.drops.total,
+            **{f"dropped_{k}": v for k, v in self.drops.counts.items()},
+        }
+        self.diagnostics.publish(
+            diagnostics_message(self, "pose_reloc: sun_bcnn_node", level, message, values)
+        )
+
+
+def sun_direction_msg(estimate: SunEstimate, header: Header) -> SunDirection:
+    """The SunDirection message of an estimate (header: the image's, camera optical frame)."""
+    return ros_convert.sun_direction_msg(
+        header,
+        estimate.direction,
+        estimate.covariance,
+        estimate.azimuth,
+        estimate.zenith,
+        estimate.angle_covariance,
+        estimate.samples,
+        estimate.valid,
+    )
+
+
+def _period(rate_hz: float) -> float:
+    return 0.0 if rate_hz == 0 else 1.0 / rate_hz
+
+
+def _check(name: str, value: Any) -> str | None:
+    """Why a value of a run-time parameter is refused, or None."""
+    limits = {
+        "rate_hz": (0.0, np.inf, "0 (every image) or positive"),
+        "max_spread_deg": (1e-9, 180.0, "in (0, 180]"),
+        "min_mean_norm": (0.0, 1.0, "in [0, 1]"),
+        "marker_length_m": (1e-9, np.inf, "positive"),
+    }
+    if name not in limits:
+        return None
+    low, high, text = limits[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        return f"parameter {name} = {value!r} must be {text}"
+    return None
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = SunBcnnNode()
+    except PoseRelocError as error:
+        print(f"[sun_bcnn_node] cannot start: {error}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 1
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""posenet_node over real rclpy: modes, the relocalize service, TF extrinsic, bad input survived."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import ROS_MISSING
+from onnx_models import fake_posenet_model, mean_colour_model
+
+pytestmark = pytest.mark.skipif(bool(ROS_MISSING), reason=ROS_MISSING or "")
+
+if not ROS_MISSING:
+    from geometry_msgs.msg import PoseWithCovarianceStamped
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+    from std_srvs.srv import Trigger
+    from tf2_msgs.msg import TFMessage
+
+    from pose_reloc import ros_convert
+    from pose_reloc.camera import PinholeCamera
+    from pose_reloc.errors import PoseRelocError
+    from pose_reloc.geometry import Transform
+    from pose_reloc.node import PoseNetNode
+    from pose_reloc.ros_node_tools import LATCHED_QOS, SENSOR_QOS
+
+CAMERA = (
+    PinholeCamera(np.array([[40.0, 0, 15.5], [0, 40.0, 11.5], [0, 0, 1]]), 32, 24, np.zeros(5))
+    if not ROS_MISSING
+    else None
+)
+T_BASE_CAM = (
+    Transform.from_xyz_quat([0.2, 0.0, 1.3], [-0.5, 0.5, -0.5, 0.5]) if not ROS_MISSING else None
+)
+
+
+class Rig:
+    """A posenet_node plus a test node that feeds it and collects what it publishes."""
+
+    def __init__(self, ros, tmp_path, **parameters):
+        model = fake_posenet_model(tmp_path / "posenet.onnx", noise_m=0.1)
+        overrides = [Parameter("model", value=str(model)), Parameter("providers", value=["cpu"])]
+        overrides += [Parameter(k, value=v) for k, v in parameters.items()]
+        self.ros = ros
+        self.node = ros.add(PoseNetNode(context=ros.context, parameter_overrides=overrides))
+        self.feeder = ros.node("feeder")
+        compressed = parameters.get("compressed", False)
+        self.images = self.feeder.create_publisher(
+            CompressedImage if compressed else Image, "image", SENSOR_QOS
+        )
+        self.info = self.feeder.create_publisher(CameraInfo, "camera_info", SENSOR_QOS)
+        self.tf_static = self.feeder.create_publisher(TFMessage, "/tf_static", LATCHED_QOS)
+        self.poses = ros.collect(PoseWithCovarianceStamped, "reloc/posenet_pose")
+        self.client = self.feeder.create_client(Trigger, "reloc/relocalize")
+        self.stamp = 100.0
+        ros.wait_for_subscribers(self.images)
+
+    def publish_mount(self):
+        header = ros_convert.make_header(0.0, "base_link")
+        self.tf_static.publish(
+            TFMessage(transforms=[ros_convert.transform_stamped(T_BASE_CAM, header, "camera")])
+        )
+
+    def publish_info(self):
+        self.info.publish(
+            ros_convert.camera_to_camera_info(CAMERA, ros_convert.make_header(self.stamp, "camera"))
+        )
+        self.ros.spin_until(lambda: self.node.camera is not None, 5.0)
+
+    def send(self, msg=None, colour=(255, 0, 0)):
+        if msg is None:
+            pixels = np.zeros((24, 32, 3), np.uint8)
+            pixels[...] = colour
+            msg = ros_convert.array_to_image_msg(
+                pixels, "rgb8", ros_convert.make_header(self.stamp, "camera")
+            )
+        self.stamp += 0.1
+        received_before = self.node.stats["received"]
+        self.images.publish(msg)
+        assert self.ros.spin_until(lambda: self.node.stats["received"] > received_before, 5.0), (
+            "image never arrived"
+        )
+
+
+def expected_base_position(colour):
+    T_map_cam = Transform.from_xyz_quat(10.0 * np.asarray(colour) / 255.0, [-0.5, 0.5, -0.5, 0.5])
+    return (T_map_cam @ T_BASE_CAM.inverse()).translation
+
+
+def test_startup_mode_localizes_the_first_frame_then_waits_for_the_service(ros, tmp_path):
+    rig = Rig(ros, tmp_path)
+    rig.publish_mount()
+    rig.publish_info()
+    rig.send(colour=(255, 0, 0))
+    assert ros.spin_until(lambda: len(rig.poses) == 1)
+    pose, covariance = ros_convert.pose_with_covariance_to_transform(rig.poses[0])
+    assert rig.poses[0].header.frame_id == "map"
+    np.testing.assert_allclose(pose.translation, expected_base_position((255, 0, 0)), atol=0.15)
+    assert 0.0 < covariance[0, 0] < 0.05 and np.all(np.linalg.eigvalsh(covariance) > 0)
+    rig.send(colour=(0, 255, 0))
+    ros.spin_for(0.3)
+    assert len(rig.poses) == 1, "startup mode localizes once"
+    assert rig.client.wait_for_service(timeout_sec=5.0)
+    future = rig.client.call_async(Trigger.Request())
+    assert ros.spin_until(future.done) and future.result().success
+    rig.send(colour=(0, 255, 0))
+    assert ros.spin_until(lambda: len(rig.poses) == 2)
+    second, _ = ros_convert.pose_with_covariance_to_transform(rig.poses[1])
+    np.testing.assert_allclose(second.translation, expected_base_position((0, 255, 0)), atol=0.15)
+
+
+def test_bad_images_are_dropped_and_counted_and_the_next_good_one_is_localized(ros, tmp_path):
+    rig = Rig(ros, tmp_path, camera_extrinsic=[0.2, 0.0, 1.3, -0.5, 0.5, -0.5, 0.5])
+    rig.send()  # before camera_info: waits
+    assert rig.node.drops.counts["no_camera_info"] == 1
+    rig.publish_info()
+    header = ros_convert.make_header(rig.stamp, "camera")
+    unknown = Image(
+        header=header, height=24, width=32, encoding="rgb9", step=96, data=bytes(96 * 24)
+    )
+    empty = Image(header=header, height=0, width=0, encoding="rgb8", step=0, data=b"")
+    big = ros_convert.array_to_image_msg(np.zeros((48, 64, 3), np.uint8), "rgb8", header)
+    for msg in (unknown, empty, big):
+        rig.send(msg)
+    counts = rig.node.drops.counts
+    assert counts["bad_image"] == 2 and counts["size_mismatch"] == 1
+    assert rig.poses == []
+    rig.send(colour=(0, 0, 255))
+    assert ros.spin_until(lambda: len(rig.poses) == 1), "the node stopped working after bad input"
+
+
+def test_truncated_compressed_images_are_dropped(ros, tmp_path):
+    rig = Rig(
+        ros, tmp_path, compressed=True, camera_extrinsic=[0.2, 0.0, 1.3, -0.5, 0.5, -0.5, 0.5]
+    )
+    rig.publish_info()
+    good = ros_convert.array_to_compressed_msg(
+        np.full((24, 32, 3), 200, np.uint8), ros_convert.make_header(0.0, "camera")
+    )
+    truncated = CompressedImage(
+        header=good.header, format=good.format, data=bytes(good.data)[: len(good.data) // 2]
+    )
+    rig.send(truncated)
+    assert rig.node.drops.counts["bad_image"] == 1 and rig.poses == []
+    rig.send(good)
+    assert ros.spin_until(lambda: len(rig.poses) == 1)
+
+
+def test_continuous_mode_is_rate_limited_by_image_time(ros, tmp_path):
+    rig = Rig(ros, tmp_path, mode="continuous", continuous_rate_hz=2.0)
+    rig.publish_mount()
+    rig.publish_info()
+    for _ in range(20):  # 2 s of images at 10 Hz
+        rig.send()
+    ros.spin_for(0.3)
+    assert len(rig.poses) == 4
+
+
+def test_without_an_extrinsic_poses_are_not_guessed(ros, tmp_path):
+    rig = Rig(ros, tmp_path)
+    rig.publish_info()
+    rig.send()
+    assert rig.node.drops.counts["no_extrinsic"] == 1 and rig.poses == []
+
+
+@pytest.mark.parametrize("problem", ["missing", "corrupt", "not_posenet"])
+def test_a_bad_model_stops_the_node_from_starting_with_the_file_named(ros, tmp_path, problem):
+    path = tmp_path / "model.onnx"
+    if problem == "corrupt":
+        path.write_bytes(b"not onnx")
+    elif problem == "not_posenet":
+        mean_colour_model(path)
+    with pytest.raises(PoseRelocError, match=r"model\.onnx"):
+        PoseNetNode(
+            context=ros.context,
+            parameter_overrides=[
+                Parameter("model", value=str(path)),
+                Parameter("providers", value=["cpu"]),
+            ],
+        )

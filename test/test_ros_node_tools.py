@@ -1,0 +1,88 @@
+"""Shared node-layer tools: TF lookups without tf2_ros, drop counting, model paths."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import ROS_MISSING
+from scipy.spatial.transform import Rotation
+
+pytestmark = pytest.mark.skipif(bool(ROS_MISSING), reason=ROS_MISSING or "")
+
+if not ROS_MISSING:
+    from tf2_msgs.msg import TFMessage
+
+    from pose_reloc import ros_convert
+    from pose_reloc.geometry import Transform
+    from pose_reloc.ros_node_tools import (
+        LATCHED_QOS,
+        RELIABLE_QOS,
+        DropCounter,
+        TransformLookup,
+        resolve_model_path,
+    )
+
+
+def random_transform(seed):
+    rng = np.random.default_rng(seed)
+    return Transform(Rotation.random(random_state=seed), rng.normal(size=3))
+
+
+def test_chained_lookups_across_tf_and_tf_static(ros):
+    node = ros.node("user")
+    lookup = TransformLookup(node)
+    if lookup.buffer is not None:
+        pytest.skip("tf2_ros is installed: its Buffer does the lookups")
+    T_map_odom, T_odom_base, T_base_cam = (
+        random_transform(1),
+        random_transform(2),
+        random_transform(3),
+    )
+    publisher = ros.node("broadcaster")
+    static = publisher.create_publisher(TFMessage, "/tf_static", LATCHED_QOS)
+    dynamic = publisher.create_publisher(TFMessage, "/tf", RELIABLE_QOS)
+
+    def stamped(T, parent, child):
+        return ros_convert.transform_stamped(T, ros_convert.make_header(1.0, parent), child)
+
+    static.publish(TFMessage(transforms=[stamped(T_base_cam, "base_link", "camera")]))
+    ros.wait_for_subscribers(dynamic)
+    dynamic.publish(
+        TFMessage(
+            transforms=[
+                stamped(T_map_odom, "map", "odom"),
+                stamped(T_odom_base, "odom", "base_link"),
+            ]
+        )
+    )
+    assert ros.spin_until(lambda: len(lookup.links) == 3)
+    expected = T_map_odom @ T_odom_base @ T_base_cam
+    np.testing.assert_allclose(
+        lookup.lookup("map", "camera").as_matrix(), expected.as_matrix(), atol=1e-9
+    )
+    np.testing.assert_allclose(
+        lookup.lookup("camera", "map").as_matrix(), expected.inverse().as_matrix(), atol=1e-9
+    )
+    np.testing.assert_allclose(
+        lookup.lookup("odom", "camera").as_matrix(),
+        (T_odom_base @ T_base_cam).as_matrix(),
+        atol=1e-9,
+    )
+    assert lookup.lookup("map", "nowhere") is None
+    # A cycle in published TF must not hang a lookup.
+    dynamic.publish(TFMessage(transforms=[stamped(T_map_odom, "odom", "map")]))
+    assert ros.spin_until(lambda: "map" in lookup.links)
+    assert lookup.lookup("camera", "elsewhere") is None
+
+
+def test_drop_counter_counts_every_drop_by_reason(ros):
+    counter = DropCounter(ros.node("dropper"))
+    for _ in range(3):
+        counter.drop("bad_image", "x")
+    counter.drop("size_mismatch", "y")
+    assert counter.counts == {"bad_image": 3, "size_mismatch": 1} and counter.total == 4
+
+
+def test_model_paths_default_to_the_package_models_folder():
+    assert resolve_model_path("", "posenet_demo.onnx").parts[-2:] == ("models", "posenet_demo.onnx")
+    assert str(resolve_model_path("/abs/m.onnx", "x.onnx")) == "/abs/m.onnx"

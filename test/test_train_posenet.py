@@ -1,0 +1,170 @@
+"""PoseNet training code: losses, networks, export with live MC dropout, and a tiny real training run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="torch (the [train] extra) is not installed")
+
+from pose_reloc.posenet import PoseNetLocalizer  # noqa: E402
+from pose_reloc.train.export import export_checkpoint  # noqa: E402
+from pose_reloc.train.layers import MCDropout, set_mc_dropout  # noqa: E402
+from pose_reloc.train.losses import (  # noqa: E402
+    BetaLoss,
+    LearnedWeightingLoss,
+    ReprojectionLoss,
+    quaternion_distance,
+    rotation_matrices,
+)
+from pose_reloc.train.posenet_models import build_posenet  # noqa: E402
+from pose_reloc.train.posenet_train import PoseNetTrainConfig, evaluate_set, train_posenet  # noqa: E402
+
+
+def batch_at(position, q):
+    K = torch.tensor([[[100.0, 0, 80], [0, 100.0, 60], [0, 0, 1]]])
+    points = torch.tensor([[[0.0, 0.0, 5.0], [1.0, -1.0, 8.0], [-2.0, 0.5, 6.0]]])
+    return {
+        "position": position,
+        "orientation": q,
+        "K": K,
+        "points": points,
+        "points_valid": torch.ones(1, 3),
+    }
+
+
+def test_quaternion_distance_is_sign_invariant_and_matches_scipy_matrices():
+    from scipy.spatial.transform import Rotation
+
+    q = torch.tensor([[0.1, -0.3, 0.5, 0.8]])
+    q = q / q.norm()
+    assert float(quaternion_distance(q, -q)) == pytest.approx(0.0, abs=1e-7)
+    np.testing.assert_allclose(
+        rotation_matrices(q)[0].numpy(), Rotation.from_quat(q[0].numpy()).as_matrix(), atol=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    "loss", [BetaLoss(), LearnedWeightingLoss(s_x=0.0, s_q=0.0), ReprojectionLoss()]
+)
+def test_losses_are_smallest_at_the_truth_and_grow_with_error(loss):
+    q = torch.tensor([[0.0, 0.0, 0.0, 1.0]])
+    truth = batch_at(torch.zeros(1, 3), q)
+    at_truth = float(loss(torch.zeros(1, 3), q, truth))
+    off = torch.tensor([[0.5, 0.0, 0.0]], requires_grad=True)
+    turned = torch.tensor([[0.0, 0.087, 0.0, 0.996]])
+    worse = loss(off, turned / turned.norm(), truth)
+    assert float(worse) > at_truth
+    worse.backward()
+    assert off.grad is not None and float(off.grad.abs().sum()) > 0
+
+
+def test_mc_dropout_is_live_only_when_asked():
+    layer = MCDropout(0.5).eval()
+    x = torch.ones(1000)
+    assert torch.equal(layer(x), x)
+    layer.always_on = True
+    y = layer(x)
+    assert 0.3 < float((y == 0).float().mean()) < 0.7 and float(y.max()) == pytest.approx(2.0)
+
+
+def test_googlenet_has_three_regressors_and_one_at_inference():
+    model = build_posenet("googlenet", torch.zeros(3), torch.ones(3)).eval()
+    heads = model.heads(torch.zeros(1, 3, 224, 224))
+    assert len(heads) == 3 and all(p.shape == (1, 3) and q.shape == (1, 4) for p, q in heads)
+    position, q = model(torch.zeros(1, 3, 224, 224))
+    assert position.shape == (1, 3) and float(q.norm()) == pytest.approx(1.0, abs=1e-5)
+
+
+def _checkpoint(tmp_path, dropout):
+    torch.manual_seed(0)
+    model = build_posenet(
+        "lite", torch.tensor([10.0, -5.0, 1.3]), torch.tensor([20.0, 20.0, 1.0]), dropout
+    ).eval()
+    model.eval()
+    path = tmp_path / "checkpoint.pt"
+    torch.save(
+        {
+            "task": "posenet",
+            "arch": "lite",
+            "state_dict": model.state_dict(),
+            "dropout": dropout,
+            "position_mean": torch.tensor([10.0, -5.0, 1.3]),
+            "position_scale": torch.tensor([20.0, 20.0, 1.0]),
+            "input": {
+                "width": 64,
+                "height": 48,
+                "channel_order": "RGB",
+                "mean": [0.5] * 3,
+                "std": [0.25] * 3,
+            },
+        },
+        path,
+    )
+    return model, path
+
+
+def test_export_matches_torch_exactly_without_dropout(tmp_path):
+    model, checkpoint = _checkpoint(tmp_path, dropout=0.0)
+    onnx_path, card = export_checkpoint(
+        checkpoint, tmp_path / "m.onnx", samples=4, log=lambda _: None
+    )
+    localizer = PoseNetLocalizer(onnx_path, ["cpu"], samples=1)
+    rgb = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    x = torch.from_numpy(localizer.preprocess(rgb))
+    with torch.no_grad():
+        position, q = model(x)
+    estimate = localizer.localize(rgb)
+    np.testing.assert_allclose(estimate.T_map_cam.translation, position.numpy()[0], atol=1e-4)
+    assert abs(float(np.dot(estimate.T_map_cam.quat_xyzw, q.numpy()[0]))) == pytest.approx(
+        1.0, abs=1e-6
+    )
+    import json
+
+    assert json.loads(card.read_text())["task"] == "posenet"
+
+
+def test_exported_dropout_is_live_and_its_mean_is_the_deterministic_pose(tmp_path):
+    model, checkpoint = _checkpoint(tmp_path, dropout=0.3)
+    onnx_path, _ = export_checkpoint(
+        checkpoint, tmp_path / "m.onnx", samples=16, log=lambda _: None
+    )
+    localizer = PoseNetLocalizer(onnx_path, ["cpu"], samples=512)
+    rgb = np.random.default_rng(1).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    estimate = localizer.localize(rgb)
+    with torch.no_grad():
+        position, _ = model(torch.from_numpy(localizer.preprocess(rgb)))
+    spread = np.sqrt(np.diag(estimate.covariance)[:3])
+    assert np.all(spread > 0.01), "MC dropout did not survive export"
+    np.testing.assert_allclose(
+        estimate.T_map_cam.translation,
+        position.numpy()[0],
+        atol=4 * spread.max() / np.sqrt(512) + 0.05,
+    )
+    assert localizer.model.metadata.extra["dropout_live"] is True
+
+
+def test_a_short_training_run_learns_and_saves_a_checkpoint(tmp_path):
+    from synth_fixtures import small_config
+
+    from pose_reloc.synth.generate import synthesize
+    from pose_reloc.synth.render import RenderError
+    from pose_reloc.train.data import load_image_set
+
+    try:
+        synthesize(small_config(), "train", 64, tmp_path / "train")
+    except RenderError as error:
+        pytest.skip(f"no headless OpenGL here: {error}")
+    config = PoseNetTrainConfig(
+        epochs=3, batch_size=16, input_width=64, input_height=48, learning_rate=3e-3
+    )
+    lines = []
+    path = train_posenet(tmp_path / "train", tmp_path / "run", config, log=lines.append)
+    checkpoint = torch.load(path, weights_only=False)
+    losses = [h["loss"] for h in checkpoint["history"]]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    model = build_posenet("lite", checkpoint["position_mean"], checkpoint["position_scale"])
+    model.load_state_dict(checkpoint["state_dict"])
+    figures = evaluate_set(model, load_image_set(tmp_path / "train", (64, 48)))
+    assert figures["median_translation_m"] < 100.0
+    set_mc_dropout(model, False)
