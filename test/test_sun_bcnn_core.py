@@ -302,3 +302,44 @@ def test_evaluation_figures_on_frames_with_known_sun(tmp_path, monkeypatch):
     assert figures["sunny_valid_rate"] == 1.0 and figures["overcast_invalid_rate"] == 1.0
     assert figures["latency_ms"] > 0
     assert json.loads((tmp_path / "metrics.json").read_text())["frames"] == 5
+
+
+def test_calibration_scales_the_angles_and_separates_overcast_from_sunny(tmp_path):
+    from scipy.spatial.transform import Rotation
+
+    from pose_reloc.datasets.record import Frame
+    from sun_bcnn.evaluate import mahalanobis_angles
+    from sun_bcnn.inference import calibrate_sun
+
+    direction = np.array([0.3, -0.5, 0.8]) / np.linalg.norm([0.3, -0.5, 0.8])
+    estimator = SunEstimator(
+        fake_sun_model(tmp_path / "sun.onnx", noise=0.02, red_noise=3.0), ["cpu"], samples=32
+    )
+    rng = np.random.default_rng(4)
+    frames = []
+    for i in range(40):
+        overcast = i % 4 == 0
+        image = np.zeros((24, 32, 3), np.uint8)
+        image[..., 0] = 200 if overcast else 0  # red scatters the stand-in's samples
+        truth = Rotation.from_rotvec(rng.normal(0, np.radians(4.0), 3)).apply(
+            direction
+        )  # ~4 deg off
+        frames.append(
+            Frame(
+                float(i),
+                None,
+                None,
+                lambda im=image: im,
+                f"frame {i}",
+                sun_cam=truth,
+                condition="overcast" if overcast else "sunny",
+            )  # type: ignore[arg-type]
+        )
+    result = calibrate_sun(estimator, frames)
+    assert result["angles"] > 2.0  # the samples (~1 deg) understate the ~4 deg errors
+    sunny = [f for f in frames if f.condition == "sunny"]
+    overcast = [f for f in frames if f.condition == "overcast"]
+    assert all(estimator.estimate(f.image()).valid for f in sunny)
+    assert not any(estimator.estimate(f.image()).valid for f in overcast)
+    inside = [mahalanobis_angles(estimator.estimate(f.image()), f.sun_cam) <= 6.18 for f in sunny]
+    assert np.mean(inside) >= 0.85

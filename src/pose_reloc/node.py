@@ -10,6 +10,7 @@ frame), on_demand (only when asked), continuous (rate-limited).
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -73,6 +74,7 @@ class PoseNetNode(Node):
             "received": 0,
             "localized": 0,
             "latency_ms": float("nan"),
+            "callback_ms": float("nan"),
             "position_sigma_m": float("nan"),
         }
         self.said_waiting = False
@@ -171,6 +173,7 @@ class PoseNetNode(Node):
         return self.pending
 
     def on_image(self, msg: Any) -> None:
+        started = time.perf_counter()
         self.stats["received"] += 1
         stamp = ros_convert.stamp_to_seconds(msg.header.stamp)
         if not self._wanted(stamp):
@@ -207,6 +210,7 @@ class PoseNetNode(Node):
         self._publish(estimate, T_cam_base, msg.header.stamp)
         self.pending = False
         self.last_stamp = stamp
+        self.stats["callback_ms"] = 1000.0 * (time.perf_counter() - started)
 
     def _camera_to_base(self, camera_frame: str) -> Transform | None:
         T_base_cam = self.tf.lookup(self.base_frame, camera_frame) or self.fallback_extrinsic
@@ -238,6 +242,7 @@ class PoseNetNode(Node):
             "frames_received": self.stats["received"],
             "poses_published": self.stats["localized"],
             "last_latency_ms": f"{self.stats['latency_ms']:.1f}",
+            "last_callback_ms": f"{self.stats['callback_ms']:.1f}",
             "last_position_sigma_m": f"{self.stats['position_sigma_m']:.2f}",
             "frames_dropped": self.drops.total,
             **{f"dropped_{k}": v for k, v in self.drops.counts.items()},

@@ -71,7 +71,7 @@ def benchmark_posenet(
             ros_convert.camera_to_camera_info(camera, ros_convert.make_header(0.0, "camera"))
         )
         _spin_until(executor, lambda: node.camera is not None, 10.0)
-        through_node = []
+        through_node, in_callback = [], []
         for i in range(frames + 5):
             msg = ros_convert.array_to_image_msg(
                 rgb, "rgb8", ros_convert.make_header(1.0 + i, "camera")
@@ -81,6 +81,7 @@ def benchmark_posenet(
             images.publish(msg)
             if _spin_until(executor, lambda c=count: len(received) > c, 5.0) and i >= 5:
                 through_node.append(1000 * (received[-1] - started))
+                in_callback.append(node.stats["callback_ms"])
     finally:
         executor.shutdown()
         node.destroy_node()
@@ -90,6 +91,7 @@ def benchmark_posenet(
         "samples": float(localizer.samples),
         "bare_inference_ms": float(np.median(bare)),
         "node_ms": float(np.median(through_node)) if through_node else float("nan"),
+        "node_callback_ms": float(np.median(in_callback)) if in_callback else float("nan"),
         "frames_through_node": float(len(through_node)),
     }
     result["node_over_bare"] = result["node_ms"] / result["bare_inference_ms"]

@@ -14,8 +14,9 @@ A floor (`floor_deg`, an angular sigma) keeps the covariances of identical sampl
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -120,8 +121,8 @@ class SunEstimator:
         providers: Sequence[str] = DEFAULT_PROVIDERS,
         samples: int = 0,
         threads: int = 2,
-        max_spread_deg: float = DEFAULT_MAX_SPREAD_DEG,
-        min_mean_norm: float = DEFAULT_MIN_MEAN_NORM,
+        max_spread_deg: float | None = None,
+        min_mean_norm: float | None = None,
         floor_deg: float = DEFAULT_FLOOR_DEG,
     ):
         self.model: OnnxModel = load_model(model_path, providers, threads, expected_task="sun_bcnn")
@@ -137,9 +138,22 @@ class SunEstimator:
         self.dropout_live = bool(self.model.metadata.extra.get("dropout_live", False))
         if not self.dropout_live:
             self.samples = 1  # identical samples would fake a zero spread
-        self.max_spread_deg = max_spread_deg
-        self.min_mean_norm = min_mean_norm
+        # Validity thresholds: given here, else the ones calibrated into the model, else defaults.
+        calibrated = self.model.metadata.extra.get("validity") or {}
+        self.model_thresholds = {
+            "max_spread_deg": float(calibrated.get("max_spread_deg", DEFAULT_MAX_SPREAD_DEG)),
+            "min_mean_norm": float(calibrated.get("min_mean_norm", DEFAULT_MIN_MEAN_NORM)),
+        }
+        self.max_spread_deg = (
+            self.model_thresholds["max_spread_deg"] if max_spread_deg is None else max_spread_deg
+        )
+        self.min_mean_norm = (
+            self.model_thresholds["min_mean_norm"] if min_mean_norm is None else min_mean_norm
+        )
         self.floor_deg = floor_deg
+        self.angle_scale = float(
+            (self.model.metadata.extra.get("covariance_scale") or {}).get("angles", 1.0)
+        )
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -162,6 +176,45 @@ class SunEstimator:
 
     def estimate(self, rgb: NDArray[np.uint8]) -> SunEstimate:
         samples, elapsed_ms = self.run_samples(rgb)
-        return summarize_samples(
+        estimate = summarize_samples(
             samples, self.max_spread_deg, self.min_mean_norm, self.floor_deg, elapsed_ms
         )
+        if self.angle_scale == 1.0:
+            return estimate
+        return replace(
+            estimate,
+            covariance=estimate.covariance * self.angle_scale,
+            angle_covariance=estimate.angle_covariance * self.angle_scale,
+        )
+
+
+def calibrate_sun(estimator: SunEstimator, frames: Sequence[Any]) -> dict[str, float]:
+    """On held-out frames: the scale making 95.45 % of sunny (azimuth, zenith) errors fall inside the
+    scaled 2-sigma ellipse, and the mean-norm threshold that best separates sunny from overcast
+    frames (maximizing the worse of the two rates). The spread threshold is then left open."""
+    from pose_reloc.evaluation.metrics import TWO_SIGMA_CHI2
+
+    estimator.angle_scale = 1.0
+    d2, sunny_norms, overcast_norms = [], [], []
+    for frame in frames:
+        estimate = estimator.estimate(frame.image())
+        if frame.condition == "overcast":
+            overcast_norms.append(estimate.mean_norm)
+        elif frame.sun_cam is not None:
+            sunny_norms.append(estimate.mean_norm)
+            azimuth, zenith = azimuth_zenith(np.asarray(frame.sun_cam, float))
+            error = np.array([wrap_angle(azimuth - estimate.azimuth), zenith - estimate.zenith])
+            d2.append(float(error @ np.linalg.solve(estimate.angle_covariance, error)))
+    result = {
+        "angles": float(np.quantile(d2, 0.9545) / TWO_SIGMA_CHI2[2]),
+        "frames": float(len(frames)),
+    }
+    estimator.angle_scale = result["angles"]
+    if overcast_norms and sunny_norms:
+        sunny, overcast = np.asarray(sunny_norms), np.asarray(overcast_norms)
+        candidates = np.unique(np.concatenate([sunny, overcast]))
+        scores = [min(np.mean(sunny >= t), np.mean(overcast < t)) for t in candidates]
+        best = float(candidates[int(np.argmax(scores))])
+        result |= {"min_mean_norm": best, "max_spread_deg": 180.0}
+        estimator.min_mean_norm, estimator.max_spread_deg = best, 180.0
+    return result

@@ -40,8 +40,6 @@ from pose_reloc.ros_node_tools import (
     resolve_model_path,
 )
 from sun_bcnn.inference import (
-    DEFAULT_MAX_SPREAD_DEG,
-    DEFAULT_MIN_MEAN_NORM,
     SunEstimate,
     SunEstimator,
 )
@@ -61,8 +59,8 @@ class SunBcnnNode(Node):
             p["providers"],
             p["mc_samples"],
             p["threads"],
-            p["max_spread_deg"],
-            p["min_mean_norm"],
+            None if p["max_spread_deg"] < 0 else p["max_spread_deg"],
+            None if p["min_mean_norm"] < 0 else p["min_mean_norm"],
         )
         self.get_logger().info(
             f"Sun-BCNN model {self.estimator.model.path} on {self.estimator.model.providers[0]} "
@@ -116,14 +114,16 @@ class SunBcnnNode(Node):
             "max_spread_deg": declare(
                 self,
                 "max_spread_deg",
-                DEFAULT_MAX_SPREAD_DEG,
-                "an estimate whose samples scatter more than this (RMS angle, deg) is not valid",
+                -1.0,
+                "an estimate whose samples scatter more than this (RMS angle, deg) is not valid; "
+                "-1: the value calibrated into the model",
             ),
             "min_mean_norm": declare(
                 self,
                 "min_mean_norm",
-                DEFAULT_MIN_MEAN_NORM,
-                "an estimate whose mean of unit samples is shorter than this (0..1) is not valid",
+                -1.0,
+                "an estimate whose mean of unit samples is shorter than this (0..1) is not valid; "
+                "-1: the value calibrated into the model",
             ),
             "marker_length_m": declare(
                 self, "marker_length_m", 1.0, "length of the sun/marker arrow in RViz"
@@ -150,7 +150,9 @@ class SunBcnnNode(Node):
             if parameter.name == "rate_hz":
                 self.period_s = _period(parameter.value)
             elif parameter.name in ("max_spread_deg", "min_mean_norm"):
-                setattr(self.estimator, parameter.name, float(parameter.value))
+                value = float(parameter.value)
+                model_value = self.estimator.model_thresholds[parameter.name]
+                setattr(self.estimator, parameter.name, model_value if value < 0 else value)
             elif parameter.name == "marker_length_m":
                 self.marker_length_m = float(parameter.value)
         return SetParametersResult(successful=True)
@@ -263,6 +265,8 @@ def _check(name: str, value: Any) -> str | None:
     if name not in limits:
         return None
     low, high, text = limits[name]
+    if name in ("max_spread_deg", "min_mean_norm") and value == -1.0:
+        return None  # -1: the model's calibrated value
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
         return f"parameter {name} = {value!r} must be {text}"
     return None

@@ -122,22 +122,34 @@ def export_checkpoint(
 def calibrate_exported(
     path: Path, card: Path, data: str | Path, log: Callable[[str], None] = print
 ) -> dict[str, float]:
-    """Scale a posenet model's covariance on held-out frames and store the scales in its metadata."""
+    """Calibrate an exported model's uncertainty (and Sun-BCNN's validity threshold) on held-out
+    frames and store the result in its metadata and card."""
     from pose_reloc.datasets import read_dataset
     from pose_reloc.onnx_session import load_model
-    from pose_reloc.posenet import PoseNetLocalizer, calibrate_covariance
 
-    frames = list(read_dataset(data))
-    scales = calibrate_covariance(
-        PoseNetLocalizer(path, ["cpu"]), frames[:: max(1, len(frames) // 300)]
-    )
     metadata = load_model(path, ["cpu"]).metadata
-    extra = {**metadata.extra, "covariance_scale": {**scales, "calibrated_on": str(data)}}
+    frames = list(read_dataset(data))
+    frames = frames[:: max(1, len(frames) // 400)]
+    extra = dict(metadata.extra)
+    if metadata.task == "posenet":
+        from pose_reloc.posenet import PoseNetLocalizer, calibrate_covariance
+
+        scales = calibrate_covariance(PoseNetLocalizer(path, ["cpu"]), frames)
+        extra["covariance_scale"] = {**scales, "calibrated_on": str(data)}
+    else:
+        from sun_bcnn.inference import SunEstimator, calibrate_sun
+
+        scales = calibrate_sun(SunEstimator(path, ["cpu"]), frames)
+        extra["covariance_scale"] = {"angles": scales["angles"], "calibrated_on": str(data)}
+        if "min_mean_norm" in scales:
+            extra["validity"] = {
+                "min_mean_norm": scales["min_mean_norm"],
+                "max_spread_deg": scales["max_spread_deg"],
+            }
     updated = ModelMetadata(metadata.task, metadata.input, metadata.outputs, extra)
     write_metadata(path, updated)
     card.write_text(json.dumps(_model_card(path, updated), indent=2) + "\n")
-    position, rotation = scales["position"], scales["rotation"]
-    log(f"covariance scaled by {position:.2f} (position), {rotation:.2f} (rotation) on {data}")
+    log(f"calibrated on {data}: {json.dumps(scales)}")
     return scales
 
 
