@@ -34,3 +34,10 @@ def test_model_info_on_a_corrupt_file_prints_one_error_line(tmp_path, capsys):
     assert main(["model-info", str(bad)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: model file") and err.count("\n") == 1
+
+
+def test_build_map_command_refuses_a_missing_dataset(tmp_path, capsys):
+    assert (
+        main(["build-map", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "m.npz")]) == 1
+    )
+    assert "does not exist" in capsys.readouterr().err

@@ -214,6 +214,24 @@ def _evaluate_sun(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build_map(args: argparse.Namespace) -> int:
+    from pose_reloc.datasets import read_dataset
+    from vo_fusion.build_map import build_map
+
+    feature_map = build_map(
+        read_dataset(args.data),
+        descriptor=args.descriptor,
+        max_features=args.max_features,
+        max_reprojection_px=args.max_reprojection_px,
+        min_triangulation_deg=args.min_triangulation_deg,
+    )
+    feature_map.save(args.out)
+    print(
+        f"wrote {args.out}: {len(feature_map.points_world)} points ({feature_map.descriptor_type})"
+    )
+    return 0
+
+
 def _add_evaluate_commands(commands: argparse._SubParsersAction) -> None:
     evaluate = commands.add_parser("evaluate", help="accuracy and timing figures (JSON)")
     kinds = evaluate.add_subparsers(dest="kind", required=True)
@@ -314,6 +332,27 @@ def build_parser() -> argparse.ArgumentParser:
     synth.set_defaults(run=_synth)
     _add_train_commands(commands)
     _add_evaluate_commands(commands)
+    build = commands.add_parser(
+        "build-map", help="3D feature map from posed images (for PnP refinement)"
+    )
+    build.add_argument(
+        "--data", required=True, help="posed images: a mapping drive, any dataset format"
+    )
+    build.add_argument("--out", required=True, help="the map file to write (.npz)")
+    build.add_argument(
+        "--descriptor", default="orb", choices=["orb", "sift"], help="sift is slower, more accurate"
+    )
+    build.add_argument("--max-features", type=int, default=2000, help="features detected per image")
+    build.add_argument(
+        "--max-reprojection-px", type=float, default=2.0, help="drop points reprojecting worse"
+    )
+    build.add_argument(
+        "--min-triangulation-deg",
+        type=float,
+        default=2.0,
+        help="drop points seen from too alike views",
+    )
+    build.set_defaults(run=_build_map)
     bench = commands.add_parser("benchmark", help="timing benchmarks that print their figures")
     which = bench.add_subparsers(dest="what", required=True)
     posenet = which.add_parser("posenet", help="bare ONNX inference vs the posenet_node over rclpy")

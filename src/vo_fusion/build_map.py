@@ -1,0 +1,510 @@
+"""Build a FeatureMap offline from posed images (known poses: nothing is estimated but points).
+
+Pipeline, each stage a function: detect features in every image → choose covisible image pairs
+(close camera centres, similar viewing directions; k nearest neighbours, so O(N·k)) → match each
+pair (ratio test, mutual check, then the epipolar constraint of the known relative pose) → merge
+matches into tracks (union-find over (image, keypoint) observations, refusing merges that would
+put two keypoints of one image into a track) → triangulate each track from all its views
+(linear DLT in normalised image coordinates, which is
+`cv2.triangulatePoints` with P = [R_cw | t_cw] generalised to n views and to distorted cameras) →
+drop observations that reproject worse than the threshold, re-triangulate, and keep points that
+reproject within the threshold in every observing view (after a Gauss-Newton refinement of the
+point), lie in front of all of them, have enough views, a wide enough triangulation angle and a
+small enough position uncertainty (from the point's Gauss-Newton normal matrix and an assumed
+keypoint noise). A point's descriptor is its track's medoid (ORB, Hamming) or mean (SIFT). The
+map keeps every observation (point, image, pixel) so it can be checked or re-optimised later.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.spatial import cKDTree
+
+from pose_reloc.camera import PinholeCamera
+from pose_reloc.datasets.record import Frame
+from pose_reloc.geometry import Transform, skew
+from vo_fusion.feature_map import (
+    DESCRIPTOR_DTYPES,
+    FeatureMap,
+    ImageFeatures,
+    VoFusionError,
+    detect_features,
+    make_detector,
+    match_descriptors,
+)
+
+LOOK_AHEAD_M = 8.0  # pairs are chosen by where cameras stand and what they look at this far ahead
+
+
+@dataclass(frozen=True)
+class _View:
+    """One posed image's features, with what triangulation needs precomputed."""
+
+    camera: PinholeCamera
+    T_cw: Transform
+    centre: NDArray[np.float64]  # camera centre in the world
+    axis: NDArray[np.float64]  # optical axis (z) in the world
+    features: ImageFeatures
+    normalized: NDArray[np.float64]  # (M, 2) undistorted normalised coordinates x/z, y/z
+    source: str  # where the image came from
+
+    @property
+    def P(self) -> NDArray[np.float64]:
+        """3x4 normalised projection matrix [R_cw | t_cw]."""
+        return self.T_cw.as_matrix()[:3]
+
+
+@dataclass(frozen=True)
+class _Tracks:
+    """Observations (view, keypoint) grouped by track: `track` is sorted, one entry per view."""
+
+    view: NDArray[np.int64]
+    keypoint: NDArray[np.int64]
+    track: NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class _Points:
+    """Triangulated tracks: one world point and its 3x3 covariance (m²) per track."""
+
+    world: NDArray[np.float64]
+    covariance: NDArray[np.float64]
+    tracks: _Tracks
+
+    @property
+    def std_m(self) -> NDArray[np.float64]:
+        """Standard deviation along each point's least certain axis (inf where unknown)."""
+        std = np.full(len(self.world), np.inf)
+        finite = np.all(np.isfinite(self.covariance), axis=(1, 2))
+        std[finite] = np.sqrt(np.maximum(np.linalg.eigvalsh(self.covariance[finite])[:, -1], 0))
+        return std
+
+    def select(self, keep_track: NDArray[np.bool_]) -> _Points:
+        tracks = _renumber(self.tracks, keep_track[self.tracks.track])
+        return _Points(self.world[keep_track], self.covariance[keep_track], tracks)
+
+
+def build_map(
+    frames: Iterable[Frame],
+    descriptor: str = "orb",
+    max_features: int = 2000,
+    min_track: int = 2,
+    max_reprojection_px: float = 2.0,
+    min_triangulation_deg: float = 2.0,
+    *,
+    neighbours: int = 8,
+    max_pair_distance_m: float = 20.0,
+    max_pair_angle_deg: float = 60.0,
+    ratio: float = 0.8,
+    max_point_std_m: float = 2.0,
+    keypoint_sigma_px: float = 1.0,
+    frame_id: str = "map",
+    log: Callable[[str], None] = print,
+) -> FeatureMap:
+    """A feature map from posed images (`Frame.T_wc` trusted as exact). Pairs: each image's
+    `neighbours` nearest cameras within `max_pair_distance_m` and `max_pair_angle_deg`; points
+    kept when seen in `min_track` images, reprojecting within `max_reprojection_px` in each, with
+    a triangulation angle of `min_triangulation_deg` and a position std (keypoints assumed
+    `keypoint_sigma_px` accurate) of at most `max_point_std_m`."""
+    if min_track < 2:
+        raise VoFusionError(f"min_track is {min_track}: a point needs at least 2 views")
+    started = time.perf_counter()
+    views = _detect_all(frames, descriptor, max_features)
+    if len(views) < 2:
+        raise VoFusionError(f"a map needs at least 2 posed images, got {len(views)}")
+    log(
+        f"detected {sum(len(v.features) for v in views)} {descriptor} features in {len(views)} images"
+    )
+    pairs = covisible_pairs(
+        np.array([v.centre for v in views]),
+        np.array([v.axis for v in views]),
+        neighbours,
+        max_pair_distance_m,
+        max_pair_angle_deg,
+    )
+    tolerance = 2.0 * max_reprojection_px / float(np.mean([v.camera.fx for v in views]))
+    edges = [_match_pair(views[i], views[j], i, j, descriptor, ratio, tolerance) for i, j in pairs]
+    log(f"matched {len(pairs)} covisible pairs: {sum(len(e) for e in edges)} verified matches")
+    tracks = _merge_tracks(views, edges, min_track)
+    points = _triangulate_and_filter(
+        views, tracks, max_reprojection_px, min_track, keypoint_sigma_px
+    )
+    angles = _triangulation_angles_deg(views, points.tracks, points.world)
+    points = points.select((angles >= min_triangulation_deg) & (points.std_m <= max_point_std_m))
+    feature_map = _assemble(views, points, descriptor, frame_id)
+    elapsed = time.perf_counter() - started
+    log(f"kept {len(feature_map)} map points from {len(views)} images in {elapsed:.1f} s")
+    feature_map.metadata.update(
+        images=[v.source for v in views],
+        pairs=len(pairs),
+        descriptor=descriptor,
+        max_features=max_features,
+        min_track=min_track,
+        max_reprojection_px=max_reprojection_px,
+        min_triangulation_deg=min_triangulation_deg,
+        max_point_std_m=max_point_std_m,
+        keypoint_sigma_px=keypoint_sigma_px,
+        build_seconds=round(elapsed, 3),
+        built_unix=time.time(),
+    )
+    return feature_map
+
+
+def _detect_all(frames: Iterable[Frame], descriptor: str, max_features: int) -> list[_View]:
+    detector = make_detector(descriptor, max_features)
+    dtype = DESCRIPTOR_DTYPES[descriptor]
+    views = []
+    for frame in frames:
+        features = detect_features(frame.image(), detector, dtype)
+        rays = frame.camera.unproject(features.pixels) if len(features) else np.zeros((0, 3))
+        views.append(
+            _View(
+                camera=frame.camera,
+                T_cw=frame.T_wc.inverse(),
+                centre=frame.T_wc.translation,
+                axis=frame.T_wc.rotation.apply([0.0, 0.0, 1.0]),
+                features=features,
+                normalized=rays[:, :2] / rays[:, 2:3],
+                source=frame.source,
+            )
+        )
+    return views
+
+
+def covisible_pairs(
+    centres: NDArray[np.float64],
+    axes: NDArray[np.float64],
+    neighbours: int,
+    max_distance_m: float,
+    max_angle_deg: float,
+) -> list[tuple[int, int]]:
+    """Pairs (i < j) of cameras likely to see the same things: each camera's `neighbours` nearest
+    by (centre, point looked at), kept when centres are within `max_distance_m` and optical axes
+    within `max_angle_deg`. A k-d tree keeps it O(N log N) for N cameras."""
+    n = len(centres)
+    if n < 2:
+        return []
+    key = np.hstack([centres, centres + LOOK_AHEAD_M * axes])
+    _, nearest = cKDTree(key).query(key, k=min(neighbours + 1, n))
+    min_cosine = np.cos(np.radians(max_angle_deg))
+    pairs = set()
+    for i, row in enumerate(np.atleast_2d(nearest)):
+        for j in row:
+            if j == i or j >= n:
+                continue
+            baseline = float(np.linalg.norm(centres[i] - centres[j]))
+            if 1e-3 < baseline <= max_distance_m and float(axes[i] @ axes[j]) >= min_cosine:
+                pairs.add((min(i, int(j)), max(i, int(j))))
+    return sorted(pairs)
+
+
+def _match_pair(
+    a: _View, b: _View, ia: int, ib: int, descriptor: str, ratio: float, tolerance: float
+) -> NDArray[np.int64]:
+    """(K, 4) rows (view a, keypoint in a, view b, keypoint in b) of matches that agree with the
+    known relative pose (Sampson distance in normalised coordinates below `tolerance`)."""
+    pairs = match_descriptors(a.features.descriptors, b.features.descriptors, descriptor, ratio)
+    if len(pairs) == 0:
+        return np.zeros((0, 4), dtype=np.int64)
+    T_ba = b.T_cw @ a.T_cw.inverse()
+    E = skew(T_ba.translation) @ T_ba.rotation.as_matrix()
+    xa = np.hstack([a.normalized[pairs[:, 0]], np.ones((len(pairs), 1))])
+    xb = np.hstack([b.normalized[pairs[:, 1]], np.ones((len(pairs), 1))])
+    Exa, Etxb = xa @ E.T, xb @ E
+    algebraic = np.einsum("ij,ij->i", xb, Exa)
+    denominator = Exa[:, 0] ** 2 + Exa[:, 1] ** 2 + Etxb[:, 0] ** 2 + Etxb[:, 1] ** 2
+    sampson = np.abs(algebraic) / np.sqrt(np.maximum(denominator, 1e-18))
+    good = pairs[sampson < tolerance]
+    return np.column_stack(
+        [np.full(len(good), ia), good[:, 0], np.full(len(good), ib), good[:, 1]]
+    ).astype(np.int64)
+
+
+def _merge_tracks(views: list[_View], edges: list[NDArray[np.int64]], min_track: int) -> _Tracks:
+    """Tracks by union-find over (view, keypoint) nodes. Two tracks are not merged when they both
+    hold a keypoint of the same view: a chain of slightly wrong matches must not glue different
+    points into one track."""
+    offsets = np.concatenate([[0], np.cumsum([len(v.features) for v in views])])
+    matches = np.vstack([*edges, np.zeros((0, 4), dtype=np.int64)])
+    a = (offsets[matches[:, 0]] + matches[:, 1]).tolist()
+    b = (offsets[matches[:, 2]] + matches[:, 3]).tolist()
+    view_of = dict(zip(a + b, matches[:, 0].tolist() + matches[:, 2].tolist(), strict=True))
+    parent: dict[int, int] = {}
+    members: dict[int, set[int]] = {}  # root -> views in its track
+
+    def find(node: int) -> int:
+        parent.setdefault(node, node)
+        root = node
+        while parent[root] != root:
+            root = parent[root]
+        while parent[node] != root:
+            parent[node], node = root, parent[node]
+        return root
+
+    for u, v in zip(a, b, strict=True):
+        ru, rv = find(u), find(v)
+        if ru == rv:
+            continue
+        views_u = members.get(ru) or {view_of[u]}
+        views_v = members.get(rv) or {view_of[v]}
+        if views_u & views_v:
+            continue
+        if len(views_u) < len(views_v):
+            ru, rv, views_u, views_v = rv, ru, views_v, views_u
+        parent[rv] = ru
+        views_u |= views_v
+        members[ru] = views_u
+        members.pop(rv, None)
+    nodes = np.array(sorted(parent), dtype=np.int64)
+    roots = np.array([find(int(n)) for n in nodes], dtype=np.int64)
+    view = np.searchsorted(offsets, nodes, side="right") - 1
+    keypoint = nodes - offsets[view]
+    order = np.lexsort((view, roots))
+    _, track = np.unique(roots[order], return_inverse=True)
+    tracks = _Tracks(view[order], keypoint[order], track.astype(np.int64))
+    if len(tracks.track) == 0:
+        return tracks
+    return _renumber(tracks, np.bincount(tracks.track)[tracks.track] >= min_track)
+
+
+def _renumber(tracks: _Tracks, keep_observation: NDArray[np.bool_]) -> _Tracks:
+    """The observations kept, with track ids renumbered 0..T-1 in the same order."""
+    track = tracks.track[keep_observation]
+    _, dense = np.unique(track, return_inverse=True)
+    return _Tracks(
+        tracks.view[keep_observation], tracks.keypoint[keep_observation], dense.astype(np.int64)
+    )
+
+
+def _by_length(tracks: _Tracks) -> Iterator[tuple[NDArray[np.int64], NDArray[np.int64]]]:
+    """(track ids (T,), observation indices (T, L)) for each track length L, so that per-track
+    work runs as batched numpy."""
+    starts = np.flatnonzero(np.r_[True, tracks.track[1:] != tracks.track[:-1]])
+    lengths = np.diff(np.r_[starts, len(tracks.track)])
+    for length in np.unique(lengths):
+        chosen = np.flatnonzero(lengths == length)
+        yield chosen.astype(np.int64), starts[chosen][:, None] + np.arange(length)[None, :]
+
+
+def _triangulate(views: list[_View], tracks: _Tracks) -> NDArray[np.float64]:
+    """(T, 3) world points, linear multi-view DLT per track (NaN where the solution is at
+    infinity)."""
+    n_tracks = int(tracks.track.max()) + 1 if len(tracks.track) else 0
+    points = np.full((n_tracks, 3), np.nan)
+    P = np.stack([v.P for v in views])
+    xy = np.zeros((len(tracks.view), 2))
+    for index, view in enumerate(views):
+        mine = tracks.view == index
+        xy[mine] = view.normalized[tracks.keypoint[mine]]
+    for ids, obs in _by_length(tracks):
+        P_obs, x_obs = P[tracks.view[obs]], xy[obs]
+        rows_u = x_obs[..., 0:1] * P_obs[..., 2, :] - P_obs[..., 0, :]
+        rows_v = x_obs[..., 1:2] * P_obs[..., 2, :] - P_obs[..., 1, :]
+        A = np.concatenate([rows_u, rows_v], axis=1)
+        homogeneous = np.linalg.svd(A, full_matrices=False)[2][:, -1, :]
+        w = homogeneous[:, 3:4]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            solved = homogeneous[:, :3] / w
+        solved[np.abs(w[:, 0]) < 1e-12] = np.nan
+        points[ids] = solved
+    return points
+
+
+def _refine_points(
+    views: list[_View], tracks: _Tracks, points: NDArray[np.float64], iterations: int = 3
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Gauss-Newton on each point's reprojection error in normalised coordinates (the DLT
+    minimises an algebraic error, which weights far views differently), all tracks at once.
+    Also returns each point's 3x3 position covariance per unit of normalised-coordinate noise
+    variance: multiply by (σ_px / f)² for m² (NaN where the point is not determined)."""
+    R = np.stack([v.T_cw.rotation.as_matrix() for v in views])[tracks.view]
+    t = np.stack([v.T_cw.translation for v in views])[tracks.view]
+    observed = np.zeros((len(tracks.view), 2))
+    for index, view in enumerate(views):
+        mine = tracks.view == index
+        observed[mine] = view.normalized[tracks.keypoint[mine]]
+    refined = points.copy()
+    covariance = np.full((len(points), 3, 3), np.nan)
+    for _ in range(iterations + 1):
+        p = np.einsum("kij,kj->ki", R, refined[tracks.track]) + t
+        z = np.where(p[:, 2] > 1e-6, p[:, 2], np.nan)
+        residual = p[:, :2] / z[:, None] - observed
+        d_proj = np.zeros((len(p), 2, 3))
+        d_proj[:, 0, 0] = d_proj[:, 1, 1] = 1.0 / z
+        d_proj[:, :, 2] = -p[:, :2] / (z * z)[:, None]
+        J = d_proj @ R
+        normal = np.zeros((len(refined), 3, 3))
+        gradient = np.zeros((len(refined), 3))
+        np.add.at(normal, tracks.track, np.einsum("kai,kaj->kij", J, J))
+        np.add.at(gradient, tracks.track, np.einsum("kai,ka->ki", J, residual))
+        solvable = np.all(np.isfinite(normal), axis=(1, 2))
+        solvable[solvable] &= np.linalg.eigvalsh(normal[solvable])[:, 0] > 1e-12
+        covariance[:] = np.nan
+        covariance[solvable] = np.linalg.inv(normal[solvable])
+        step = np.zeros_like(refined)
+        step[solvable] = (covariance[solvable] @ gradient[solvable][..., None])[..., 0]
+        refined -= step
+    return refined, covariance
+
+
+def _reprojection_errors(
+    views: list[_View], tracks: _Tracks, points: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Pixel reprojection error of every observation (inf behind the camera or for NaN points)."""
+    errors = np.full(len(tracks.view), np.inf)
+    for index, view in enumerate(views):
+        mine = np.flatnonzero(tracks.view == index)
+        if len(mine) == 0:
+            continue
+        world = points[tracks.track[mine]]
+        finite = np.all(np.isfinite(world), axis=1)
+        p_cam = view.T_cw.apply(np.where(finite[:, None], world, 0.0)).reshape(-1, 3)
+        pixels, _ = view.camera.project(p_cam)
+        error = np.linalg.norm(pixels - view.features.pixels[tracks.keypoint[mine]], axis=1)
+        errors[mine] = np.where(finite & np.isfinite(error), error, np.inf)
+    return errors
+
+
+def _triangulate_and_filter(
+    views: list[_View],
+    tracks: _Tracks,
+    max_reprojection_px: float,
+    min_track: int,
+    keypoint_sigma_px: float,
+) -> _Points:
+    """Triangulate, drop observations that reproject badly, re-triangulate the rest, refine, and
+    keep the tracks that then reproject within the threshold in every view they keep."""
+    for _ in range(2):
+        if len(tracks.track) == 0:
+            break
+        world = _triangulate(views, tracks)
+        good = _reprojection_errors(views, tracks, world) <= max_reprojection_px
+        tracks = _renumber(tracks, good)
+        counts = np.bincount(tracks.track) if len(tracks.track) else np.zeros(0, int)
+        tracks = _renumber(tracks, counts[tracks.track] >= min_track)
+    if len(tracks.track) == 0:
+        return _Points(np.zeros((0, 3)), np.zeros((0, 3, 3)), tracks)
+    world, unit_covariance = _refine_points(views, tracks, _triangulate(views, tracks))
+    worst = np.zeros(len(world))
+    np.maximum.at(worst, tracks.track, _reprojection_errors(views, tracks, world))
+    focal = float(np.mean([v.camera.fx for v in views]))
+    points = _Points(world, unit_covariance * (keypoint_sigma_px / focal) ** 2, tracks)
+    return points.select(worst <= max_reprojection_px)
+
+
+def _triangulation_angles_deg(
+    views: list[_View], tracks: _Tracks, points: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Per track, the widest angle between the rays from the point to its observing cameras."""
+    centres = np.stack([v.centre for v in views]) if views else np.zeros((0, 3))
+    rays = centres[tracks.view] - points[tracks.track]
+    rays /= np.maximum(np.linalg.norm(rays, axis=1, keepdims=True), 1e-12)
+    angles = np.zeros(len(points))
+    for ids, obs in _by_length(tracks):
+        r = rays[obs]
+        cosine = np.einsum("tld,tmd->tlm", r, r).reshape(len(ids), -1).min(axis=1)
+        angles[ids] = np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
+    return angles
+
+
+def _assemble(views: list[_View], points: _Points, descriptor: str, frame_id: str) -> FeatureMap:
+    """The map of the kept points: representative descriptors, viewing directions, observations."""
+    tracks, n = points.tracks, len(points.world)
+    width = max((v.features.descriptors.shape[1] for v in views if len(v.features)), default=32)
+    descriptors = np.zeros((n, width), dtype=DESCRIPTOR_DTYPES[descriptor])
+    directions = np.zeros((n, 3))
+    centres = np.stack([v.centre for v in views])
+    pairs = list(zip(tracks.view.tolist(), tracks.keypoint.tolist(), strict=True))
+    pixels = np.array([views[v].features.pixels[k] for v, k in pairs]).reshape(-1, 2)
+    all_descriptors = np.array([views[v].features.descriptors[k] for v, k in pairs])
+    for ids, obs in _by_length(tracks):
+        descriptors[ids] = _representative(all_descriptors[obs], descriptor)
+        rays = centres[tracks.view[obs]] - points.world[ids][:, None, :]
+        rays /= np.linalg.norm(rays, axis=2, keepdims=True)
+        mean = rays.mean(axis=1)
+        directions[ids] = mean / np.linalg.norm(mean, axis=1, keepdims=True)
+    return FeatureMap(
+        points_world=points.world,
+        descriptors=descriptors,
+        descriptor_type=descriptor,
+        observation_counts=np.bincount(tracks.track, minlength=n).astype(np.int32),
+        viewing_directions=directions,
+        point_covariances=points.covariance,
+        observations=np.column_stack([tracks.track, tracks.view, pixels]),
+        frame_id=frame_id,
+    )
+
+
+def _representative(stacked: NDArray[Any], descriptor: str) -> NDArray[Any]:
+    """(T, D) one descriptor per track from (T, L, D): the Hamming medoid (ORB) or mean (SIFT)."""
+    if descriptor == "sift":
+        return np.asarray(stacked.mean(axis=1), dtype=np.float32)
+    bits = np.unpackbits(stacked, axis=2).astype(np.int16)
+    distances = np.abs(bits[:, :, None, :] - bits[:, None, :, :]).sum(axis=(2, 3))
+    medoid = distances.argmin(axis=1)
+    return stacked[np.arange(len(stacked)), medoid]
+
+
+def load_colmap_model(
+    path: str | Path, database_path: str | Path | None = None, frame_id: str = "map"
+) -> FeatureMap:
+    """A SIFT FeatureMap from a COLMAP sparse model folder (cameras/images/points3D) read with
+    pycolmap, and the descriptors of its database (`database.db`, looked for next to the model
+    and two folders up). COLMAP stores L1-root SIFT as uint8; they are mapped back to
+    L2-normalised SIFT at OpenCV's scale (512) and averaged over each track."""
+    try:
+        import pycolmap
+    except ImportError:
+        raise VoFusionError(
+            f"pycolmap is not installed, so COLMAP model {path} cannot be read: `pip install "
+            "pycolmap`, or build the map from posed images with vo_fusion.build_map.build_map()"
+        ) from None
+    model = Path(path)
+    if not model.is_dir():
+        raise VoFusionError(f"COLMAP model folder {model} does not exist")
+    candidates = [Path(database_path)] if database_path else []
+    candidates += [model / "database.db", model.parent / "database.db"]
+    candidates += [model.parent.parent / "database.db"]
+    database = next((c for c in candidates if c.is_file()), None)
+    if database is None:
+        raise VoFusionError(
+            f"no COLMAP database with descriptors found for {model} (looked at "
+            f"{', '.join(map(str, candidates))}): pass database_path"
+        )
+    reconstruction = pycolmap.Reconstruction(str(model))
+    with sqlite3.connect(database) as connection:
+        rows = connection.execute("SELECT image_id, rows, cols, data FROM descriptors").fetchall()
+    per_image = {
+        int(i): np.frombuffer(data, np.uint8).reshape(r, c).astype(np.float64)
+        for i, r, c, data in rows
+    }
+    points, descriptors, counts, directions = [], [], [], []
+    for point in reconstruction.points3D.values():
+        observations = [(e.image_id, e.point2D_idx) for e in point.track.elements]
+        sift = np.stack([per_image[i][k] for i, k in observations]) / 512.0
+        sift = sift**2
+        sift /= np.maximum(np.linalg.norm(sift, axis=1, keepdims=True), 1e-12)
+        centres = np.stack([reconstruction.images[i].projection_center() for i, _ in observations])
+        rays = centres - point.xyz
+        rays /= np.linalg.norm(rays, axis=1, keepdims=True)
+        points.append(point.xyz)
+        descriptors.append(512.0 * sift.mean(axis=0))
+        counts.append(len(observations))
+        directions.append(rays.mean(axis=0) / np.linalg.norm(rays.mean(axis=0)))
+    return FeatureMap(
+        points_world=np.array(points).reshape(-1, 3),
+        descriptors=np.array(descriptors, dtype=np.float32).reshape(-1, 128),
+        descriptor_type="sift",
+        observation_counts=np.array(counts, dtype=np.int32),
+        viewing_directions=np.array(directions).reshape(-1, 3),
+        frame_id=frame_id,
+        metadata={"source": f"COLMAP model {model}", "database": str(database)},
+    )
