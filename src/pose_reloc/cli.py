@@ -77,6 +77,7 @@ def _train_posenet(args: argparse.Namespace) -> int:
         input_height=args.input_size[1],
         center_crop=args.arch == "googlenet",
         seed=args.seed,
+        threads=args.threads,
         init_checkpoint=args.init,
     )
     path = train_posenet(args.data, args.out, config, val_data=args.val)
@@ -154,6 +155,7 @@ def _add_train_commands(commands: argparse._SubParsersAction) -> None:
     )
     posenet.add_argument("--input-size", type=int, nargs=2, default=[160, 120], metavar=("W", "H"))
     posenet.add_argument("--seed", type=int, default=0)
+    posenet.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     posenet.add_argument(
         "--init", help="a local ImageNet/Places state dict to start from (matching tensors)"
     )

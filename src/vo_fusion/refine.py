@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import cv2
 import numpy as np
@@ -94,10 +94,15 @@ class RefinementResult:
     accepted: bool
     reason: str
     elapsed_ms: float
+    # The query image's features and, for the PnP inliers, which feature saw which map point
+    # (visual odometry starts its keyframe from these: metric scale from the map).
+    features: ImageFeatures | None = None
+    inlier_features: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    inlier_points_world: NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 3)))
 
 
 @dataclass(frozen=True)
-class _PnpSolution:
+class PnpSolution:
     rvec: NDArray[np.float64]
     tvec: NDArray[np.float64]
     inliers: NDArray[np.int64]  # indices into the matches
@@ -111,8 +116,11 @@ def refine_pose(
     prior_covariance: ArrayLike,
     feature_map: FeatureMap,
     config: RefineConfig | None = None,
+    features: ImageFeatures | None = None,
 ) -> RefinementResult:
-    """Refine prior_T_wc (camera in the map's frame; 6x6 ROS covariance) against the map."""
+    """Refine prior_T_wc (camera in the map's frame; 6x6 ROS covariance) against the map.
+    `features`: the image's features when the caller has detected them already (with the map's
+    descriptor type); detected here otherwise."""
     config = config or RefineConfig()
     started = time.perf_counter()
     prior_cov = validate_covariance(prior_covariance, 6, "prior covariance")
@@ -141,8 +149,10 @@ def refine_pose(
     counts["candidates"] = len(candidates)
     if len(candidates) < config.min_matches:
         return reject(f"only {len(candidates)} map points in view of the prior pose")
-    detector = make_detector(feature_map.descriptor_type, config.max_features)
-    features = detect_features(image_rgb, detector, DESCRIPTOR_DTYPES[feature_map.descriptor_type])
+    if features is None:
+        detector = make_detector(feature_map.descriptor_type, config.max_features)
+        dtype = DESCRIPTOR_DTYPES[feature_map.descriptor_type]
+        features = detect_features(image_rgb, detector, dtype)
     if len(features) < config.min_matches:
         return reject(
             f"only {len(features)} features detected in the image (blank, black, saturated or "
@@ -158,8 +168,15 @@ def refine_pose(
     if len(pairs) < config.min_matches:
         return reject(f"only {len(pairs)} matches to {len(candidates)} map points in view")
     object_points = feature_map.points_world[candidates[pairs[:, 1]]]
-    image_points = _ideal_pixels(camera, features, pairs[:, 0])
-    solution, failure = _solve_pnp(object_points, image_points, camera.K, config)
+    image_points = ideal_pixels(camera, features, pairs[:, 0])
+    solution, failure = solve_pnp(
+        object_points,
+        image_points,
+        camera.K,
+        config.ransac_threshold_px,
+        config.ransac_confidence,
+        config.ransac_max_iterations,
+    )
     if solution is None:
         return reject(failure)
     map_points = candidates[pairs[solution.inliers, 1]]
@@ -190,6 +207,9 @@ def refine_pose(
         accepted=not problems,
         reason="; ".join(problems) if problems else "accepted",
         elapsed_ms=elapsed,
+        features=features,
+        inlier_features=pairs[solution.inliers, 0],
+        inlier_points_world=object_points[solution.inliers],
     )
 
 
@@ -222,7 +242,7 @@ def search_margin_px(
     return float(np.clip(rotation_px + position_px, config.min_margin_px, config.max_margin_px))
 
 
-def _ideal_pixels(
+def ideal_pixels(
     camera: PinholeCamera, features: ImageFeatures, indices: NDArray[np.int64]
 ) -> NDArray[np.float64]:
     """Keypoints with the lens distortion removed, as an ideal pinhole with the same K sees them
@@ -234,12 +254,14 @@ def _ideal_pixels(
     return np.asarray(rays[:, :2] / rays[:, 2:3] @ camera.K[:2, :2].T + camera.K[:2, 2])
 
 
-def _solve_pnp(
+def solve_pnp(
     object_points: NDArray[np.float64],
     image_points: NDArray[np.float64],
     K: NDArray[np.float64],
-    config: RefineConfig,
-) -> tuple[_PnpSolution | None, str]:
+    threshold_px: float,
+    confidence: float = 0.9999,
+    max_iterations: int = 5000,
+) -> tuple[PnpSolution | None, str]:
     """MAGSAC++ PnP, then LM on the inliers, inliers re-chosen, LM again. (solution, '') or
     (None, why)."""
     try:
@@ -248,9 +270,9 @@ def _solve_pnp(
             image_points,
             K,
             None,
-            iterationsCount=config.ransac_max_iterations,
-            reprojectionError=config.ransac_threshold_px,
-            confidence=config.ransac_confidence,
+            iterationsCount=max_iterations,
+            reprojectionError=threshold_px,
+            confidence=confidence,
             flags=cv2.USAC_MAGSAC,
         )
         if not ok or inliers is None or len(inliers) < 4:
@@ -264,12 +286,12 @@ def _solve_pnp(
             )
             rvec, tvec = np.asarray(refined[0], np.float64), np.asarray(refined[1], np.float64)
             residuals = _residuals_px(object_points, image_points, rvec, tvec, K)
-            chosen = np.flatnonzero(residuals < config.ransac_threshold_px)
+            chosen = np.flatnonzero(residuals < threshold_px)
             if len(chosen) < 6:
                 return None, f"only {len(chosen)} inliers left after refinement"
     except cv2.error as error:
         return None, f"PnP failed: {str(error).strip().splitlines()[-1]}"
-    return _PnpSolution(rvec.reshape(3), tvec.reshape(3), chosen, residuals[chosen]), ""
+    return PnpSolution(rvec.reshape(3), tvec.reshape(3), chosen, residuals[chosen]), ""
 
 
 def _residuals_px(

@@ -1,0 +1,332 @@
+"""The VO fusion core: one image at a time, it tracks the camera with visual odometry, pins it to
+the feature map with PnP refinements, corrects orientation with the sun, and decides whether the
+robot knows where it is.
+
+States: UNINITIALIZED (nothing seen yet) → RELOCALIZING (waiting for a PoseNet prior that PnP
+against the map confirms) → TRACKING → LOST (too many frames without odometry or a map fix, or
+the filter diverged) → RELOCALIZING … A prior is only ever accepted through an accepted
+refinement: PoseNet alone is metres off.
+
+Frames. Poses here are of the camera: `T_map_cam` (the filter's, jumps when the map corrects it)
+and `T_odom_cam` (visual odometry chained, continuous, never jumps; it holds still while lost).
+The node turns them into base_link poses and the map→odom transform.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, fields, replace
+from enum import Enum
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from pose_reloc.camera import PinholeCamera
+from pose_reloc.errors import GeometryError
+from pose_reloc.geometry import Transform, validate_covariance
+from vo_fusion.feature_map import FeatureMap, ImageFeatures, VoFusionError
+from vo_fusion.odometry import Keyframe, OdometryConfig, OdometryStep, VisualOdometry
+from vo_fusion.pose_filter import FilterConfig, PoseFilter, TimeWentBackwards
+from vo_fusion.refine import RefineConfig, RefinementResult, refine_pose
+
+logger = logging.getLogger(__name__)
+
+
+class TrackingState(Enum):
+    UNINITIALIZED = "UNINITIALIZED"
+    RELOCALIZING = "RELOCALIZING"
+    TRACKING = "TRACKING"
+    LOST = "LOST"
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    map_fix_period_s: float = 0.0  # try a map refinement at most this often while tracking
+    lost_after_failures: int = 5  # consecutive frames with neither odometry nor a map fix
+    relocalize_retry_s: float = 2.0  # ask PoseNet again this often while relocalizing
+    max_prior_age_s: float = 2.0  # a PoseNet prior this much older than the image is stale
+    max_sun_age_s: float = 0.3  # a sun observation must be this close to the image in time
+    reseed_after_keyframes: int = 2  # odometry restarts from map points after this many
+    # keyframes off the map, at the next accepted map fix
+    # Added to every map fix's covariance: successive fixes rest on the same map points, so their
+    # errors are correlated and the filter must not average them down below the map's own error.
+    map_fix_floor_m: float = 0.05
+    map_fix_floor_deg: float = 0.2
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if value < 0 or (item.name != "map_fix_period_s" and value == 0):
+                raise VoFusionError(f"FusionConfig.{item.name} must be positive, got {value}")
+
+
+@dataclass(frozen=True)
+class Prior:
+    T_map_cam: Transform
+    covariance: NDArray[np.float64]
+    stamp: float
+
+
+@dataclass(frozen=True)
+class SunObservation:
+    sun_cam: NDArray[np.float64]  # unit, camera optical frame
+    covariance: NDArray[np.float64]  # 3x3
+    sun_map: NDArray[np.float64]  # unit, the ephemeris' sun in the map frame
+    elevation_deg: float
+    stamp: float
+
+
+@dataclass(frozen=True)
+class FrameCounts:
+    odometry_inliers: int = 0
+    map_inliers: int = 0
+    map_fix: bool = False
+    sun_used: bool = False
+
+
+@dataclass(frozen=True)
+class FusionOutput:
+    """What one image did. `T_map_cam`/`covariance` are None before the first fix."""
+
+    state: TrackingState
+    reason: str
+    stamp: float
+    T_map_cam: Transform | None
+    covariance: NDArray[np.float64] | None
+    T_odom_cam: Transform | None
+    odometry_inliers: int = 0
+    map_inliers: int = 0
+    map_fix: bool = False
+    sun_used: bool = False
+    request_relocalization: bool = False
+    reset: bool = False
+    frame_ms: float = 0.0
+
+
+class FusionCore:
+    """Feed it priors, sun observations and images in time order; it answers every image."""
+
+    def __init__(
+        self,
+        feature_map: FeatureMap,
+        config: FusionConfig | None = None,
+        odometry: OdometryConfig | None = None,
+        refine: RefineConfig | None = None,
+        pose_filter: FilterConfig | None = None,
+    ):
+        self.map = feature_map
+        self.config = config or FusionConfig()
+        self.refine_config = refine or RefineConfig()
+        self._fix_floor = np.diag(
+            [self.config.map_fix_floor_m**2] * 3
+            + [np.radians(self.config.map_fix_floor_deg) ** 2] * 3
+        )
+        self.odometry = VisualOdometry(feature_map.descriptor_type, odometry)
+        self.filter = PoseFilter(pose_filter or FilterConfig())
+        self.state = TrackingState.UNINITIALIZED
+        self.prior: Prior | None = None
+        self.sun: SunObservation | None = None
+        self.T_odom_cam: Transform | None = None
+        self.failures = 0
+        self.last_stamp = -np.inf
+        self.last_map_fix = -np.inf
+        self.last_request = -np.inf
+
+    # --- inputs -------------------------------------------------------------------------------
+    def on_prior(self, T_map_cam: Transform, covariance: ArrayLike, stamp: float) -> None:
+        """A PoseNet pose of the camera; raises VoFusionError for an unusable covariance."""
+        checked = _checked_covariance(covariance, 6, "prior covariance")
+        if np.linalg.eigvalsh(checked).min() <= 0:
+            raise VoFusionError("the prior covariance is not positive definite")
+        self.prior = Prior(T_map_cam, checked, stamp)
+
+    def on_sun(
+        self,
+        sun_cam: ArrayLike,
+        covariance: ArrayLike,
+        sun_map: ArrayLike,
+        elevation_deg: float,
+        stamp: float,
+    ) -> None:
+        """A valid Sun-BCNN observation with the ephemeris' sun for the same time."""
+        self.sun = SunObservation(
+            np.asarray(sun_cam, np.float64).reshape(3),
+            _checked_covariance(covariance, 3, "sun covariance"),
+            np.asarray(sun_map, np.float64).reshape(3),
+            float(elevation_deg),
+            stamp,
+        )
+
+    def reset(self) -> None:
+        """Forget everything (a bag looped, time went backwards)."""
+        self.state = TrackingState.UNINITIALIZED
+        self.prior = self.sun = None
+        self.T_odom_cam = None
+        self.odometry.clear()
+        self.filter = PoseFilter(self.filter.config)
+        self.failures = 0
+        self.last_stamp = self.last_map_fix = self.last_request = -np.inf
+
+    # --- one image ----------------------------------------------------------------------------
+    def on_image(
+        self, image_rgb: NDArray[np.uint8], camera: PinholeCamera, stamp: float
+    ) -> FusionOutput:
+        started = time.perf_counter()
+        was_reset = stamp < self.last_stamp - 1e-6
+        if was_reset:
+            logger.info(
+                "time went backwards (%.3f s < %.3f s): fusion reset", stamp, self.last_stamp
+            )
+            self.reset()
+        self.last_stamp = stamp
+        features = self.odometry.detect(image_rgb)
+        if self.state is TrackingState.TRACKING:
+            reason, counts = self._track(image_rgb, camera, features, stamp)
+        else:
+            reason, counts = self._relocalize(image_rgb, camera, features, stamp)
+        request = self._wants_relocalization(stamp)
+        return FusionOutput(
+            state=self.state,
+            reason=("time went backwards: reset; " if was_reset else "") + reason,
+            stamp=stamp,
+            T_map_cam=self.filter.pose if self.filter.initialized else None,
+            covariance=self.filter.covariance if self.filter.initialized else None,
+            T_odom_cam=self.T_odom_cam,
+            request_relocalization=request,
+            reset=was_reset,
+            frame_ms=(time.perf_counter() - started) * 1e3,
+            odometry_inliers=counts.odometry_inliers,
+            map_inliers=counts.map_inliers,
+            map_fix=counts.map_fix,
+            sun_used=counts.sun_used,
+        )
+
+    def _relocalize(
+        self, image: NDArray[np.uint8], camera: PinholeCamera, features: ImageFeatures, stamp: float
+    ) -> tuple[str, FrameCounts]:
+        if self.state is TrackingState.UNINITIALIZED:
+            self.state = TrackingState.RELOCALIZING
+        if self.state is TrackingState.LOST:
+            self._coast(stamp)
+        prior = self.prior
+        if prior is None or stamp - prior.stamp > self.config.max_prior_age_s:
+            return "waiting for a PoseNet prior", FrameCounts()
+        self.prior = None  # each prior is tried once
+        result = refine_pose(
+            image, camera, prior.T_map_cam, prior.covariance, self.map, self.refine_config, features
+        )
+        if not result.accepted or result.T_wc is None or result.covariance is None:
+            why = f"prior not confirmed by the map: {result.reason}"
+            return why, FrameCounts(map_inliers=result.inliers)
+        self.filter.reset(result.T_wc, result.covariance + self._fix_floor, stamp)
+        self.odometry.reset(Keyframe.from_refinement(result, result.T_wc))
+        if self.T_odom_cam is None:
+            self.T_odom_cam = result.T_wc  # odom starts where the map first puts the robot
+        self.state = TrackingState.TRACKING
+        self.failures = 0
+        self.last_map_fix = stamp
+        return "relocalized: prior confirmed by the map", FrameCounts(
+            map_inliers=result.inliers, map_fix=True
+        )
+
+    def _track(
+        self, image: NDArray[np.uint8], camera: PinholeCamera, features: ImageFeatures, stamp: float
+    ) -> tuple[str, FrameCounts]:
+        step = self.odometry.track(camera, features)
+        reasons = []
+        if step.ok:
+            self._predict(step, stamp)
+        else:
+            self._coast(stamp)
+            reasons.append(f"odometry: {step.reason}")
+        fix = self._map_fix(image, camera, features, stamp, step)
+        if fix is not None and not fix.accepted:
+            reasons.append(f"map: {fix.reason}")
+        sun_used = self._sun_update(stamp)
+        fixed = fix is not None and fix.accepted
+        self.failures = 0 if (step.ok or fixed) else self.failures + 1
+        if self.failures >= self.config.lost_after_failures or self.filter.diverged:
+            why = "filter diverged" if self.filter.diverged else f"{self.failures} frames untracked"
+            self._lose(why)
+            reasons.insert(0, f"lost: {why}")
+        counts = FrameCounts(
+            odometry_inliers=step.inliers,
+            map_inliers=fix.inliers if fix is not None else 0,
+            map_fix=fixed,
+            sun_used=sun_used,
+        )
+        return "; ".join(reasons) or "tracking", counts
+
+    def _predict(self, step: OdometryStep, stamp: float) -> None:
+        assert step.delta is not None and step.delta_covariance is not None
+        self.filter.predict(step.delta, step.delta_covariance, stamp)
+        if self.T_odom_cam is not None:
+            self.T_odom_cam = self.T_odom_cam @ step.delta
+
+    def _coast(self, stamp: float) -> None:
+        if self.filter.initialized:
+            with contextlib.suppress(TimeWentBackwards):  # on_image resets on the next frame
+                self.filter.coast(stamp)
+
+    def _map_fix(
+        self,
+        image: NDArray[np.uint8],
+        camera: PinholeCamera,
+        features: ImageFeatures,
+        stamp: float,
+        step: OdometryStep,
+    ) -> RefinementResult | None:
+        if stamp - self.last_map_fix < self.config.map_fix_period_s:
+            return None
+        result = refine_pose(
+            image,
+            camera,
+            self.filter.pose,
+            self.filter.covariance,
+            self.map,
+            self.refine_config,
+            features,
+        )
+        if not result.accepted or result.T_wc is None or result.covariance is None:
+            return result
+        update = self.filter.update_pose(result.T_wc, result.covariance + self._fix_floor, stamp)
+        if not update.accepted:
+            return replace(result, accepted=False, reason=f"gated: {update.reason}")
+        self.last_map_fix = stamp
+        if not step.ok or step.keyframes_since_map >= self.config.reseed_after_keyframes:
+            self.odometry.reset(Keyframe.from_refinement(result, self.filter.pose))
+        return result
+
+    def _sun_update(self, stamp: float) -> bool:
+        sun = self.sun
+        if sun is None or abs(sun.stamp - stamp) > self.config.max_sun_age_s:
+            return False
+        self.sun = None  # each observation is used once
+        result = self.filter.update_sun(
+            sun.sun_cam, sun.covariance, sun.sun_map, sun.elevation_deg, stamp
+        )
+        return bool(result.accepted)
+
+    def _lose(self, why: str) -> None:
+        logger.info("tracking lost: %s", why)
+        self.state = TrackingState.LOST
+        self.odometry.clear()
+        self.failures = 0
+        self.last_request = -np.inf
+
+    def _wants_relocalization(self, stamp: float) -> bool:
+        if self.state not in (TrackingState.RELOCALIZING, TrackingState.LOST):
+            return False
+        if stamp - self.last_request < self.config.relocalize_retry_s:
+            return False
+        self.last_request = stamp
+        return True
+
+
+def _checked_covariance(covariance: ArrayLike, dim: int, name: str) -> NDArray[np.float64]:
+    try:
+        return np.asarray(validate_covariance(covariance, dim, name), dtype=np.float64)
+    except GeometryError as error:
+        raise VoFusionError(str(error)) from None

@@ -1,0 +1,141 @@
+"""vo_fusion's core: a metres-off prior confirmed by the map starts tracking at centimetres, a
+kidnap is noticed and asks for relocalization, and bad input changes state with a reason, never
+with an exception."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+from synth_fixtures import small_config
+from test_vo_feature_map import MAP_SECONDS, mapping_config, render
+from test_vo_odometry import drive_config
+
+from pose_reloc.geometry import Transform, rotation_error_deg, translation_error_m
+from vo_fusion.build_map import build_map
+from vo_fusion.feature_map import VoFusionError
+from vo_fusion.fusion import FusionConfig, FusionCore, TrackingState
+
+POSENET_COVARIANCE = np.diag([2.0**2] * 3 + [np.radians(6.0) ** 2] * 3)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fusion")
+    map_frames = render(mapping_config(), "drive", MAP_SECONDS, root / "map")
+    feature_map = build_map(map_frames, "orb", max_features=1000, log=lambda _: None)
+    drive = render(drive_config(), "drive", 6.0, root / "drive")
+    elsewhere = small_config(
+        trajectory={"waypoints": [[1.0, 30.0], [1.0, -33.0]], "rate_hz": 10.0},
+        camera={"mount_rpy_deg": [0.0, 2.0, -25.0]},
+    )
+    return feature_map, drive, render(elsewhere, "drive", 1.0, root / "elsewhere")
+
+
+def posenet_like(T_wc: Transform) -> Transform:
+    """A prior 2.2 m and 5 degrees off."""
+    return Transform(
+        Rotation.from_rotvec([0.0, np.radians(5.0), 0.0]) * T_wc.rotation,
+        T_wc.translation + np.array([1.5, -1.5, 0.5]),
+    )
+
+
+def test_a_confirmed_prior_starts_centimetre_tracking(world):
+    feature_map, drive, _ = world
+    core = FusionCore(feature_map)
+    first = core.on_image(drive[0].image(), drive[0].camera, drive[0].stamp)
+    assert first.state is TrackingState.RELOCALIZING and first.request_relocalization
+    assert first.T_map_cam is None and "waiting" in first.reason
+    core.on_prior(posenet_like(drive[1].T_wc), POSENET_COVARIANCE, drive[1].stamp)
+    outputs = [core.on_image(f.image(), f.camera, f.stamp) for f in drive[1:]]
+    assert all(o.state is TrackingState.TRACKING for o in outputs), [o.reason for o in outputs]
+    assert not any(o.request_relocalization for o in outputs)
+    errors_m = [
+        translation_error_m(o.T_map_cam, f.T_wc) for o, f in zip(outputs, drive[1:], strict=True)
+    ]
+    errors_deg = [
+        rotation_error_deg(o.T_map_cam, f.T_wc) for o, f in zip(outputs, drive[1:], strict=True)
+    ]
+    print(f"fused: median {np.median(errors_m):.3f} m {np.median(errors_deg):.2f} deg")
+    assert np.median(errors_m) < 0.15 and np.median(errors_deg) < 0.5
+    assert max(errors_m) < 0.4
+    assert sum(o.map_fix for o in outputs) > 0.8 * len(outputs)
+    assert np.median([o.odometry_inliers for o in outputs[1:]]) > 30
+    # Honest covariance: the fused error lies within 3 sigma of its own position covariance.
+    inside = [
+        (o.T_map_cam.translation - f.T_wc.translation)
+        @ np.linalg.solve(o.covariance[:3, :3], o.T_map_cam.translation - f.T_wc.translation)
+        < 14.2  # chi2(3) at 0.997
+        for o, f in zip(outputs, drive[1:], strict=True)
+    ]
+    assert np.mean(inside) > 0.8
+    # odom is visual odometry alone: continuous, and it starts where the map put the robot.
+    steps = [
+        translation_error_m(a.T_odom_cam, b.T_odom_cam) for a, b in itertools.pairwise(outputs)
+    ]
+    assert max(steps) < 0.5
+
+
+def test_a_kidnap_is_lost_then_relocalized(world):
+    feature_map, drive, elsewhere = world
+    core = FusionCore(feature_map, FusionConfig(lost_after_failures=3))
+    core.on_prior(posenet_like(drive[0].T_wc), POSENET_COVARIANCE, drive[0].stamp)
+    for frame in drive[:10]:
+        assert (
+            core.on_image(frame.image(), frame.camera, frame.stamp).state is TrackingState.TRACKING
+        )
+    stamp = drive[9].stamp
+    outputs = []
+    for index, frame in enumerate(elsewhere[:6]):  # teleported: the stamps go on
+        outputs.append(core.on_image(frame.image(), frame.camera, stamp + 0.1 * (index + 1)))
+    states = [o.state for o in outputs]
+    assert TrackingState.LOST in states
+    lost_at = states.index(TrackingState.LOST)
+    assert lost_at <= 3 and outputs[lost_at].request_relocalization
+    assert "lost" in outputs[lost_at].reason
+    # While lost the covariance grows and odom holds still.
+    assert np.trace(outputs[-1].covariance[:3, :3]) > np.trace(outputs[lost_at].covariance[:3, :3])
+    # Back on the mapped street (the kidnap of the demo, reversed): a new prior relocalizes.
+    back = drive[30:34]
+    stamp = stamp + 1.0
+    core.on_prior(posenet_like(back[0].T_wc), POSENET_COVARIANCE, stamp)
+    result = core.on_image(back[0].image(), back[0].camera, stamp)
+    assert result.state is TrackingState.TRACKING and result.map_fix
+    assert translation_error_m(result.T_map_cam, back[0].T_wc) < 0.3
+
+
+def test_a_prior_the_map_does_not_confirm_is_not_used(world):
+    feature_map, drive, _ = world
+    core = FusionCore(feature_map)
+    wrong = Transform(drive[0].T_wc.rotation, drive[0].T_wc.translation + np.array([0.0, 25.0, 0]))
+    core.on_prior(wrong, np.diag([0.5**2] * 3 + [np.radians(2.0) ** 2] * 3), drive[0].stamp)
+    output = core.on_image(drive[0].image(), drive[0].camera, drive[0].stamp)
+    assert output.state is TrackingState.RELOCALIZING and output.T_map_cam is None
+    assert "not confirmed" in output.reason
+    # The prior was tried once: the next frame waits for a new one.
+    output = core.on_image(drive[1].image(), drive[1].camera, drive[1].stamp)
+    assert "waiting" in output.reason
+
+
+def test_bad_input_gives_reasons_not_exceptions(world):
+    feature_map, drive, _ = world
+    core = FusionCore(feature_map, FusionConfig(lost_after_failures=2))
+    for bad in (np.full((6, 6), np.nan), -np.eye(6), np.zeros((6, 6))):
+        with pytest.raises(VoFusionError):
+            core.on_prior(drive[0].T_wc, bad, drive[0].stamp)
+    core.on_prior(posenet_like(drive[0].T_wc), POSENET_COVARIANCE, drive[0].stamp)
+    assert core.on_image(drive[0].image(), drive[0].camera, drive[0].stamp).state is (
+        TrackingState.TRACKING
+    )
+    black = np.zeros((240, 320, 3), np.uint8)
+    outputs = [core.on_image(black, drive[0].camera, drive[0].stamp + 0.1 * k) for k in (1, 2, 3)]
+    assert outputs[-1].state is TrackingState.LOST
+    assert any("features" in o.reason for o in outputs)
+    # Time going backwards (a bag looped): everything starts over, said once.
+    looped = core.on_image(drive[0].image(), drive[0].camera, drive[0].stamp - 5.0)
+    assert looped.reset and looped.state is TrackingState.RELOCALIZING
+    assert "backwards" in looped.reason and looped.T_map_cam is None
+    again = core.on_image(drive[1].image(), drive[1].camera, drive[1].stamp - 5.0)
+    assert not again.reset
