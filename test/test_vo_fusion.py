@@ -139,3 +139,31 @@ def test_bad_input_gives_reasons_not_exceptions(world):
     assert "backwards" in looped.reason and looped.T_map_cam is None
     again = core.on_image(drive[1].image(), drive[1].camera, drive[1].stamp - 5.0)
     assert not again.reset
+
+
+def test_sun_observations_of_earlier_images_are_used_and_wrong_ones_refused(world):
+    feature_map, drive, _ = world
+    core = FusionCore(feature_map)
+    core.on_prior(posenet_like(drive[0].T_wc), POSENET_COVARIANCE, drive[0].stamp)
+    sun_cov = np.eye(3) * np.radians(3.0) ** 2
+    previous = None
+    for frame in drive[:20]:
+        core.on_image(frame.image(), frame.camera, frame.stamp)
+        if previous is not None:  # Sun-BCNN answers for an image after the next one arrived
+            elevation = np.degrees(np.arcsin(previous.sun_world[2]))
+            assert core.on_sun(
+                previous.sun_cam, sun_cov, previous.sun_world, elevation, previous.stamp
+            )
+        previous = frame
+    assert core.sun_counts["used"] == 19
+    # A sun 40 degrees off what the pose says is refused; one below the horizon too.
+    wrong = Rotation.from_euler("x", 40, degrees=True).apply(previous.sun_cam)
+    assert not core.on_sun(wrong, sun_cov, previous.sun_world, 30.0, previous.stamp)
+    assert not core.on_sun(previous.sun_cam, sun_cov, previous.sun_world, -5.0, previous.stamp)
+    assert core.sun_counts["rejected"] == 2
+    # One for an image not seen yet waits for it.
+    assert not core.on_sun(drive[20].sun_cam, sun_cov, drive[20].sun_world, 30.0, drive[20].stamp)
+    output = core.on_image(drive[20].image(), drive[20].camera, drive[20].stamp)
+    assert output.sun_used
+    with pytest.raises(VoFusionError):
+        core.on_sun(drive[20].sun_cam, np.full((3, 3), np.nan), drive[20].sun_world, 30.0, 0.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import sys
@@ -220,8 +221,9 @@ def _build_map(args: argparse.Namespace) -> int:
     from pose_reloc.datasets import read_dataset
     from vo_fusion.build_map import build_map
 
+    frames = itertools.islice(read_dataset(args.data), 0, None, args.stride)
     feature_map = build_map(
-        read_dataset(args.data),
+        frames,
         descriptor=args.descriptor,
         max_features=args.max_features,
         max_reprojection_px=args.max_reprojection_px,
@@ -345,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--descriptor", default="orb", choices=["orb", "sift"], help="sift is slower, more accurate"
     )
     build.add_argument("--max-features", type=int, default=2000, help="features detected per image")
+    build.add_argument("--stride", type=int, default=1, help="use every STRIDE-th image")
+
     build.add_argument(
         "--max-reprojection-px", type=float, default=2.0, help="drop points reprojecting worse"
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, fields, replace
 from enum import Enum
 
@@ -28,7 +29,7 @@ from pose_reloc.errors import GeometryError
 from pose_reloc.geometry import Transform, validate_covariance
 from vo_fusion.feature_map import FeatureMap, ImageFeatures, VoFusionError
 from vo_fusion.odometry import Keyframe, OdometryConfig, OdometryStep, VisualOdometry
-from vo_fusion.pose_filter import FilterConfig, PoseFilter, TimeWentBackwards
+from vo_fusion.pose_filter import FilterConfig, PoseFilter, TimeWentBackwards, compose_jacobians
 from vo_fusion.refine import RefineConfig, RefinementResult, refine_pose
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class FusionConfig:
     lost_after_failures: int = 5  # consecutive frames with neither odometry nor a map fix
     relocalize_retry_s: float = 2.0  # ask PoseNet again this often while relocalizing
     max_prior_age_s: float = 2.0  # a PoseNet prior this much older than the image is stale
-    max_sun_age_s: float = 0.3  # a sun observation must be this close to the image in time
+    max_sun_age_s: float = 2.0  # sun observations of older images than this are not used
     reseed_after_keyframes: int = 2  # odometry restarts from map points after this many
     # keyframes off the map, at the next accepted map fix
     # Added to every map fix's covariance: successive fixes rest on the same map points, so their
@@ -96,6 +97,7 @@ class FusionOutput:
     T_map_cam: Transform | None
     covariance: NDArray[np.float64] | None
     T_odom_cam: Transform | None
+    odom_covariance: NDArray[np.float64] | None = None  # of T_odom_cam: odometry's own drift
     odometry_inliers: int = 0
     map_inliers: int = 0
     map_fix: bool = False
@@ -127,8 +129,13 @@ class FusionCore:
         self.filter = PoseFilter(pose_filter or FilterConfig())
         self.state = TrackingState.UNINITIALIZED
         self.prior: Prior | None = None
-        self.sun: SunObservation | None = None
+        self.sun: SunObservation | None = None  # one that arrived before its image
+        # T_odom_cam of recent images by stamp: a sun observation (computed from an image while
+        # later ones were tracked) is carried into the current camera by the odometry rotation.
+        self.recent_odom: dict[float, Transform] = {}
+        self.sun_counts: Counter[str] = Counter()
         self.T_odom_cam: Transform | None = None
+        self.odom_covariance = np.zeros((6, 6))
         self.failures = 0
         self.last_stamp = -np.inf
         self.last_map_fix = -np.inf
@@ -149,21 +156,29 @@ class FusionCore:
         sun_map: ArrayLike,
         elevation_deg: float,
         stamp: float,
-    ) -> None:
-        """A valid Sun-BCNN observation with the ephemeris' sun for the same time."""
-        self.sun = SunObservation(
+    ) -> bool:
+        """A valid Sun-BCNN observation of the image at `stamp` and the ephemeris' sun for that
+        time. Used at once when that image has been tracked, else kept for it. True if it
+        corrected the pose."""
+        observation = SunObservation(
             np.asarray(sun_cam, np.float64).reshape(3),
             _checked_covariance(covariance, 3, "sun covariance"),
             np.asarray(sun_map, np.float64).reshape(3),
             float(elevation_deg),
             stamp,
         )
+        if stamp > self.last_stamp + 1e-6:
+            self.sun = observation
+            return False
+        return self._sun_update(observation)
 
     def reset(self) -> None:
         """Forget everything (a bag looped, time went backwards)."""
         self.state = TrackingState.UNINITIALIZED
         self.prior = self.sun = None
+        self.recent_odom.clear()
         self.T_odom_cam = None
+        self.odom_covariance = np.zeros((6, 6))
         self.odometry.clear()
         self.filter = PoseFilter(self.filter.config)
         self.failures = 0
@@ -194,6 +209,7 @@ class FusionCore:
             T_map_cam=self.filter.pose if self.filter.initialized else None,
             covariance=self.filter.covariance if self.filter.initialized else None,
             T_odom_cam=self.T_odom_cam,
+            odom_covariance=self.odom_covariance if self.T_odom_cam is not None else None,
             request_relocalization=request,
             reset=was_reset,
             frame_ms=(time.perf_counter() - started) * 1e3,
@@ -224,6 +240,7 @@ class FusionCore:
         self.odometry.reset(Keyframe.from_refinement(result, result.T_wc))
         if self.T_odom_cam is None:
             self.T_odom_cam = result.T_wc  # odom starts where the map first puts the robot
+        self._remember_odom(stamp, self.T_odom_cam)
         self.state = TrackingState.TRACKING
         self.failures = 0
         self.last_map_fix = stamp
@@ -244,7 +261,10 @@ class FusionCore:
         fix = self._map_fix(image, camera, features, stamp, step)
         if fix is not None and not fix.accepted:
             reasons.append(f"map: {fix.reason}")
-        sun_used = self._sun_update(stamp)
+        if self.T_odom_cam is not None:
+            self._remember_odom(stamp, self.T_odom_cam)
+        pending, self.sun = self.sun, None
+        sun_used = pending is not None and self._sun_update(pending)
         fixed = fix is not None and fix.accepted
         self.failures = 0 if (step.ok or fixed) else self.failures + 1
         if self.failures >= self.config.lost_after_failures or self.filter.diverged:
@@ -263,6 +283,8 @@ class FusionCore:
         assert step.delta is not None and step.delta_covariance is not None
         self.filter.predict(step.delta, step.delta_covariance, stamp)
         if self.T_odom_cam is not None:
+            F, G = compose_jacobians(self.T_odom_cam.rotation, step.delta.translation)
+            self.odom_covariance = F @ self.odom_covariance @ F.T + G @ step.delta_covariance @ G.T
             self.T_odom_cam = self.T_odom_cam @ step.delta
 
     def _coast(self, stamp: float) -> None:
@@ -299,20 +321,38 @@ class FusionCore:
             self.odometry.reset(Keyframe.from_refinement(result, self.filter.pose))
         return result
 
-    def _sun_update(self, stamp: float) -> bool:
-        sun = self.sun
-        if sun is None or abs(sun.stamp - stamp) > self.config.max_sun_age_s:
+    def _remember_odom(self, stamp: float, T_odom_cam: Transform) -> None:
+        self.recent_odom[stamp] = T_odom_cam
+        for old in [t for t in self.recent_odom if t < stamp - self.config.max_sun_age_s]:
+            del self.recent_odom[old]
+
+    def _sun_update(self, sun: SunObservation) -> bool:
+        """Correct the current pose with a sun observation of the image at sun.stamp."""
+        if self.state is not TrackingState.TRACKING or self.T_odom_cam is None:
+            self.sun_counts["not_tracking"] += 1
             return False
-        self.sun = None  # each observation is used once
+        then = self.recent_odom.get(sun.stamp)
+        if then is None:
+            self.sun_counts["image_not_tracked"] += 1
+            return False
+        R_now_then = (self.T_odom_cam.rotation.inv() * then.rotation).as_matrix()
         result = self.filter.update_sun(
-            sun.sun_cam, sun.covariance, sun.sun_map, sun.elevation_deg, stamp
+            R_now_then @ sun.sun_cam,
+            R_now_then @ sun.covariance @ R_now_then.T,
+            sun.sun_map,
+            sun.elevation_deg,
+            self.last_stamp,
         )
+        self.sun_counts["used" if result.accepted else "rejected"] += 1
+        if not result.accepted:
+            logger.debug("sun observation not used: %s", result.reason)
         return bool(result.accepted)
 
     def _lose(self, why: str) -> None:
         logger.info("tracking lost: %s", why)
         self.state = TrackingState.LOST
         self.odometry.clear()
+        self.recent_odom.clear()
         self.failures = 0
         self.last_request = -np.inf
 

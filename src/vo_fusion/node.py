@@ -1,0 +1,363 @@
+"""vo_fusion_node: where the robot's pose becomes accurate and continuous.
+
+Subscribes `image` (Image, or CompressedImage with compressed:=true), `camera_info`,
+`reloc/posenet_pose` (PoseWithCovarianceStamped of base_link in map: the prior) and `sun/direction`
+(pose_reloc/SunDirection, camera frame). Publishes `reloc/pose` (PoseWithCovarianceStamped of
+base_link in map; only once the map has confirmed a prior), `odometry/visual` (Odometry of
+base_link in odom), `reloc/path` (Path in map), TF `map -> odom` (and `odom -> base_link` with
+publish_odom_tf), and `/diagnostics` (state, reason, inliers, drops). Calls `reloc/relocalize`
+(std_srvs/Trigger) when it needs a PoseNet prior: at start and when tracking is lost.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import deque
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from geometry_msgs.msg import PoseWithCovarianceStamped
+from nav_msgs.msg import Odometry
+from nav_msgs.msg import Path as PathMsg
+from pose_reloc.msg import SunDirection
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo
+from std_srvs.srv import Trigger
+from tf2_msgs.msg import TFMessage
+
+from pose_reloc import ros_convert
+from pose_reloc.camera import PinholeCamera
+from pose_reloc.errors import PoseRelocError
+from pose_reloc.geometry import Transform, propagate_pose_covariance
+from pose_reloc.ros_node_tools import (
+    RELIABLE_QOS,
+    SENSOR_QOS,
+    DropCounter,
+    TransformLookup,
+    declare,
+    diagnostics_message,
+    image_subscription,
+    package_share,
+    reject_changes,
+)
+from pose_reloc.sun import enu_to_map, sun_positions
+from vo_fusion.feature_map import FeatureMap, VoFusionError
+from vo_fusion.fusion import FusionConfig, FusionCore, FusionOutput, TrackingState
+
+START_ONLY = ("map", "compressed", "publish_odom_tf", "map_frame", "odom_frame", "base_frame")
+LEVELS = {
+    TrackingState.TRACKING: DiagnosticStatus.OK,
+    TrackingState.RELOCALIZING: DiagnosticStatus.WARN,
+    TrackingState.UNINITIALIZED: DiagnosticStatus.WARN,
+    TrackingState.LOST: DiagnosticStatus.ERROR,
+}
+
+
+class VoFusionNode(Node):
+    def __init__(self, **kwargs: Any):
+        super().__init__("vo_fusion_node", **kwargs)
+        p = self._declare_parameters()
+        self.core = FusionCore(load_map(p["map"]), self._fusion_config(p))
+        self.get_logger().info(
+            f"feature map {p['map'] or 'default'}: {len(self.core.map)} "
+            f"{self.core.map.descriptor_type} points in frame {self.core.map.frame_id}"
+        )
+        self.drops = DropCounter(self)
+        self.tf = TransformLookup(self)
+        self.camera: PinholeCamera | None = None
+        self.said_waiting = False
+        self.last: FusionOutput | None = None
+        self._camera_frame: str | None = None
+        self.path: deque[tuple[float, Transform]] = deque(maxlen=p["path_length"])
+        self.pose_publisher = self.create_publisher(
+            PoseWithCovarianceStamped, "reloc/pose", RELIABLE_QOS
+        )
+        self.odometry_publisher = self.create_publisher(Odometry, "odometry/visual", RELIABLE_QOS)
+        self.path_publisher = self.create_publisher(PathMsg, "reloc/path", RELIABLE_QOS)
+        self.tf_publisher = self.create_publisher(TFMessage, "/tf", RELIABLE_QOS)
+        self.diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", RELIABLE_QOS)
+        self.relocalize: Any = self.create_client(Trigger, "reloc/relocalize")
+        self.create_subscription(CameraInfo, "camera_info", self.on_camera_info, SENSOR_QOS)
+        self.create_subscription(
+            PoseWithCovarianceStamped, "reloc/posenet_pose", self.on_prior, RELIABLE_QOS
+        )
+        self.create_subscription(SunDirection, "sun/direction", self.on_sun, RELIABLE_QOS)
+        self.image_subscription = image_subscription(self, p["compressed"], self.on_image)
+        self.create_timer(1.0, self.publish_diagnostics)
+        self.add_on_set_parameters_callback(reject_changes(START_ONLY))
+        self.frame_ms = float("nan")
+
+    def _declare_parameters(self) -> dict[str, Any]:
+        p = {
+            "map": declare(
+                self, "map", "", "feature map file (pose-reloc build-map); empty: the demo map"
+            ),
+            "compressed": declare(
+                self, "compressed", False, "subscribe to `image` as sensor_msgs/CompressedImage"
+            ),
+            "map_frame": declare(self, "map_frame", "map", "fixed frame of the map"),
+            "odom_frame": declare(self, "odom_frame", "odom", "continuous odometry frame"),
+            "base_frame": declare(self, "base_frame", "base_link", "the robot's frame"),
+            "camera_extrinsic": declare(
+                self,
+                "camera_extrinsic",
+                [0.0],
+                "T_base_camera as x y z qx qy qz qw, used when TF has no camera mount",
+            ),
+            "publish_odom_tf": declare(
+                self, "publish_odom_tf", False, "also publish odom -> base_link (no wheel odometry)"
+            ),
+            "path_length": declare(self, "path_length", 1000, "poses kept in reloc/path"),
+            "map_fix_period_s": declare(
+                self, "map_fix_period_s", 0.0, "map refinement at most this often (0: every frame)"
+            ),
+            "lost_after_failures": declare(
+                self, "lost_after_failures", 5, "untracked frames in a row before LOST"
+            ),
+            "relocalize_retry_s": declare(
+                self, "relocalize_retry_s", 2.0, "ask posenet_node again this often while lost"
+            ),
+            "use_sun": declare(self, "use_sun", True, "correct orientation with sun/direction"),
+            "origin_lat": declare(self, "origin_lat", 43.6629, "map origin latitude (deg)"),
+            "origin_lon": declare(self, "origin_lon", -79.3957, "map origin longitude (deg)"),
+            "origin_alt": declare(self, "origin_alt", 100.0, "map origin altitude (m)"),
+            "yaw_to_enu_deg": declare(
+                self, "yaw_to_enu_deg", 0.0, "angle from east to the map's x axis (deg, CCW)"
+            ),
+        }
+        self.map_frame, self.odom_frame = p["map_frame"], p["odom_frame"]
+        self.base_frame, self.publish_odom_tf = p["base_frame"], p["publish_odom_tf"]
+        self.use_sun = p["use_sun"]
+        self.origin = (p["origin_lat"], p["origin_lon"], p["origin_alt"], p["yaw_to_enu_deg"])
+        extrinsic = p["camera_extrinsic"]
+        self.fallback_extrinsic = (
+            Transform.from_xyz_quat(extrinsic[:3], extrinsic[3:]) if len(extrinsic) == 7 else None
+        )
+        return p
+
+    @staticmethod
+    def _fusion_config(p: dict[str, Any]) -> FusionConfig:
+        return FusionConfig(
+            map_fix_period_s=p["map_fix_period_s"],
+            lost_after_failures=p["lost_after_failures"],
+            relocalize_retry_s=p["relocalize_retry_s"],
+        )
+
+    # --- inputs -------------------------------------------------------------------------------
+    def on_camera_info(self, msg: CameraInfo) -> None:
+        try:
+            camera = ros_convert.camera_info_to_camera(msg)
+        except PoseRelocError as error:
+            self.drops.drop("bad_camera_info", str(error))
+            return
+        if self.camera is not None and not _same_camera(self.camera, camera):
+            self.get_logger().warning(
+                "camera_info changed (new intrinsics or size): fusion restarts from a new prior"
+            )
+            self.core.reset()
+        self.camera = camera
+        self._camera_frame = msg.header.frame_id or self._camera_frame
+
+    def on_prior(self, msg: PoseWithCovarianceStamped) -> None:
+        try:
+            T_map_base, covariance = ros_convert.pose_with_covariance_to_transform(msg)
+            T_base_cam = self._camera_mount(self._camera_frame or "")
+            if T_base_cam is None:
+                self.drops.drop("no_extrinsic", "no camera mount yet: prior not used")
+                return
+            T_map_cam, covariance_cam = propagate_pose_covariance(
+                covariance, T_map_base, T_base_cam
+            )
+            self.core.on_prior(
+                T_map_cam, covariance_cam, ros_convert.stamp_to_seconds(msg.header.stamp)
+            )
+        except PoseRelocError as error:
+            self.drops.drop("bad_prior", str(error))
+
+    def on_sun(self, msg: Any) -> None:
+        if not self.use_sun:
+            return
+        try:
+            sun_cam, covariance, valid = ros_convert.sun_direction_from_msg(msg)
+        except PoseRelocError as error:
+            self.drops.drop("bad_sun", str(error))
+            return
+        if not valid:
+            return
+        stamp = ros_convert.stamp_to_seconds(msg.header.stamp)
+        try:
+            sun_map, elevation = self._ephemeris(stamp)
+            self.core.on_sun(sun_cam, covariance, sun_map, elevation, stamp)
+        except PoseRelocError as error:
+            self.drops.drop("bad_sun", str(error))
+
+    def _ephemeris(self, stamp: float) -> tuple[np.ndarray, float]:
+        lat, lon, alt, yaw = self.origin
+        when = datetime.fromtimestamp(stamp, tz=timezone.utc)
+        positions = sun_positions([when], lat, lon, alt)
+        return enu_to_map(positions.enu, yaw)[0], float(positions.elevation_deg[0])
+
+    def on_image(self, msg: Any) -> None:
+        started = time.perf_counter()
+        if self.camera is None:
+            if not self.said_waiting:
+                self.get_logger().info("waiting for camera_info before tracking")
+                self.said_waiting = True
+            self.drops.drop("no_camera_info", "no camera_info received yet")
+            return
+        try:
+            rgb, _ = ros_convert.image_msg_to_array(msg, "rgb8")
+        except PoseRelocError as error:
+            self.drops.drop("bad_image", str(error))
+            return
+        if rgb.shape[:2] != (self.camera.height, self.camera.width):
+            self.drops.drop(
+                "size_mismatch",
+                f"image {rgb.shape[1]}x{rgb.shape[0]}, camera_info {self.camera.width}x{self.camera.height}",
+            )
+            return
+        self._camera_frame = msg.header.frame_id
+        T_base_cam = self._camera_mount(msg.header.frame_id)
+        if T_base_cam is None:
+            self.drops.drop(
+                "no_extrinsic",
+                f"no transform {self.base_frame} -> {msg.header.frame_id} in TF or camera_extrinsic",
+            )
+            return
+        stamp = ros_convert.stamp_to_seconds(msg.header.stamp)
+        output = self.core.on_image(rgb, self.camera, stamp)
+        self._report(output)
+        self._publish(output, T_base_cam, msg.header.stamp)
+        self.frame_ms = 1000.0 * (time.perf_counter() - started)
+
+    def _camera_mount(self, camera_frame: str) -> Transform | None:
+        return self.tf.lookup(self.base_frame, camera_frame) or self.fallback_extrinsic
+
+    # --- outputs ------------------------------------------------------------------------------
+    def _report(self, output: FusionOutput) -> None:
+        previous = self.last.state if self.last is not None else None
+        if output.reset:
+            self.get_logger().warning("time went backwards (bag looped?): fusion reset")
+            self.path.clear()
+        if output.state is not previous:
+            self.get_logger().info(f"state {output.state.value}: {output.reason}")
+        if output.request_relocalization:
+            self._request_prior()
+        self.last = output
+
+    def _request_prior(self) -> None:
+        if not self.relocalize.service_is_ready():
+            self.get_logger().info(
+                "reloc/relocalize is not available (is posenet_node running?)",
+                throttle_duration_sec=10.0,
+            )
+            return
+        self.relocalize.call_async(Trigger.Request())
+
+    def _publish(self, output: FusionOutput, T_base_cam: Transform, stamp: Any) -> None:
+        if output.T_map_cam is None or output.covariance is None or output.T_odom_cam is None:
+            return
+        T_cam_base = T_base_cam.inverse()
+        T_map_base, covariance = propagate_pose_covariance(
+            output.covariance, output.T_map_cam, T_cam_base
+        )
+        T_odom_base = output.T_odom_cam @ T_cam_base
+        map_header = ros_convert.make_header(0.0, self.map_frame)
+        map_header.stamp = stamp
+        odom_header = ros_convert.make_header(0.0, self.odom_frame)
+        odom_header.stamp = stamp
+        self.pose_publisher.publish(
+            ros_convert.pose_with_covariance_stamped(T_map_base, covariance, map_header)
+        )
+        odom_covariance = output.odom_covariance
+        if odom_covariance is None:
+            odom_covariance = np.zeros((6, 6))
+        _, odom_covariance = propagate_pose_covariance(
+            odom_covariance, output.T_odom_cam, T_cam_base
+        )
+        self.odometry_publisher.publish(
+            ros_convert.odometry(T_odom_base, odom_covariance, odom_header, self.base_frame)
+        )
+        transforms = [
+            ros_convert.transform_stamped(
+                T_map_base @ T_odom_base.inverse(), map_header, self.odom_frame
+            )
+        ]
+        if self.publish_odom_tf:
+            transforms.append(
+                ros_convert.transform_stamped(T_odom_base, odom_header, self.base_frame)
+            )
+        self.tf_publisher.publish(TFMessage(transforms=transforms))
+        self.path.append((output.stamp, T_map_base))
+        self.path_publisher.publish(
+            ros_convert.path(
+                [pose for _, pose in self.path], [t for t, _ in self.path], self.map_frame
+            )
+        )
+
+    def publish_diagnostics(self) -> None:
+        last = self.last
+        state = last.state if last is not None else self.core.state
+        values = {
+            "state": state.value,
+            "reason": last.reason if last is not None else "no image yet",
+            "odometry_inliers": last.odometry_inliers if last is not None else 0,
+            "map_inliers": last.map_inliers if last is not None else 0,
+            "last_frame_ms": f"{self.frame_ms:.1f}",
+            "map_points": len(self.core.map),
+            **{f"sun_{k}": v for k, v in self.core.sun_counts.items()},
+            "frames_dropped": self.drops.total,
+            **{f"dropped_{k}": v for k, v in self.drops.counts.items()},
+        }
+        if last is not None and last.covariance is not None:
+            std = np.sqrt(np.maximum(np.diag(last.covariance), 0.0))
+            values["position_std_m"] = f"{float(np.max(std[:3])):.3f}"
+            values["rotation_std_deg"] = f"{float(np.degrees(np.max(std[3:]))):.2f}"
+        self.diagnostics.publish(
+            diagnostics_message(
+                self, "pose_reloc: vo_fusion_node", LEVELS[state], state.value, values
+            )
+        )
+
+
+def load_map(value: str) -> FeatureMap:
+    """The `map` parameter's file (empty: the demo map shipped in share/pose_reloc/maps)."""
+    path = Path(value) if value else Path("maps") / "demo_map.npz"
+    if not path.is_absolute():
+        path = package_share() / path
+    return FeatureMap.load(path)
+
+
+def _same_camera(a: PinholeCamera, b: PinholeCamera) -> bool:
+    return (
+        (a.width, a.height) == (b.width, b.height)
+        and np.allclose(a.K, b.K)
+        and np.array_equal(a.D, b.D)
+    )
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = VoFusionNode()
+    except (PoseRelocError, VoFusionError) as error:
+        print(f"[vo_fusion_node] cannot start: {error}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 1
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""vo_fusion_node over real rclpy: a PoseNet-like prior becomes a tracked pose with TF map->odom,
+odometry and a path; it asks for relocalization when it needs a prior; bad input is survived."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import ROS_MISSING
+from test_vo_feature_map import MAP_SECONDS, mapping_config, render
+from test_vo_fusion import POSENET_COVARIANCE, posenet_like
+from test_vo_odometry import drive_config
+
+pytestmark = pytest.mark.skipif(bool(ROS_MISSING), reason=ROS_MISSING or "")
+
+if not ROS_MISSING:
+    from diagnostic_msgs.msg import DiagnosticArray
+    from geometry_msgs.msg import PoseWithCovarianceStamped
+    from nav_msgs.msg import Odometry, Path
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import CameraInfo, Image
+    from std_srvs.srv import Trigger
+    from tf2_msgs.msg import TFMessage
+
+    from pose_reloc import ros_convert
+    from pose_reloc.geometry import Transform, propagate_pose_covariance, translation_error_m
+    from pose_reloc.ros_node_tools import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
+    from vo_fusion.build_map import build_map
+    from vo_fusion.feature_map import VoFusionError
+    from vo_fusion.node import VoFusionNode
+
+T_BASE_CAM = (
+    Transform.from_xyz_quat([0.15, 0.0, 1.3], [-0.5, 0.5, -0.5, 0.5]) if not ROS_MISSING else None
+)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    if ROS_MISSING:
+        pytest.skip(ROS_MISSING)
+    root = tmp_path_factory.mktemp("fusion_node")
+    frames = render(mapping_config(), "drive", MAP_SECONDS, root / "map")
+    map_path = build_map(frames, "orb", max_features=1000, log=lambda _: None).save(
+        root / "map.npz"
+    )
+    return map_path, render(drive_config(), "drive", 3.0, root / "drive")
+
+
+class Rig:
+    """A vo_fusion_node, a feeder of images/camera_info/mount/priors, and a relocalize service."""
+
+    def __init__(self, ros, map_path, **parameters):
+        overrides = [Parameter("map", value=str(map_path))]
+        overrides += [Parameter(k, value=v) for k, v in parameters.items()]
+        self.ros = ros
+        self.node = ros.add(VoFusionNode(context=ros.context, parameter_overrides=overrides))
+        self.feeder = ros.node("feeder")
+        self.images = self.feeder.create_publisher(Image, "image", SENSOR_QOS)
+        self.info = self.feeder.create_publisher(CameraInfo, "camera_info", SENSOR_QOS)
+        self.priors = self.feeder.create_publisher(
+            PoseWithCovarianceStamped, "reloc/posenet_pose", RELIABLE_QOS
+        )
+        self.tf_static = self.feeder.create_publisher(TFMessage, "/tf_static", LATCHED_QOS)
+        self.requests = []
+        self.feeder.create_service(Trigger, "reloc/relocalize", self._on_relocalize)
+        self.poses = ros.collect(PoseWithCovarianceStamped, "reloc/pose")
+        self.odometry = ros.collect(Odometry, "odometry/visual")
+        self.paths = ros.collect(Path, "reloc/path")
+        self.tf = ros.collect(TFMessage, "/tf")
+        self.diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+        ros.wait_for_subscribers(self.images)
+        ros.wait_for_subscribers(self.priors)
+
+    def _on_relocalize(self, request, response):
+        self.requests.append(request)
+        response.success = True
+        return response
+
+    def start(self, frame):
+        header = ros_convert.make_header(0.0, "base_link")
+        mount = ros_convert.transform_stamped(T_BASE_CAM, header, "camera")
+        self.tf_static.publish(TFMessage(transforms=[mount]))
+        self.publish_info(frame.camera, frame.stamp)
+
+    def publish_info(self, camera, stamp):
+        self.info.publish(
+            ros_convert.camera_to_camera_info(camera, ros_convert.make_header(stamp, "camera"))
+        )
+        self.ros.spin_until(lambda: self.node.camera is not None, 5.0)
+
+    def prior(self, T_map_cam, stamp):
+        T_map_base, covariance = propagate_pose_covariance(
+            POSENET_COVARIANCE, T_map_cam, T_BASE_CAM.inverse()
+        )
+        header = ros_convert.make_header(stamp, "map")
+        before = self.node.core.prior
+        self.priors.publish(
+            ros_convert.pose_with_covariance_stamped(T_map_base, covariance, header)
+        )
+        self.ros.spin_until(lambda: self.node.core.prior is not before, 5.0)
+
+    def send(self, pixels, stamp):
+        before = self.node.last
+        msg = ros_convert.array_to_image_msg(
+            pixels, "rgb8", ros_convert.make_header(stamp, "camera")
+        )
+        self.images.publish(msg)
+        assert self.ros.spin_until(lambda: self.node.last is not before, 10.0), "image lost"
+        return self.node.last
+
+
+def base_of(T_map_cam):
+    return T_map_cam @ T_BASE_CAM.inverse()
+
+
+def test_a_prior_becomes_a_tracked_pose_with_tf_odometry_and_path(ros, world):
+    map_path, drive = world
+    rig = Rig(ros, map_path)
+    rig.start(drive[0])
+    first = rig.send(drive[0].image(), drive[0].stamp)
+    assert first.state.value == "RELOCALIZING"
+    assert ros.spin_until(lambda: len(rig.requests) == 1), "no relocalization request at start"
+    rig.prior(posenet_like(drive[1].T_wc), drive[1].stamp)
+    for frame in drive[1:15]:
+        output = rig.send(frame.image(), frame.stamp)
+        assert output.state.value == "TRACKING", output.reason
+    assert ros.spin_until(lambda: len(rig.poses) == 14 and len(rig.odometry) == 14)
+    pose, covariance = ros_convert.pose_with_covariance_to_transform(rig.poses[-1])
+    assert rig.poses[-1].header.frame_id == "map"
+    assert translation_error_m(pose, base_of(drive[14].T_wc)) < 0.3
+    assert np.all(np.linalg.eigvalsh(covariance) > 0) and covariance[0, 0] < 0.1
+    # map -> odom composed with odom -> base_link (the odometry message) is the published pose.
+    stamp = rig.poses[-1].header.stamp
+    assert ros.spin_until(
+        lambda: any(t.header.stamp == stamp for msg in rig.tf for t in msg.transforms)
+    )
+    map_odom = [
+        t
+        for msg in rig.tf
+        for t in msg.transforms
+        if t.child_frame_id == "odom" and t.header.stamp == stamp
+    ]
+    T_map_odom = ros_convert.transform_stamped_to_transform(map_odom[0])
+    odometry = next(m for m in rig.odometry if m.header.stamp == stamp)
+    T_odom_base, _ = ros_convert.pose_with_covariance_to_transform(odometry.pose)
+    assert translation_error_m(T_map_odom @ T_odom_base, pose) < 1e-6
+    assert rig.odometry[-1].header.frame_id == "odom"
+    assert rig.odometry[-1].child_frame_id == "base_link"
+    assert translation_error_m(T_map_odom @ T_odom_base, pose) < 1e-6
+    assert ros.spin_until(lambda: len(rig.paths) > 0 and len(rig.paths[-1].poses) == 14)
+    assert ros.spin_until(lambda: len(rig.diagnostics) > 0, 3.0)
+    values = {kv.key: kv.value for kv in rig.diagnostics[-1].status[0].values}
+    assert values["state"] == "TRACKING" and int(values["map_inliers"]) > 20
+
+
+def test_bad_priors_and_featureless_images_are_survived_and_loss_asks_for_a_prior(ros, world):
+    map_path, drive = world
+    rig = Rig(ros, map_path, lost_after_failures=2, relocalize_retry_s=0.5)
+    rig.start(drive[0])
+    header = ros_convert.make_header(drive[0].stamp, "map")
+    bad = PoseWithCovarianceStamped(header=header)
+    bad.pose.pose.orientation.w = 1.0
+    bad.pose.covariance = [float("nan")] * 36
+    rig.priors.publish(bad)
+    assert ros.spin_until(lambda: rig.node.drops.counts["bad_prior"] == 1, 5.0)
+    rig.prior(posenet_like(drive[0].T_wc), drive[0].stamp)
+    assert rig.send(drive[0].image(), drive[0].stamp).state.value == "TRACKING"
+    black = np.zeros((240, 320, 3), np.uint8)
+    requests_before = len(rig.requests)
+    states = [rig.send(black, drive[0].stamp + 0.1 * k).state.value for k in range(1, 4)]
+    assert "LOST" in states
+    assert ros.spin_until(lambda: len(rig.requests) > requests_before, 5.0)
+    # While lost the published covariance grows: no small covariance for a lost robot.
+    assert ros.spin_until(lambda: len(rig.poses) >= 3)
+    first_cov = np.array(rig.poses[0].pose.covariance).reshape(6, 6)
+    last_cov = np.array(rig.poses[-1].pose.covariance).reshape(6, 6)
+    assert np.trace(last_cov[:3, :3]) > np.trace(first_cov[:3, :3])
+    # A wrong-size image is dropped and counted, and the node is still alive.
+    rig.images.publish(
+        ros_convert.array_to_image_msg(
+            np.zeros((48, 64, 3), np.uint8), "rgb8", ros_convert.make_header(0.0, "camera")
+        )
+    )
+    assert ros.spin_until(lambda: rig.node.drops.counts["size_mismatch"] == 1, 5.0)
+    # Time going backwards resets; a new camera_info resets too.
+    looped = rig.send(drive[0].image(), drive[0].stamp - 10.0)
+    assert looped.reset and looped.state.value == "RELOCALIZING"
+    rig.prior(posenet_like(drive[1].T_wc), drive[1].stamp)
+    assert rig.send(drive[1].image(), drive[1].stamp).state.value == "TRACKING"
+    rig.publish_info(drive[0].camera.scaled(640, 480), drive[1].stamp)
+    assert ros.spin_until(lambda: rig.node.core.state.value == "UNINITIALIZED", 5.0)
+
+
+@pytest.mark.parametrize("problem", ["missing", "empty", "corrupt"])
+def test_a_bad_map_stops_the_node_from_starting_with_the_file_named(ros, tmp_path, problem):
+    path = tmp_path / "city_map.npz"
+    if problem == "empty":
+        path.write_bytes(b"")
+    elif problem == "corrupt":
+        path.write_bytes(b"PK\x03\x04 not a map")
+    with pytest.raises(VoFusionError, match=r"city_map\.npz"):
+        VoFusionNode(context=ros.context, parameter_overrides=[Parameter("map", value=str(path))])
