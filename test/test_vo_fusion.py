@@ -5,6 +5,7 @@ with an exception."""
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -167,3 +168,29 @@ def test_sun_observations_of_earlier_images_are_used_and_wrong_ones_refused(worl
     assert output.sun_used
     with pytest.raises(VoFusionError):
         core.on_sun(drive[20].sun_cam, np.full((3, 3), np.nan), drive[20].sun_world, 30.0, 0.0)
+
+
+def test_evaluate_fusion_reports_accuracy_kidnaps_and_writes_tum_files(world, tmp_path):
+    from dataclasses import replace
+
+    from pose_reloc.evaluation.fusion_sources import ground_truth_priors
+    from vo_fusion.evaluate import evaluate_fusion
+
+    feature_map, drive, _ = world
+    # Teleported 3 s ahead after 1.5 s: the kidnap flag marks the jump, as the synthetic set does.
+    frames = [*drive[:15], replace(drive[45], kidnap=True), *drive[46:60]]
+    figures = evaluate_fusion(
+        feature_map, frames, ground_truth_priors(seed=3), out=tmp_path / "fusion.json"
+    )
+    assert figures["frames"] == 30 and figures["kidnaps"] == 1
+    assert figures["relocalized"] == 1 and 0.0 <= figures["median_relocalization_s"] <= 1.5
+    assert figures["median_translation_m"] < 0.2 and figures["within_25cm_2deg"] > 0.8
+    assert figures["first_fix_s"] <= 0.25  # asked at frame 0, PoseNet on frame 1, fixed at 2
+    assert json.loads((tmp_path / "fusion.json").read_text())["kidnaps"] == 1
+    truth = np.loadtxt(tmp_path / "groundtruth.tum")
+    fused = np.loadtxt(tmp_path / "fused.tum")
+    assert truth.shape == (30, 8) and fused.shape[1] == 8
+    assert len(fused) == figures["tracking_frames"]
+    # TUM rows: stamp, position, unit quaternion x y z w.
+    np.testing.assert_allclose(truth[0, 1:4], frames[0].T_wc.translation, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(fused[:, 4:], axis=1), 1.0, atol=1e-6)

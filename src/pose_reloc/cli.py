@@ -236,6 +236,35 @@ def _build_map(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate_fusion(args: argparse.Namespace) -> int:
+    from pose_reloc.datasets import read_dataset
+    from pose_reloc.evaluation.fusion_sources import (
+        ground_truth_priors,
+        posenet_priors,
+        scene_ephemeris,
+        sun_bcnn_observations,
+    )
+    from vo_fusion.evaluate import evaluate_fusion
+    from vo_fusion.feature_map import FeatureMap
+    from vo_fusion.fusion import FusionConfig
+
+    posenet = posenet_priors(args.posenet, args.providers) if args.posenet else None
+    priors = posenet if posenet is not None else ground_truth_priors(args.seed)
+    evaluate_fusion(
+        FeatureMap.load(args.map),
+        list(read_dataset(args.data)),
+        priors,
+        posenet=posenet,
+        sun_source=sun_bcnn_observations(args.sun, args.providers) if args.sun else None,
+        ephemeris=scene_ephemeris(args.scene),
+        config=FusionConfig(map_fix_period_s=args.map_fix_period_s),
+        drift_frames=list(read_dataset(args.drift_data)) if args.drift_data else None,
+        out=args.out,
+    )
+    print(f"wrote {args.out}")
+    return 0
+
+
 def _add_evaluate_commands(commands: argparse._SubParsersAction) -> None:
     evaluate = commands.add_parser("evaluate", help="accuracy and timing figures (JSON)")
     kinds = evaluate.add_subparsers(dest="kind", required=True)
@@ -270,6 +299,26 @@ def _add_evaluate_commands(commands: argparse._SubParsersAction) -> None:
         "--providers", nargs="+", default=["cpu"], help="ONNX Runtime providers in priority order"
     )
     sun.set_defaults(run=_evaluate_sun)
+    fusion = kinds.add_parser("fusion", help="VO fusion (map, odometry, sun) against ground truth")
+    fusion.add_argument("--map", required=True, help="feature map (pose-reloc build-map)")
+    fusion.add_argument("--data", required=True, help="a posed drive (dataset folder or bag)")
+    fusion.add_argument("--out", required=True, help="metrics JSON; TUM trajectories beside it")
+    fusion.add_argument(
+        "--posenet", help="PoseNet model giving the priors (default: ground truth 2-3 m off)"
+    )
+    fusion.add_argument("--sun", help="Sun-BCNN model for sun observations (default: no sun)")
+    fusion.add_argument(
+        "--scene", default="config/scenes/demo.yaml", help="scene whose location gives the sun"
+    )
+    fusion.add_argument("--drift-data", help="a long drive: rotation drift with one map fix")
+    fusion.add_argument(
+        "--map-fix-period-s", type=float, default=0.0, help="map refinement at most this often"
+    )
+    fusion.add_argument("--seed", type=int, default=0, help="of the ground-truth stand-in priors")
+    fusion.add_argument(
+        "--providers", nargs="+", default=["cpu"], help="ONNX Runtime providers in priority order"
+    )
+    fusion.set_defaults(run=_evaluate_fusion)
 
 
 def _benchmark_posenet(args: argparse.Namespace) -> int:

@@ -1,0 +1,81 @@
+"""What feeds `vo_fusion.evaluate` offline, as the nodes would online: PoseNet priors (or ground-
+truth stand-ins), Sun-BCNN observations, and the ephemeris of a scene's location. Kept here, at
+the edge where the packages meet, so vo_fusion and sun_bcnn never import each other."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.spatial.transform import Rotation
+
+from pose_reloc.datasets.record import Frame
+from pose_reloc.geometry import Transform
+
+# A ground-truth stand-in for PoseNet: this far off, and saying so.
+STAND_IN_POSITION_M = (2.0, 3.0)
+STAND_IN_ROTATION_DEG = (3.0, 6.0)
+STAND_IN_COVARIANCE = np.diag([3.0**2] * 3 + [np.radians(8.0) ** 2] * 3)
+
+
+def ground_truth_priors(seed: int = 0) -> Callable[[Frame], tuple[Transform, NDArray]]:
+    """Priors made from the true pose, moved 2-3 m (mostly horizontally) and turned 3-6 deg."""
+    rng = np.random.default_rng(seed)
+
+    def prior(frame: Frame) -> tuple[Transform, NDArray]:
+        shift = rng.normal(size=3) * np.array([1.0, 1.0, 0.2])
+        shift *= rng.uniform(*STAND_IN_POSITION_M) / np.linalg.norm(shift)
+        axis = rng.normal(size=3)
+        angle = np.radians(rng.uniform(*STAND_IN_ROTATION_DEG))
+        turn = Rotation.from_rotvec(axis / np.linalg.norm(axis) * angle)
+        pose = Transform(turn * frame.T_wc.rotation, frame.T_wc.translation + shift)
+        return pose, STAND_IN_COVARIANCE
+
+    return prior
+
+
+def posenet_priors(
+    model: str | Path, providers: Sequence[str]
+) -> Callable[[Frame], tuple[Transform, NDArray]]:
+    from pose_reloc.posenet import PoseNetLocalizer
+
+    localizer = PoseNetLocalizer(model, providers)
+
+    def prior(frame: Frame) -> tuple[Transform, NDArray]:
+        estimate = localizer.localize(frame.image())
+        return estimate.T_map_cam, estimate.covariance
+
+    return prior
+
+
+def sun_bcnn_observations(
+    model: str | Path, providers: Sequence[str]
+) -> Callable[[Frame], tuple[NDArray, NDArray] | None]:
+    from sun_bcnn.inference import SunEstimator
+
+    estimator = SunEstimator(model, providers)
+
+    def observe(frame: Frame) -> tuple[NDArray, NDArray] | None:
+        estimate = estimator.estimate(frame.image())
+        return (estimate.direction, estimate.covariance) if estimate.valid else None
+
+    return observe
+
+
+def scene_ephemeris(scene: str | Path) -> Callable[[float], tuple[NDArray, float]]:
+    """stamp (Unix s) -> (unit sun vector in the scene's map frame, elevation deg)."""
+    from pose_reloc.sun import enu_to_map, sun_positions
+    from pose_reloc.synth.config import load_scene_config
+
+    location: Any = load_scene_config(scene).location
+
+    def sun(stamp: float) -> tuple[NDArray, float]:
+        positions = sun_positions([stamp], location.latitude, location.longitude, location.altitude)
+        return enu_to_map(positions.enu, location.yaw_to_enu_deg)[0], float(
+            positions.elevation_deg[0]
+        )
+
+    return sun

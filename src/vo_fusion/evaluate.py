@@ -1,0 +1,234 @@
+"""`pose-reloc evaluate fusion`: the fusion core over a posed dataset, fed as the nodes feed it,
+against ground truth.
+
+Replay protocol (what the three nodes do on a robot): every image goes to `FusionCore.on_image`;
+when it asks for relocalization, the prior source (PoseNet, or a ground-truth stand-in) localizes
+the *next* image and its prior arrives after that image was processed; the sun source estimates
+every `sun_every`-th image and its observation arrives after that image was processed.
+
+Figures (camera poses in the map frame, over the frames the core reports TRACKING):
+`median_translation_m`, `median_rotation_deg`, `within_25cm_2deg`, `within_5cm_5deg`,
+`ate_rmse_m` (absolute: the map frame is the ground truth's, no alignment); `kidnaps` (kidnap
+flags in the data), `relocalized` (of those, tracked again within 0.25 m / 2 deg), and
+`median_relocalization_s`; `posenet_median_translation_m` on the same frames; `frame_ms` (median
+time of `on_image`). With `drift_data`, the same run with map fixes only at the start, with and
+without the sun: `rot_drift_deg_per_100m_vo` and `rot_drift_deg_per_100m_vo_sun`. Trajectories are
+also written as TUM files (evo-compatible) beside the JSON.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pose_reloc.datasets.record import Frame
+from pose_reloc.evaluation.metrics import fraction_within, summary, write_json
+from pose_reloc.geometry import Transform, rotation_error_deg, translation_error_m
+from vo_fusion.feature_map import FeatureMap
+from vo_fusion.fusion import FusionConfig, FusionCore, TrackingState
+
+# A prior source: the frame -> (T_map_cam, 6x6 covariance), or None when it has no answer.
+PriorSource = Callable[[Frame], "tuple[Transform, NDArray[np.float64]] | None"]
+# A sun source: the frame -> (unit sun vector in the camera frame, 3x3 covariance), or None
+# (invalid estimate: overcast, night).
+SunSource = Callable[[Frame], "tuple[NDArray[np.float64], NDArray[np.float64]] | None"]
+# The ephemeris: the frame's stamp -> (unit sun vector in map, elevation deg).
+Ephemeris = Callable[[float], "tuple[NDArray[np.float64], float]"]
+
+RELOCALIZED_M, RELOCALIZED_DEG = 0.25, 2.0
+
+
+@dataclass(frozen=True)
+class FrameRecord:
+    stamp: float
+    state: TrackingState
+    T_true: Transform
+    T_fused: Transform | None
+    kidnap: bool
+    frame_ms: float
+    sun_used: bool
+
+
+def replay(
+    frames: Iterable[Frame],
+    core: FusionCore,
+    prior_source: PriorSource,
+    sun_source: SunSource | None = None,
+    ephemeris: Ephemeris | None = None,
+    sun_every: int = 5,
+) -> list[FrameRecord]:
+    """Run the core over the frames the way the nodes would (see the module docstring)."""
+    records: list[FrameRecord] = []
+    prior_wanted = False
+    for index, frame in enumerate(frames):
+        output = core.on_image(frame.image(), frame.camera, frame.stamp)
+        if prior_wanted:  # PoseNet localized this image; its prior arrives now
+            prior = prior_source(frame)
+            if prior is not None:
+                core.on_prior(prior[0], prior[1], frame.stamp)
+            prior_wanted = False
+        prior_wanted = prior_wanted or output.request_relocalization
+        sun_used = False
+        if sun_source is not None and ephemeris is not None and index % sun_every == 0:
+            observation = sun_source(frame)
+            if observation is not None:
+                sun_map, elevation = ephemeris(frame.stamp)
+                sun_used = core.on_sun(
+                    observation[0], observation[1], sun_map, elevation, frame.stamp
+                )
+        records.append(
+            FrameRecord(
+                frame.stamp,
+                output.state,
+                frame.T_wc,
+                output.T_map_cam,
+                frame.kidnap,
+                output.frame_ms,
+                sun_used or output.sun_used,
+            )
+        )
+    return records
+
+
+def tracking_errors(records: Sequence[FrameRecord]) -> tuple[NDArray, NDArray]:
+    """(translation m, rotation deg) errors of the TRACKING frames."""
+    tracked = [r for r in records if r.state is TrackingState.TRACKING and r.T_fused is not None]
+    t = np.array([translation_error_m(r.T_fused, r.T_true) for r in tracked])  # type: ignore[arg-type]
+    d = np.array([rotation_error_deg(r.T_fused, r.T_true) for r in tracked])  # type: ignore[arg-type]
+    return t, d
+
+
+def relocalization_times(records: Sequence[FrameRecord]) -> list[float]:
+    """Seconds from each kidnap (and from the start) to the first accurate TRACKING frame after
+    it (inf: never before the next kidnap)."""
+    starts = [0] + [i for i, r in enumerate(records) if r.kidnap and i > 0]
+    times = []
+    for number, start in enumerate(starts):
+        end = starts[number + 1] if number + 1 < len(starts) else len(records)
+        found = math.inf
+        for record in records[start:end]:
+            if (
+                record.state is TrackingState.TRACKING
+                and record.T_fused is not None
+                and translation_error_m(record.T_fused, record.T_true) <= RELOCALIZED_M
+                and rotation_error_deg(record.T_fused, record.T_true) <= RELOCALIZED_DEG
+            ):
+                found = record.stamp - records[start].stamp
+                break
+        times.append(found)
+    return times
+
+
+def rotation_drift_per_100m(records: Sequence[FrameRecord]) -> float:
+    """Rotation error at the end of the run (mean over its last tenth) per 100 m travelled,
+    NaN when tracking did not last to the end."""
+    travelled = sum(translation_error_m(a.T_true, b.T_true) for a, b in itertools.pairwise(records))
+    tail = records[-max(1, len(records) // 10) :]
+    if travelled <= 0 or any(
+        r.T_fused is None or r.state is not TrackingState.TRACKING for r in tail
+    ):
+        return float("nan")
+    error = float(np.mean([rotation_error_deg(r.T_fused, r.T_true) for r in tail]))  # type: ignore[arg-type]
+    return 100.0 * error / travelled
+
+
+def write_tum(path: Path, stamps: Sequence[float], poses: Sequence[Transform]) -> None:
+    """A TUM trajectory file (timestamp tx ty tz qx qy qz qw), as evo reads it."""
+    lines = [
+        " ".join(f"{v:.9f}" for v in (stamp, *pose.translation, *pose.quat_xyzw))
+        for stamp, pose in zip(stamps, poses, strict=True)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def evaluate_fusion(
+    feature_map: FeatureMap,
+    frames: Sequence[Frame],
+    prior_source: PriorSource,
+    posenet: PriorSource | None = None,
+    sun_source: SunSource | None = None,
+    ephemeris: Ephemeris | None = None,
+    config: FusionConfig | None = None,
+    drift_frames: Sequence[Frame] | None = None,
+    out: str | Path | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    records = replay(frames, FusionCore(feature_map, config), prior_source, sun_source, ephemeris)
+    t_err, r_err = tracking_errors(records)
+    times = relocalization_times(records)
+    kidnap_times = times[1:]
+    tracked = [r for r in records if r.state is TrackingState.TRACKING and r.T_fused is not None]
+    figures: dict[str, Any] = {
+        "frames": len(records),
+        "tracking_frames": len(tracked),
+        "median_translation_m": _median(t_err),
+        "median_rotation_deg": _median(r_err),
+        "within_25cm_2deg": fraction_within(t_err, r_err, 0.25, 2.0),
+        "within_5cm_5deg": fraction_within(t_err, r_err, 0.05, 5.0),
+        "ate_rmse_m": float(np.sqrt(np.mean(t_err**2))) if len(t_err) else float("nan"),
+        "translation_m": summary(t_err) if len(t_err) else {},
+        "first_fix_s": times[0],
+        "kidnaps": len(kidnap_times),
+        "relocalized": int(sum(math.isfinite(t) for t in kidnap_times)),
+        "median_relocalization_s": _median([t for t in kidnap_times if math.isfinite(t)]),
+        "states": {s.value: sum(r.state is s for r in records) for s in TrackingState},
+        "sun_updates": int(sum(r.sun_used for r in records)),
+        "frame_ms": _median([r.frame_ms for r in records]),
+        "frame_time": summary([r.frame_ms for r in records]),
+    }
+    if posenet is not None:
+        posenet_errors = []
+        for frame, record in zip(frames, records, strict=True):
+            estimate = posenet(frame) if record.state is TrackingState.TRACKING else None
+            if estimate is not None:
+                posenet_errors.append(translation_error_m(estimate[0], frame.T_wc))
+        figures["posenet_median_translation_m"] = _median(posenet_errors)
+    if drift_frames is not None:
+        figures |= _drift(feature_map, drift_frames, prior_source, sun_source, ephemeris, config)
+    if out is not None:
+        _write(Path(out), figures, records)
+    log(
+        f"fusion over {len(records)} frames ({len(tracked)} tracking): median "
+        f"{figures['median_translation_m']:.3f} m / {figures['median_rotation_deg']:.2f} deg, "
+        f"{100 * figures['within_25cm_2deg']:.0f}% within 25 cm / 2 deg, "
+        f"{figures['relocalized']}/{figures['kidnaps']} kidnaps relocalized, "
+        f"{figures['frame_ms']:.1f} ms per frame"
+    )
+    return figures
+
+
+def _drift(
+    feature_map: FeatureMap,
+    frames: Sequence[Frame],
+    prior_source: PriorSource,
+    sun_source: SunSource | None,
+    ephemeris: Ephemeris | None,
+    config: FusionConfig | None,
+) -> dict[str, float]:
+    """Odometry from one map fix at the start, without and with the sun."""
+    base = config or FusionConfig()
+    no_map = FusionConfig(**{**base.__dict__, "map_fix_period_s": 1e9})
+    results = {}
+    for key, sun in (("vo", None), ("vo_sun", sun_source)):
+        records = replay(frames, FusionCore(feature_map, no_map), prior_source, sun, ephemeris)
+        results[f"rot_drift_deg_per_100m_{key}"] = rotation_drift_per_100m(records)
+    return results
+
+
+def _write(out: Path, figures: dict[str, Any], records: Sequence[FrameRecord]) -> None:
+    write_json(out, figures)
+    folder = out.parent
+    write_tum(folder / "groundtruth.tum", [r.stamp for r in records], [r.T_true for r in records])
+    fused = [r for r in records if r.state is TrackingState.TRACKING and r.T_fused is not None]
+    write_tum(folder / "fused.tum", [r.stamp for r in fused], [r.T_fused for r in fused])  # type: ignore[misc]
+
+
+def _median(values: Sequence[float] | NDArray) -> float:
+    return float(np.median(values)) if len(values) else float("nan")
