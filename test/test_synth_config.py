@@ -12,7 +12,13 @@ from synth_fixtures import small_config
 from pose_reloc.synth.city import build_city
 from pose_reloc.synth.config import SceneConfigError, load_scene_config, scene_config_from_dict
 from pose_reloc.synth.generate import sun_schedule
-from pose_reloc.synth.trajectories import drive, kidnap_drive, training_sweep
+from pose_reloc.synth.trajectories import (
+    SURVEY_SPACING_M,
+    drive,
+    kidnap_drive,
+    survey,
+    training_sweep,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -106,3 +112,24 @@ def test_drives_are_smooth_at_robot_speed_and_kidnaps_are_flagged_jumps():
     np.testing.assert_allclose(heights, 1.3)
     cams = np.array([f.T_map_cam.translation for f in frames])
     assert city.on_street(cams[:, :2]).all() and city.clearance(cams).min() > 0.5
+
+
+def test_a_survey_drives_every_street_both_ways_with_even_spacing():
+    config = small_config()
+    city = build_city(config)
+    frames = survey(city, float("inf"), np.random.default_rng(4))
+    base = np.array([f.T_map_base.translation for f in frames])
+    steps = np.linalg.norm(np.diff(base, axis=0), axis=1)
+    np.testing.assert_allclose(steps, SURVEY_SPACING_M, rtol=0.05)
+    cams = np.array([f.T_map_cam.translation for f in frames])
+    assert city.on_street(cams[:, :2]).all() and city.clearance(cams).min() > 0.5
+    # Every street between two crossings is driven in both directions: its midpoint is passed
+    # heading one way and heading the other.
+    heading = np.array([f.T_map_base.rotation.apply([1.0, 0.0, 0.0])[:2] for f in frames])
+    for x in city.street_x:
+        for y0, y1 in itertools.pairwise(city.street_y):
+            middle = np.array([x, 0.5 * (y0 + y1)])
+            near = np.linalg.norm(base[:, :2] - middle, axis=1) < 3.0
+            assert (heading[near, 1] > 0.9).any() and (heading[near, 1] < -0.9).any()
+    # A shorter survey stops early.
+    assert len(survey(city, 30.0, np.random.default_rng(4))) == round(30.0 * 1.2 / 0.6)

@@ -36,7 +36,8 @@ def _synth(args: argparse.Namespace) -> int:
     config = load_scene_config(args.scene)
     amount = args.frames if args.trajectory == "train" else args.seconds
     if amount is None:
-        amount = 500 if args.trajectory == "train" else config.trajectory.drive_seconds
+        defaults = {"train": 500.0, "survey": float("inf")}  # a survey: the whole circuit
+        amount = defaults.get(args.trajectory, config.trajectory.drive_seconds)
 
     def progress(done: int, total: int) -> None:
         if done % 200 == 0 or done == total:
@@ -366,9 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument(
         "--trajectory",
         default="train",
-        choices=["train", "drive", "kidnap", "long"],
+        choices=["train", "drive", "kidnap", "long", "survey"],
         help="train: poses spread over the streets; drive: a robot drive; kidnap: a drive with "
-        "teleports; long: a long drive (for VO drift)",
+        "teleports; long: a long drive (for VO drift); survey: every street both ways, one "
+        "frame every 0.6 m (for pose-reloc build-map)",
     )
     synth.add_argument("--frames", type=int, help="number of frames (train; default 500)")
     synth.add_argument(

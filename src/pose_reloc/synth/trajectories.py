@@ -21,7 +21,8 @@ from pose_reloc.synth.config import CameraConfig, SceneConfigError
 
 # Optical axes in a body frame (x forward, y left, z up): optical z = body x, x = -y, y = -z.
 R_BODY_OPTICAL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
-TRAJECTORY_KINDS = ("train", "drive", "kidnap", "long")
+TRAJECTORY_KINDS = ("train", "drive", "kidnap", "long", "survey")
+SURVEY_SPACING_M = 0.6  # a mapping survey keeps one frame every this many metres
 LANE_OFFSET_M = 1.8  # robots keep right of the centre line
 
 
@@ -104,15 +105,21 @@ def _street_route(
 
 
 def _shift_right(route: NDArray[np.float64], offset: float) -> NDArray[np.float64]:
-    """Each waypoint moved `offset` to the right of the direction of travel (mitred at corners)."""
+    """Each waypoint moved `offset` to the right of the direction of travel (mitred at corners;
+    a U-turn becomes two waypoints, one in each lane)."""
     directions = np.diff(route, axis=0)
     directions /= np.linalg.norm(directions, axis=1, keepdims=True)
     right = np.column_stack([directions[:, 1], -directions[:, 0]])
-    normals = np.vstack([right[:1], right[:-1] + right[1:], right[-1:]])
-    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
-    scale = np.ones(len(route))
-    scale[1:-1] = 1.0 / np.maximum(np.einsum("ij,ij->i", normals[1:-1], right[:-1]), 0.5)
-    return route + normals * (offset * scale)[:, None]
+    points = [route[0] + right[0] * offset]
+    for k in range(1, len(route) - 1):
+        r_in, r_out = right[k - 1], right[k]
+        if float(r_in @ r_out) < -0.99:  # a U-turn: cross over at the end of the street
+            points += [route[k] + r_in * offset, route[k] + r_out * offset]
+            continue
+        normal = (r_in + r_out) / np.linalg.norm(r_in + r_out)
+        points.append(route[k] + normal * offset / max(float(normal @ r_in), 0.5))
+    points.append(route[-1] + right[-1] * offset)
+    return np.array(points)
 
 
 def _sample_route(
@@ -194,6 +201,46 @@ def kidnap_drive(city: City, duration_s: float, rng: np.random.Generator) -> lis
     return frames
 
 
+def survey_route(city: City, rng: np.random.Generator) -> NDArray[np.float64]:
+    """Street-centre waypoints driving every street between two crossings once in each direction
+    and ending where they began: an Euler circuit (Hierholzer) of the crossing grid with every
+    street doubled into its two directions."""
+    nodes = [(i, j) for i in range(len(city.street_x)) for j in range(len(city.street_y))]
+    crossings = set(nodes)
+    exits: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for i, j in nodes:
+        neighbours = [(i + di, j + dj) for di, dj in ((1, 0), (-1, 0), (0, 1), (0, -1))]
+        options = [n for n in neighbours if n in crossings]
+        exits[(i, j)] = [options[k] for k in rng.permutation(len(options))]
+    start = nodes[int(rng.integers(len(nodes)))]
+    stack, circuit = [start], []
+    while stack:
+        node = stack[-1]
+        if exits[node]:
+            stack.append(exits[node].pop())
+        else:
+            circuit.append(stack.pop())
+    route = np.array([[city.street_x[i], city.street_y[j]] for i, j in reversed(circuit)], float)
+    return _shift_right(route, LANE_OFFSET_M)
+
+
+def survey(city: City, duration_s: float, rng: np.random.Generator) -> list[PosedFrame]:
+    """A mapping survey: the survey route at the configured speed, one frame every
+    SURVEY_SPACING_M, for at most `duration_s` (the whole circuit when it is shorter)."""
+    cfg = city.config.trajectory
+    route = survey_route(city, rng)
+    rate = cfg.speed_mps / SURVEY_SPACING_M
+    length = float(np.linalg.norm(np.diff(route, axis=0), axis=1).sum())
+    duration = min(duration_s, 0.95 * length / cfg.speed_mps)
+    xy, heading = _sample_route(route, cfg.speed_mps, rate, duration)
+    mount = camera_mount(city.config.camera)
+    frames = []
+    for i, ((x, y), yaw) in enumerate(zip(xy, heading, strict=True)):
+        base = Transform(Rotation.from_euler("z", yaw, degrees=True), np.array([x, y, 0.0]))
+        frames.append(PosedFrame(i / rate, base, base @ mount))
+    return frames
+
+
 def trajectory(
     kind: str, city: City, count_or_seconds: float, rng: np.random.Generator
 ) -> list[PosedFrame]:
@@ -204,4 +251,6 @@ def trajectory(
         return drive(city, count_or_seconds, rng)
     if kind == "kidnap":
         return kidnap_drive(city, count_or_seconds, rng)
+    if kind == "survey":
+        return survey(city, count_or_seconds, rng)
     raise SceneConfigError(f"trajectory kind {kind!r} is not one of {TRAJECTORY_KINDS}")
