@@ -117,10 +117,10 @@ class VoFusionNode(Node):
                 self, "map_fix_period_s", 0.0, "map refinement at most this often (0: every frame)"
             ),
             "lost_after_failures": declare(
-                self, "lost_after_failures", 5, "untracked frames in a row before LOST"
+                self, "lost_after_failures", 3, "untracked frames in a row before LOST"
             ),
             "relocalize_retry_s": declare(
-                self, "relocalize_retry_s", 2.0, "ask posenet_node again this often while lost"
+                self, "relocalize_retry_s", 0.5, "ask posenet_node again this often while lost"
             ),
             "use_sun": declare(self, "use_sun", True, "correct orientation with sun/direction"),
             "origin_lat": declare(self, "origin_lat", 43.6629, "map origin latitude (deg)"),
