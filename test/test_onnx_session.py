@@ -97,3 +97,16 @@ def test_wrong_task_is_refused(tmp_path):
         load_model(
             mean_colour_model(tmp_path / "m.onnx"), providers=["cpu"], expected_task="posenet"
         )
+
+
+def test_tensorrt_runs_fp16_with_an_engine_cache_from_the_environment(monkeypatch, tmp_path):
+    from pose_reloc.onnx_session import tensorrt_defaults
+
+    monkeypatch.setenv("POSE_RELOC_TRT_CACHE", str(tmp_path / "engines"))
+    options = tensorrt_defaults()["TensorrtExecutionProvider"]
+    assert options["trt_fp16_enable"] is True and options["trt_engine_cache_enable"] is True
+    assert options["trt_engine_cache_path"] == str(tmp_path / "engines")
+    monkeypatch.delenv("POSE_RELOC_TRT_CACHE")
+    assert tensorrt_defaults()["TensorrtExecutionProvider"]["trt_engine_cache_path"].endswith(
+        "pose_reloc/tensorrt"
+    )

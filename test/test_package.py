@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,3 +69,40 @@ def test_pose_reloc_command_reports_a_missing_model_cleanly(tmp_path):
     )
     assert result.returncode == 1
     assert result.stderr.startswith("error: model file") and "Traceback" not in result.stderr
+
+
+def _dict_keys(path: Path, name: str) -> set[str]:
+    """The string keys of the module-level dict `name` in a Python file (read, not imported)."""
+    import ast
+
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == name for t in node.targets
+        ):
+            assert isinstance(node.value, ast.Dict)
+            return {k.value for k in node.value.keys if isinstance(k, ast.Constant)}
+    raise AssertionError(f"{path} has no {name}")
+
+
+def test_launch_files_agree_on_their_arguments():
+    """replay.launch.py passes robot.launch.py only arguments it declares (ROS 2 launch would
+    ignore a misspelt one silently); both files compile."""
+    robot, replay = ROOT / "launch" / "robot.launch.py", ROOT / "launch" / "replay.launch.py"
+    for path in (robot, replay):
+        compile(path.read_text(), str(path), "exec")
+    declared = _dict_keys(robot, "ARGUMENTS")
+    assert {"image", "camera_info", "config", "use_sim_time", "rviz", "providers"} <= declared
+    assert _dict_keys(replay, "PASSED_ON") | {"use_sim_time"} <= declared
+
+
+def test_rviz_shows_the_topics_the_nodes_publish():
+    from pose_reloc.replay.topics import OUTPUT_TOPICS, PATH_TOPIC
+
+    config = yaml.safe_load((ROOT / "rviz" / "pose_reloc.rviz").read_text())
+    manager = config["Visualization Manager"]
+    assert manager["Global Options"]["Fixed Frame"] == "map"
+    shown = {d["Topic"]["Value"] for d in manager["Displays"] if "Topic" in d}
+    published = set(OUTPUT_TOPICS) | {PATH_TOPIC[0]}
+    inputs = {"/ground_truth/pose", "/camera/image_raw"}
+    assert {"/reloc/pose", "/reloc/posenet_pose", "/reloc/path", "/sun/marker"} <= shown
+    assert shown <= published | inputs

@@ -168,3 +168,17 @@ def test_a_short_training_run_learns_and_saves_a_checkpoint(tmp_path):
     figures = evaluate_set(model, load_image_set(tmp_path / "train", (64, 48)))
     assert figures["median_translation_m"] < 100.0
     set_mc_dropout(model, False)
+
+
+def test_export_refuses_a_missing_or_foreign_checkpoint(tmp_path):
+    from pose_reloc.errors import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match=r"missing\.pt does not exist"):
+        export_checkpoint(tmp_path / "missing.pt", tmp_path / "m.onnx")
+    (tmp_path / "text.pt").write_text("not a checkpoint")
+    with pytest.raises(ModelLoadError, match=r"text\.pt cannot be read"):
+        export_checkpoint(tmp_path / "text.pt", tmp_path / "m.onnx")
+    torch.save({"weights": 1}, tmp_path / "foreign.pt")
+    with pytest.raises(ModelLoadError, match="not a checkpoint written by"):
+        export_checkpoint(tmp_path / "foreign.pt", tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()

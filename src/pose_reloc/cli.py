@@ -103,6 +103,7 @@ def _train_sun(args: argparse.Namespace) -> int:
         center_crop=args.arch == "googlenet",
         seed=args.seed,
         threads=args.threads,
+        overcast_weight=args.overcast_weight,
     )
     path = train_sun_bcnn(args.data, args.out, config, val_data=args.val)
     print(f"wrote {path}")
@@ -180,6 +181,12 @@ def _add_train_commands(commands: argparse._SubParsersAction) -> None:
     sun.add_argument("--input-size", type=int, nargs=2, default=[160, 120], metavar=("W", "H"))
     sun.add_argument("--seed", type=int, default=0)
     sun.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    sun.add_argument(
+        "--overcast-weight",
+        type=float,
+        default=0.1,
+        help="weight of the term spreading MC samples on overcast frames (0: leave them out)",
+    )
     sun.set_defaults(run=_train_sun)
 
     export = commands.add_parser(
@@ -230,7 +237,7 @@ def _build_map(args: argparse.Namespace) -> int:
         max_reprojection_px=args.max_reprojection_px,
         min_triangulation_deg=args.min_triangulation_deg,
     )
-    feature_map.save(args.out)
+    feature_map.save(args.out, with_observations=not args.no_observations)
     print(
         f"wrote {args.out}: {len(feature_map.points_world)} points ({feature_map.descriptor_type})"
     )
@@ -264,6 +271,95 @@ def _evaluate_fusion(args: argparse.Namespace) -> int:
     )
     print(f"wrote {args.out}")
     return 0
+
+
+def _replay_settings(args: argparse.Namespace, bag: Path) -> object:
+    from pose_reloc.replay.ros_graph import ReplaySettings
+
+    parameters: dict[str, dict[str, object]] = {}
+    for node, key, value in (
+        ("posenet_node", "model", args.posenet_model),
+        ("sun_bcnn_node", "model", args.sun_model),
+        ("vo_fusion_node", "map", args.map),
+    ):
+        if value:
+            parameters.setdefault(node, {})[key] = str(Path(value).resolve())
+    return ReplaySettings(
+        bag=bag,
+        out=Path(args.out),
+        image_topic=args.image_topic,
+        camera_info_topic=args.camera_info_topic,
+        camera_info_file=Path(args.camera_info) if args.camera_info else None,
+        gt_topic=args.gt_topic or None,
+        gt_sun_topic=args.gt_sun_topic or None,
+        config=Path(args.config) if args.config else None,
+        parameters=parameters,
+        domain_id=args.domain_id,
+        max_images=args.max_images,
+    )
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from pose_reloc.replay.run import run_replay
+
+    run_replay(_replay_settings(args, Path(args.bag)))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from pose_reloc.replay.run import run_replay
+
+    bag = Path(args.bag)
+    if not bag.exists():
+        raise PoseRelocError(
+            f"the demo bag {bag} is missing: run from the repository root, or give --bag"
+        )
+    figures = run_replay(_replay_settings(args, bag))
+    print(f"open {Path(args.out) / 'report.md'} for the plots")
+    return 0 if figures["fusion"] else 1
+
+
+def _add_replay_arguments(parser: argparse.ArgumentParser, out: str) -> None:
+    parser.add_argument("--out", default=out, help="folder for metrics.json, report, outputs bag")
+    parser.add_argument(
+        "--image-topic",
+        default="/camera/image_raw/compressed",
+        help="Image or CompressedImage topic in the bag",
+    )
+    parser.add_argument("--camera-info-topic", default="/camera/camera_info")
+    parser.add_argument(
+        "--camera-info", help="camera calibration YAML (ROS camera_calibration format) instead"
+    )
+    parser.add_argument(
+        "--gt-topic",
+        default="/ground_truth/pose",
+        help="ground-truth pose of base_link in map (PoseStamped, PoseWithCovarianceStamped or "
+        "Odometry); '' for none",
+    )
+    parser.add_argument("--gt-sun-topic", default="/ground_truth/sun", help="'' for none")
+    parser.add_argument(
+        "--config", help="node parameters YAML (default: share/pose_reloc/config/robot.yaml)"
+    )
+    parser.add_argument("--posenet-model", help="ONNX model for posenet_node (default: config's)")
+    parser.add_argument("--sun-model", help="ONNX model for sun_bcnn_node (default: config's)")
+    parser.add_argument("--map", help="feature map for vo_fusion_node (default: config's)")
+    parser.add_argument("--domain-id", type=int, help="ROS_DOMAIN_ID of the run (default: env)")
+    parser.add_argument("--max-images", type=int, help="stop after this many images")
+
+
+def _add_replay_commands(commands: argparse._SubParsersAction) -> None:
+    replay = commands.add_parser(
+        "replay", help="a rosbag through the three nodes over rclpy, with metrics and a report"
+    )
+    replay.add_argument("bag", help="rosbag2 folder (MCAP or sqlite3)")
+    _add_replay_arguments(replay, "out/replay")
+    replay.set_defaults(run=_replay)
+    demo = commands.add_parser(
+        "demo", help="the shipped demo bag through the three nodes (what `make demo` runs)"
+    )
+    demo.add_argument("--bag", default="data/demo/kidnap_drive", help="the demo rosbag")
+    _add_replay_arguments(demo, "out/demo")
+    demo.set_defaults(run=_demo)
 
 
 def _add_evaluate_commands(commands: argparse._SubParsersAction) -> None:
@@ -387,6 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.set_defaults(run=_synth)
     _add_train_commands(commands)
     _add_evaluate_commands(commands)
+    _add_replay_commands(commands)
     build = commands.add_parser(
         "build-map", help="3D feature map from posed images (for PnP refinement)"
     )
@@ -399,6 +496,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--max-features", type=int, default=2000, help="features detected per image")
     build.add_argument("--stride", type=int, default=1, help="use every STRIDE-th image")
+    build.add_argument(
+        "--no-observations",
+        action="store_true",
+        help="leave the 2D observations out (a smaller file; they only serve re-optimisation)",
+    )
 
     build.add_argument(
         "--max-reprojection-px", type=float, default=2.0, help="drop points reprojecting worse"

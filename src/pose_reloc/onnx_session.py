@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -184,6 +185,22 @@ def resolve_providers(requested: Sequence[str]) -> list[str]:
     return usable
 
 
+def tensorrt_defaults() -> dict[str, dict[str, Any]]:
+    """TensorRT on a Jetson: FP16 kernels and a persistent engine cache, so only the first start
+    after a model change spends minutes building engines. The cache folder comes from
+    POSE_RELOC_TRT_CACHE (default ~/.cache/pose_reloc/tensorrt)."""
+    cache = os.environ.get("POSE_RELOC_TRT_CACHE") or str(
+        Path.home() / ".cache" / "pose_reloc" / "tensorrt"
+    )
+    return {
+        "TensorrtExecutionProvider": {
+            "trt_fp16_enable": True,
+            "trt_engine_cache_enable": True,
+            "trt_engine_cache_path": cache,
+        }
+    }
+
+
 def load_model(
     path: str | Path,
     providers: Sequence[str] = DEFAULT_PROVIDERS,
@@ -209,7 +226,8 @@ def load_model(
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = _OPTIMIZATION_LEVELS[optimization]
-    chosen = [(p, dict((provider_options or {}).get(p, {}))) for p in usable]
+    given = tensorrt_defaults() if provider_options is None else provider_options
+    chosen = [(p, dict(given.get(p, {}))) for p in usable]
     try:
         session = ort.InferenceSession(str(model_path), sess_options=options, providers=chosen)
     except Exception as error:  # onnxruntime raises its own unexported exception classes

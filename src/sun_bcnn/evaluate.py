@@ -76,40 +76,32 @@ def _by_elevation(errors: np.ndarray, elevations: np.ndarray) -> dict[str, dict[
     return bands
 
 
-def evaluate_sun(
-    model: str | Path,
-    data: str | Path,
-    out: str | Path | None = None,
-    providers: Sequence[str] = ("cpu",),
-    samples: int = 0,
-    threads: int = 2,
-    log: Callable[[str], None] = print,
+def sun_figures(
+    estimates: Sequence[SunEstimate],
+    suns_cam: Sequence[ArrayLike | None],
+    overcast: Sequence[bool],
+    elevations_deg: Sequence[float],
 ) -> dict[str, Any]:
-    """Run the model on every frame of `data`; returns the figures and writes them to `out` (JSON)."""
-    estimator = SunEstimator(model, providers, samples, threads)
-    errors, elevations, spreads, d2, valid_sunny, valid_overcast, latency = ([] for _ in range(7))
-    frames = list(read_dataset(data))
-    for frame in frames:
-        estimate = estimator.estimate(frame.image())
-        latency.append(estimate.inference_ms)
-        if frame.condition == "overcast":
+    """The figures of estimates against the true sun vectors in the camera frame (None: unknown)
+    and the frames' conditions; latency from each estimate's `inference_ms`."""
+    errors, elevations, spreads, d2, valid_sunny, valid_overcast = ([] for _ in range(6))
+    for estimate, sun_cam, cloudy, elevation in zip(
+        estimates, suns_cam, overcast, elevations_deg, strict=True
+    ):
+        if cloudy:
             valid_overcast.append(estimate.valid)
-        elif frame.sun_cam is not None:
-            errors.append(float(angle_between_deg(estimate.direction, frame.sun_cam)))
-            elevations.append(elevation_deg(frame))
+        elif sun_cam is not None:
+            errors.append(float(angle_between_deg(estimate.direction, sun_cam)))
+            elevations.append(elevation)
             spreads.append(estimate.spread_deg)
-            d2.append(mahalanobis_angles(estimate, frame.sun_cam))
+            d2.append(mahalanobis_angles(estimate, sun_cam))
             valid_sunny.append(estimate.valid)
     error, distance = np.asarray(errors, float), np.asarray(d2, float)
     valid_errors = [e for e, v in zip(errors, valid_sunny, strict=True) if v]
-    figures: dict[str, Any] = {
-        "model": str(model),
-        "data": str(data),
-        "provider": estimator.model.providers[0],
-        "frames": len(frames),
+    latency = [estimate.inference_ms for estimate in estimates]
+    return {
         "sunny_frames": len(errors),
         "overcast_frames": len(valid_overcast),
-        "samples": estimator.samples,
         "median_error_deg": _median(errors),
         "mean_error_deg": float(error.mean()) if error.size else float("nan"),
         "error": summary(error) if error.size else {},
@@ -123,10 +115,39 @@ def evaluate_sun(
         "latency_ms": _median(latency),
         "latency": summary(latency) if latency else {},
     }
+
+
+def evaluate_sun(
+    model: str | Path,
+    data: str | Path,
+    out: str | Path | None = None,
+    providers: Sequence[str] = ("cpu",),
+    samples: int = 0,
+    threads: int = 2,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run the model on every frame of `data`; returns the figures and writes them to `out` (JSON)."""
+    estimator = SunEstimator(model, providers, samples, threads)
+    frames = list(read_dataset(data))
+    estimates = [estimator.estimate(frame.image()) for frame in frames]
+    figures: dict[str, Any] = {
+        "model": str(model),
+        "data": str(data),
+        "provider": estimator.model.providers[0],
+        "frames": len(frames),
+        "samples": estimator.samples,
+        **sun_figures(
+            estimates,
+            [frame.sun_cam for frame in frames],
+            [frame.condition == "overcast" for frame in frames],
+            [elevation_deg(frame) for frame in frames],
+        ),
+    }
     if out is not None:
         write_json(out, figures)
     log(
-        f"Sun-BCNN on {len(frames)} frames ({len(errors)} sunny, {len(valid_overcast)} overcast): "
+        f"Sun-BCNN on {len(frames)} frames ({figures['sunny_frames']} sunny, "
+        f"{figures['overcast_frames']} overcast): "
         f"median error {figures['median_error_deg']:.1f} deg, "
         f"{100 * figures['within_2sigma']:.0f}% within 2 sigma, sunny valid "
         f"{100 * figures['sunny_valid_rate']:.0f}%, overcast invalid "

@@ -158,6 +158,31 @@ def write_tum(path: Path, stamps: Sequence[float], poses: Sequence[Transform]) -
     path.write_text("\n".join(lines) + "\n")
 
 
+def fusion_figures(records: Sequence[FrameRecord]) -> dict[str, Any]:
+    """Accuracy over the TRACKING frames, relocalization after each kidnap, states and timing."""
+    t_err, r_err = tracking_errors(records)
+    times = relocalization_times(records)
+    kidnap_times = times[1:]
+    return {
+        "frames": len(records),
+        "tracking_frames": len(t_err),
+        "median_translation_m": _median(t_err),
+        "median_rotation_deg": _median(r_err),
+        "within_25cm_2deg": fraction_within(t_err, r_err, 0.25, 2.0),
+        "within_5cm_5deg": fraction_within(t_err, r_err, 0.05, 5.0),
+        "ate_rmse_m": float(np.sqrt(np.mean(t_err**2))) if len(t_err) else float("nan"),
+        "translation_m": summary(t_err) if len(t_err) else {},
+        "first_fix_s": times[0] if times else float("nan"),
+        "kidnaps": len(kidnap_times),
+        "relocalized": int(sum(math.isfinite(t) for t in kidnap_times)),
+        "median_relocalization_s": _median([t for t in kidnap_times if math.isfinite(t)]),
+        "states": {s.value: sum(r.state is s for r in records) for s in TrackingState},
+        "sun_updates": int(sum(r.sun_used for r in records)),
+        "frame_ms": _median([r.frame_ms for r in records]),
+        "frame_time": summary([r.frame_ms for r in records]) if records else {},
+    }
+
+
 def evaluate_fusion(
     feature_map: FeatureMap,
     frames: Sequence[Frame],
@@ -171,28 +196,7 @@ def evaluate_fusion(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     records = replay(frames, FusionCore(feature_map, config), prior_source, sun_source, ephemeris)
-    t_err, r_err = tracking_errors(records)
-    times = relocalization_times(records)
-    kidnap_times = times[1:]
-    tracked = [r for r in records if r.state is TrackingState.TRACKING and r.T_fused is not None]
-    figures: dict[str, Any] = {
-        "frames": len(records),
-        "tracking_frames": len(tracked),
-        "median_translation_m": _median(t_err),
-        "median_rotation_deg": _median(r_err),
-        "within_25cm_2deg": fraction_within(t_err, r_err, 0.25, 2.0),
-        "within_5cm_5deg": fraction_within(t_err, r_err, 0.05, 5.0),
-        "ate_rmse_m": float(np.sqrt(np.mean(t_err**2))) if len(t_err) else float("nan"),
-        "translation_m": summary(t_err) if len(t_err) else {},
-        "first_fix_s": times[0],
-        "kidnaps": len(kidnap_times),
-        "relocalized": int(sum(math.isfinite(t) for t in kidnap_times)),
-        "median_relocalization_s": _median([t for t in kidnap_times if math.isfinite(t)]),
-        "states": {s.value: sum(r.state is s for r in records) for s in TrackingState},
-        "sun_updates": int(sum(r.sun_used for r in records)),
-        "frame_ms": _median([r.frame_ms for r in records]),
-        "frame_time": summary([r.frame_ms for r in records]),
-    }
+    figures = fusion_figures(records)
     if posenet is not None:
         posenet_errors = []
         for frame, record in zip(frames, records, strict=True):
@@ -205,7 +209,7 @@ def evaluate_fusion(
     if out is not None:
         _write(Path(out), figures, records)
     log(
-        f"fusion over {len(records)} frames ({len(tracked)} tracking): median "
+        f"fusion over {len(records)} frames ({figures['tracking_frames']} tracking): median "
         f"{figures['median_translation_m']:.3f} m / {figures['median_rotation_deg']:.2f} deg, "
         f"{100 * figures['within_25cm_2deg']:.0f}% within 25 cm / 2 deg, "
         f"{figures['relocalized']}/{figures['kidnaps']} kidnaps relocalized, "

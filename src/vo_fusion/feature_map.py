@@ -37,6 +37,7 @@ _ARRAY_FIELDS = (
     "point_covariances",
     "observations",
 )
+_STORED_AS_FLOAT32 = ("viewing_directions", "point_covariances", "observations")
 MIN_DEPTH_M = (
     0.05  # a point must be at least this far in front of the camera (along z) to be in view
 )
@@ -150,11 +151,14 @@ class FeatureMap:
             )
         return np.union1d(candidates[inside], np.flatnonzero(near)).astype(np.int64)
 
-    def save(self, path: str | Path) -> Path:
-        """Write the map to `path` (one compressed .npz archive, replaced atomically)."""
+    def save(self, path: str | Path, with_observations: bool = True) -> Path:
+        """Write the map to `path` (one compressed .npz archive, replaced atomically). Directions,
+        covariances and observations are stored as float32 (ample for them, half the file);
+        without observations (only needed to re-optimise the map) it is smaller still."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".partial")
+        arrays: dict[str, Any] = {n: self._stored(n, with_observations) for n in _ARRAY_FIELDS}
         with open(partial, "wb") as out:
             np.savez_compressed(
                 out,
@@ -162,16 +166,22 @@ class FeatureMap:
                 descriptor_type=np.str_(self.descriptor_type),
                 frame_id=np.str_(self.frame_id),
                 metadata_json=np.str_(json.dumps(self.metadata, sort_keys=True)),
-                **{name: getattr(self, name) for name in _ARRAY_FIELDS},
+                **arrays,
             )
         os.replace(partial, target)
         return target
+
+    def _stored(self, name: str, with_observations: bool) -> NDArray:
+        values = getattr(self, name)
+        if name == "observations" and not with_observations:
+            return np.zeros((0, 4), np.float32)
+        return values.astype(np.float32) if name in _STORED_AS_FLOAT32 else values
 
     @classmethod
     def load(cls, path: str | Path) -> FeatureMap:
         """Read a map written by `save`; a VoFusionError names the file and the fix otherwise."""
         source = Path(path)
-        rebuild = "rebuild it with vo_fusion.build_map.build_map() and FeatureMap.save()"
+        rebuild = "build one with `pose-reloc build-map --data POSED_IMAGES --out FILE`"
         if not source.is_file():
             raise VoFusionError(f"feature map {source} does not exist: check the path or {rebuild}")
         if source.stat().st_size == 0:
@@ -256,8 +266,13 @@ def match_descriptors(
     norm = cv2.NORM_HAMMING if descriptor_type == "orb" else cv2.NORM_L2
     matcher = cv2.BFMatcher(norm)
     forward = _ratio_matches(matcher.knnMatch(q, t, k=2), ratio)
-    backward = _ratio_matches(matcher.knnMatch(t, q, k=2), ratio)
-    back = dict(backward)
+    if not forward:
+        return np.zeros((0, 2), dtype=np.int64)
+    # The backward test only for the train descriptors the forward pass chose: the same answer
+    # as matching all of `train` back, at a fraction of the cost when train is a large map.
+    chosen = np.unique([ti for _, ti in forward])
+    backward = _ratio_matches(matcher.knnMatch(t[chosen], q, k=2), ratio)
+    back = {int(chosen[i]): qi for i, qi in backward}
     pairs = [(qi, ti) for qi, ti in forward if back.get(ti) == qi]
     return np.array(pairs, dtype=np.int64).reshape(-1, 2)
 

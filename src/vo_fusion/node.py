@@ -91,6 +91,7 @@ class VoFusionNode(Node):
         self.create_timer(1.0, self.publish_diagnostics)
         self.add_on_set_parameters_callback(reject_changes(START_ONLY))
         self.frame_ms = float("nan")
+        self.stats: dict[str, int] = {"received": 0}
 
     def _declare_parameters(self) -> dict[str, Any]:
         p = {
@@ -204,6 +205,7 @@ class VoFusionNode(Node):
 
     def on_image(self, msg: Any) -> None:
         started = time.perf_counter()
+        self.stats["received"] += 1
         if self.camera is None:
             if not self.said_waiting:
                 self.get_logger().info("waiting for camera_info before tracking")
@@ -308,6 +310,7 @@ class VoFusionNode(Node):
             "reason": last.reason if last is not None else "no image yet",
             "odometry_inliers": last.odometry_inliers if last is not None else 0,
             "map_inliers": last.map_inliers if last is not None else 0,
+            "frames_received": self.stats["received"],
             "last_frame_ms": f"{self.frame_ms:.1f}",
             "map_points": len(self.core.map),
             **{f"sun_{k}": v for k, v in self.core.sun_counts.items()},
@@ -326,8 +329,8 @@ class VoFusionNode(Node):
 
 
 def load_map(value: str) -> FeatureMap:
-    """The `map` parameter's file (empty: the demo map shipped in share/pose_reloc/maps)."""
-    path = Path(value) if value else Path("maps") / "demo_map.npz"
+    """The `map` parameter's file (empty: the demo map shipped in share/pose_reloc/models)."""
+    path = Path(value) if value else Path("models") / "demo_map.npz"
     if not path.is_absolute():
         path = package_share() / path
     return FeatureMap.load(path)

@@ -87,9 +87,7 @@ def image_loader(msg: Any, source: str) -> Callable[[], NDArray[np.uint8]]:
     return load
 
 
-def _static_chain(
-    transforms: dict[str, tuple[str, Transform]], base: str, camera: str
-) -> Transform:
+def static_chain(transforms: dict[str, tuple[str, Transform]], base: str, camera: str) -> Transform:
     """T_base_camera from child -> (parent, T_parent_child) links of /tf_static."""
     T = Transform.identity()
     frame = camera
@@ -210,7 +208,7 @@ def _frames(
             mount = (
                 T_base_cam
                 if T_base_cam is not None
-                else _static_chain(statics, topics.base_frame, msg.header.frame_id)
+                else static_chain(statics, topics.base_frame, msg.header.frame_id)
             )
             T_wc = T_map_base @ mount
         sun_world = None

@@ -48,7 +48,21 @@ def summary(values: ArrayLike) -> dict[str, float]:
     }
 
 
+def _strict(value: Any) -> Any:
+    """NaN and infinity (not measured, never happened) become null: strict JSON for any reader."""
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
 def write_json(path: str | Path, figures: dict[str, Any]) -> None:
+    """The figures as strict JSON (NaN and infinity written as null)."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(figures, indent=2, default=float) + "\n")
+    out.write_text(json.dumps(_strict(figures), indent=2, allow_nan=False) + "\n")

@@ -4,10 +4,12 @@ the same frames."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from pose_reloc.datasets import read_dataset
 from pose_reloc.evaluation.metrics import (
@@ -18,8 +20,45 @@ from pose_reloc.evaluation.metrics import (
     write_json,
 )
 from pose_reloc.evaluation.retrieval import RetrievalLocalizer
-from pose_reloc.geometry import rotation_error_deg, translation_error_m
+from pose_reloc.geometry import Transform, rotation_error_deg, translation_error_m
 from pose_reloc.posenet import PoseNetLocalizer
+
+
+@dataclass(frozen=True)
+class PoseSample:
+    """One PoseNet answer: the pose, its 6x6 covariance (ROS order: x y z, then rotation), and the
+    inference time."""
+
+    T: Transform
+    covariance: NDArray[np.float64]
+    latency_ms: float
+
+
+def posenet_figures(estimates: Sequence[PoseSample], truths: Sequence[Transform]) -> dict[str, Any]:
+    """Accuracy, uncertainty calibration (Mahalanobis test of the position under its 3x3 block)
+    and latency of poses against the true ones."""
+    t_err = [translation_error_m(e.T, t) for e, t in zip(estimates, truths, strict=True)]
+    r_err = [rotation_error_deg(e.T, t) for e, t in zip(estimates, truths, strict=True)]
+    if not t_err:
+        return {"median_translation_m": float("nan"), "median_rotation_deg": float("nan")}
+    sigma = [float(np.sqrt(np.trace(e.covariance[:3, :3]))) for e in estimates]
+    latency = [e.latency_ms for e in estimates]
+    return {
+        "median_translation_m": float(np.median(t_err)),
+        "median_rotation_deg": float(np.median(r_err)),
+        "within_25cm_2deg": fraction_within(t_err, r_err, 0.25, 2.0),
+        "within_50cm_5deg": fraction_within(t_err, r_err, 0.5, 5.0),
+        "within_5m_10deg": fraction_within(t_err, r_err, 5.0, 10.0),
+        "within_2sigma": within_two_sigma(
+            [e.T.translation - t.translation for e, t in zip(estimates, truths, strict=True)],
+            [e.covariance[:3, :3] for e in estimates],
+        ),
+        "spearman_sigma_error": spearman(sigma, t_err),
+        "latency_ms": float(np.median(latency)),
+        "latency": summary(latency),
+        "translation_m": summary(t_err),
+        "rotation_deg": summary(r_err),
+    }
 
 
 def evaluate_posenet(
@@ -34,17 +73,14 @@ def evaluate_posenet(
 ) -> dict[str, Any]:
     localizer = PoseNetLocalizer(model, providers, samples, threads)
     retrieval = RetrievalLocalizer(read_dataset(train)) if train else None
-    t_err, r_err, sigma, covs, errors, latency, rt_err, rr_err = [], [], [], [], [], [], [], []
+    rt_err, rr_err = [], []
     frames = list(read_dataset(data))
+    estimates, truths = [], []
     for frame in frames:
         rgb = frame.image()
         estimate = localizer.localize(rgb)
-        t_err.append(translation_error_m(estimate.T_map_cam, frame.T_wc))
-        r_err.append(rotation_error_deg(estimate.T_map_cam, frame.T_wc))
-        errors.append(estimate.T_map_cam.translation - frame.T_wc.translation)
-        covs.append(estimate.covariance[:3, :3])
-        sigma.append(estimate.position_sigma_m)
-        latency.append(estimate.inference_ms)
+        estimates.append(PoseSample(estimate.T_map_cam, estimate.covariance, estimate.inference_ms))
+        truths.append(frame.T_wc)
         if retrieval is not None:
             guess = retrieval.localize(rgb)
             rt_err.append(translation_error_m(guess, frame.T_wc))
@@ -55,17 +91,7 @@ def evaluate_posenet(
         "data": str(data),
         "mc_samples": localizer.samples,
         "provider": localizer.model.providers[0],
-        "median_translation_m": float(np.median(t_err)),
-        "median_rotation_deg": float(np.median(r_err)),
-        "within_25cm_2deg": fraction_within(t_err, r_err, 0.25, 2.0),
-        "within_50cm_5deg": fraction_within(t_err, r_err, 0.5, 5.0),
-        "within_5m_10deg": fraction_within(t_err, r_err, 5.0, 10.0),
-        "within_2sigma": within_two_sigma(errors, covs),
-        "spearman_sigma_error": spearman(sigma, t_err),
-        "latency_ms": float(np.median(latency)),
-        "latency": summary(latency),
-        "translation_m": summary(t_err),
-        "rotation_deg": summary(r_err),
+        **posenet_figures(estimates, truths),
     }
     if retrieval is not None:
         figures["retrieval"] = {

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from pose_reloc.errors import ModelLoadError
 from pose_reloc.onnx_session import InputSpec, ModelMetadata, write_metadata
 from pose_reloc.train.layers import set_mc_dropout
 
@@ -46,7 +47,7 @@ def _build(checkpoint: dict[str, Any]) -> torch.nn.Module:
 
         model = build_sun_network(checkpoint["arch"], checkpoint.get("dropout"))
     else:
-        raise ValueError(f"checkpoint task {task!r} is not posenet or sun_bcnn")
+        raise ModelLoadError(f"checkpoint task {task!r} is not posenet or sun_bcnn")
     model.load_state_dict(checkpoint["state_dict"])
     return model
 
@@ -57,6 +58,20 @@ def _takes_sample_slots(model: torch.nn.Module) -> bool:
     return "sample_slots" in inspect.signature(model.forward).parameters
 
 
+def _load_checkpoint(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ModelLoadError(
+            f"checkpoint {path} does not exist: `pose-reloc train` writes RUN/checkpoint.pt"
+        )
+    try:
+        checkpoint = torch.load(str(path), map_location="cpu", weights_only=False)
+    except Exception as error:  # truncated or not a torch file
+        raise ModelLoadError(f"checkpoint {path} cannot be read: {error}") from error
+    if not isinstance(checkpoint, dict) or "task" not in checkpoint:
+        raise ModelLoadError(f"{path} is not a checkpoint written by `pose-reloc train`")
+    return checkpoint
+
+
 def export_checkpoint(
     checkpoint_path: str | Path,
     out: str | Path,
@@ -64,7 +79,7 @@ def export_checkpoint(
     accuracy: dict[str, Any] | None = None,
     log: Callable[[str], None] = print,
 ) -> tuple[Path, Path]:
-    checkpoint = torch.load(str(checkpoint_path), map_location="cpu", weights_only=False)
+    checkpoint = _load_checkpoint(Path(checkpoint_path))
     model = _build(checkpoint).eval()
     set_mc_dropout(model, True)
     spec = checkpoint["input"]

@@ -1,0 +1,108 @@
+"""ros2 launch pose_reloc robot.launch.py [image:=/camera/image_raw] [rviz:=true] ...
+
+The three pose_reloc nodes with their parameters from config/robot.yaml, camera topics remapped,
+optionally a static camera mount (when the robot description has none) and RViz. Uses only launch
+APIs present in ROS 2 Humble (valid on Humble, Jazzy and Kilted).
+"""
+
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, GroupAction, SetEnvironmentVariable
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node, PushRosNamespace
+from launch_ros.substitutions import FindPackageShare
+
+ARGUMENTS = {
+    "namespace": ("", "namespace of the three nodes and their topics"),
+    "config": (
+        PathJoinSubstitution([FindPackageShare("pose_reloc"), "config", "robot.yaml"]),
+        "parameters of the three nodes",
+    ),
+    "image": (
+        "/camera/image_raw",
+        "camera image topic (Image, or CompressedImage with compressed:=true)",
+    ),
+    "camera_info": ("/camera/camera_info", "the camera's CameraInfo topic"),
+    "compressed": ("false", "subscribe to the image topic as sensor_msgs/CompressedImage"),
+    "use_sim_time": ("false", "true when replaying a bag with --clock"),
+    "providers": ("[tensorrt, cuda, cpu]", "ONNX Runtime providers in priority order"),
+    "rviz": ("false", "also start RViz with rviz/pose_reloc.rviz"),
+    "publish_camera_tf": (
+        "false",
+        "publish base_frame -> camera_frame from camera_xyz/camera_rpy (no robot description)",
+    ),
+    "base_frame": ("base_link", "the robot's frame"),
+    "camera_frame": ("camera_optical_frame", "the camera's optical frame (frame_id of its images)"),
+    "camera_x": ("0.15", "camera position in base_frame (m)"),
+    "camera_y": ("0.0", ""),
+    "camera_z": ("1.3", ""),
+    "camera_roll": ("-1.5707963", "optical frame in base_frame (rad; these: looking forward)"),
+    "camera_pitch": ("0.0", ""),
+    "camera_yaw": ("-1.5707963", ""),
+}
+
+
+def generate_launch_description() -> LaunchDescription:
+    arg = {name: LaunchConfiguration(name) for name in ARGUMENTS}
+    declared = [
+        DeclareLaunchArgument(name, default_value=default, description=description)
+        for name, (default, description) in ARGUMENTS.items()
+    ]
+    common = {
+        "use_sim_time": arg["use_sim_time"],
+        "compressed": arg["compressed"],
+    }
+    remappings = [("image", arg["image"]), ("camera_info", arg["camera_info"])]
+
+    def pose_reloc_node(executable: str, extra: dict) -> Node:
+        return Node(
+            package="pose_reloc",
+            executable=executable,
+            name=executable,
+            parameters=[arg["config"], {**common, **extra}],
+            remappings=remappings,
+            output="screen",
+            emulate_tty=True,
+        )
+
+    nodes = GroupAction(
+        [
+            PushRosNamespace(arg["namespace"]),
+            pose_reloc_node("posenet_node", {"providers": arg["providers"]}),
+            pose_reloc_node("sun_bcnn_node", {"providers": arg["providers"]}),
+            pose_reloc_node("vo_fusion_node", {}),
+        ]
+    )
+    camera_tf = Node(
+        package="tf2_ros",
+        executable="static_transform_publisher",
+        name="camera_mount_publisher",
+        arguments=[
+            *("--x", arg["camera_x"], "--y", arg["camera_y"], "--z", arg["camera_z"]),
+            *("--roll", arg["camera_roll"], "--pitch", arg["camera_pitch"]),
+            *("--yaw", arg["camera_yaw"]),
+            *("--frame-id", arg["base_frame"], "--child-frame-id", arg["camera_frame"]),
+        ],
+        condition=IfCondition(arg["publish_camera_tf"]),
+    )
+    rviz = Node(
+        package="rviz2",
+        executable="rviz2",
+        name="rviz2",
+        arguments=[
+            "-d",
+            PathJoinSubstitution([FindPackageShare("pose_reloc"), "rviz", "pose_reloc.rviz"]),
+        ],
+        parameters=[{"use_sim_time": arg["use_sim_time"]}],
+        condition=IfCondition(arg["rviz"]),
+    )
+    return LaunchDescription(
+        [
+            *declared,
+            # Fast DDS needs its large-data transport for camera-rate images (DESIGN.md).
+            SetEnvironmentVariable("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA"),
+            nodes,
+            camera_tf,
+            rviz,
+        ]
+    )
