@@ -6,10 +6,10 @@ APIs present in ROS 2 Humble (valid on Humble, Jazzy and Kilted).
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, GroupAction, SetEnvironmentVariable
+from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node, PushRosNamespace
+from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
 ARGUMENTS = {
@@ -33,12 +33,12 @@ ARGUMENTS = {
     ),
     "base_frame": ("base_link", "the robot's frame"),
     "camera_frame": ("camera_optical_frame", "the camera's optical frame (frame_id of its images)"),
-    "camera_x": ("0.15", "camera position in base_frame (m)"),
-    "camera_y": ("0.0", ""),
-    "camera_z": ("1.3", ""),
-    "camera_roll": ("-1.5707963", "optical frame in base_frame (rad; these: looking forward)"),
-    "camera_pitch": ("0.0", ""),
-    "camera_yaw": ("-1.5707963", ""),
+    "camera_x": ("0.15", "camera x in base_frame (m; the demo robot's mount)"),
+    "camera_y": ("0.0", "camera y in base_frame (m)"),
+    "camera_z": ("1.3", "camera z in base_frame (m)"),
+    "camera_roll": ("-1.5707963", "optical frame roll in base_frame (rad; -pi/2: looking ahead)"),
+    "camera_pitch": ("0.0", "optical frame pitch in base_frame (rad)"),
+    "camera_yaw": ("-1.5707963", "optical frame yaw in base_frame (rad; -pi/2: looking ahead)"),
 }
 
 
@@ -59,20 +59,18 @@ def generate_launch_description() -> LaunchDescription:
             package="pose_reloc",
             executable=executable,
             name=executable,
+            namespace=arg["namespace"],
             parameters=[arg["config"], {**common, **extra}],
             remappings=remappings,
             output="screen",
             emulate_tty=True,
         )
 
-    nodes = GroupAction(
-        [
-            PushRosNamespace(arg["namespace"]),
-            pose_reloc_node("posenet_node", {"providers": arg["providers"]}),
-            pose_reloc_node("sun_bcnn_node", {"providers": arg["providers"]}),
-            pose_reloc_node("vo_fusion_node", {}),
-        ]
-    )
+    nodes = [
+        pose_reloc_node("posenet_node", {"providers": arg["providers"]}),
+        pose_reloc_node("sun_bcnn_node", {"providers": arg["providers"]}),
+        pose_reloc_node("vo_fusion_node", {}),
+    ]
     camera_tf = Node(
         package="tf2_ros",
         executable="static_transform_publisher",
@@ -101,7 +99,7 @@ def generate_launch_description() -> LaunchDescription:
             *declared,
             # Fast DDS needs its large-data transport for camera-rate images (DESIGN.md).
             SetEnvironmentVariable("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA"),
-            nodes,
+            *nodes,
             camera_tf,
             rviz,
         ]

@@ -53,11 +53,13 @@ def test_cmake_generates_the_message_and_installs_every_python_package():
     assert cmake.index("rosidl_generate_interfaces") < cmake.index("install(DIRECTORY src/")
 
 
-def test_readme_opens_with_the_test_command_that_ci_runs():
+def test_readme_opens_with_the_demo_and_the_test_command_that_ci_runs():
     readme = (ROOT / "README.md").read_text().splitlines()
     commands = [line.strip() for line in readme[:15] if line.strip().startswith("make ")]
-    assert commands and commands[0] == "make test"
+    assert commands == ["make demo", "make test"]
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^demo: setup\n\t.*pose-reloc demo", makefile, re.MULTILINE)
 
 
 def test_pose_reloc_command_reports_a_missing_model_cleanly(tmp_path):
@@ -106,3 +108,35 @@ def test_rviz_shows_the_topics_the_nodes_publish():
     inputs = {"/ground_truth/pose", "/camera/image_raw"}
     assert {"/reloc/pose", "/reloc/posenet_pose", "/reloc/path", "/sun/marker"} <= shown
     assert shown <= published | inputs
+
+
+def test_launch_camera_mount_defaults_are_the_demo_robots():
+    """robot.launch.py's static camera mount (x y z roll pitch yaw, as tf2's publisher reads them)
+    is the mount the demo bag records in /tf_static."""
+    import ast
+
+    import numpy as np
+    from rosbags.highlevel import AnyReader
+    from scipy.spatial.transform import Rotation
+
+    tree = ast.parse((ROOT / "launch" / "robot.launch.py").read_text())
+    assign = next(
+        n for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "ARGUMENTS"
+    )
+    defaults = {
+        k.value: float(v.elts[0].value)
+        for k, v in zip(assign.value.keys, assign.value.values, strict=True)
+        if k.value.startswith("camera_") and k.value != "camera_info" and k.value != "camera_frame"
+    }
+    rotation = Rotation.from_euler(
+        "ZYX", [defaults["camera_yaw"], defaults["camera_pitch"], defaults["camera_roll"]]
+    )
+    with AnyReader([ROOT / "data" / "demo" / "kidnap_drive"]) as reader:
+        static = [c for c in reader.connections if c.topic == "/tf_static"]
+        _, _, raw = next(reader.messages(connections=static))
+        mount = reader.deserialize(raw, static[0].msgtype).transforms[0]
+    t, q = mount.transform.translation, mount.transform.rotation
+    np.testing.assert_allclose(
+        [defaults["camera_x"], defaults["camera_y"], defaults["camera_z"]], [t.x, t.y, t.z]
+    )
+    assert (rotation.inv() * Rotation.from_quat([q.x, q.y, q.z, q.w])).magnitude() < 1e-6

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Make the shipped demo models from scratch: render the training/validation sets, train PoseNet and
-# Sun-BCNN (in parallel, one CPU thread each), export them with calibrated uncertainty into models/,
-# and build the demo feature map. Everything lands in out/ (gitignored) except the shipped files.
+# Make the shipped demo models from scratch: render the training/validation sets, build the demo
+# feature map (kept when models/demo_map.npz exists), train PoseNet and Sun-BCNN (in parallel, one
+# CPU thread each) and export them with calibrated uncertainty into models/. Everything else lands
+# in out/ (gitignored).
 # Takes about an hour on 2 cores. Usage: tools/train_demo_models.sh [posenet_epochs] [sun_epochs]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,10 @@ synth out/demo_val --trajectory drive --seconds 30 --seed 99
 synth out/demo_sun_val --frames 800 --seed 7
 synth out/demo_sun_test --frames 800 --seed 11
 synth out/demo_survey --trajectory survey --seed 5
+
+# The feature map: every street driven both ways, every 2nd frame, without the 2D observations.
+[ -f models/demo_map.npz ] || $PR build-map --data out/demo_survey --out models/demo_map.npz \
+  --stride 2 --no-observations
 
 $PR train posenet --data out/demo_train2 --val out/demo_val --out out/posenet_demo \
   --epochs "$POSENET_EPOCHS" --lr 3e-3 --threads 1 > out/posenet_demo.log 2>&1 &

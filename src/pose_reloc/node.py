@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseWithCovarianceStamped
 from rclpy.node import Node
@@ -34,9 +33,11 @@ from pose_reloc.ros_node_tools import (
     TransformLookup,
     declare,
     diagnostics_message,
+    image_for_camera,
     image_subscription,
     reject_changes,
     resolve_model_path,
+    run_node,
 )
 
 MODES = ("startup", "on_demand", "continuous")
@@ -77,7 +78,6 @@ class PoseNetNode(Node):
             "callback_ms": float("nan"),
             "position_sigma_m": float("nan"),
         }
-        self.said_waiting = False
         self.pose_publisher = self.create_publisher(
             PoseWithCovarianceStamped, "reloc/posenet_pose", RELIABLE_QOS
         )
@@ -178,22 +178,8 @@ class PoseNetNode(Node):
         stamp = ros_convert.stamp_to_seconds(msg.header.stamp)
         if not self._wanted(stamp):
             return
-        if self.camera is None:
-            if not self.said_waiting:
-                self.get_logger().info("waiting for camera_info before localizing")
-                self.said_waiting = True
-            self.drops.drop("no_camera_info", "no camera_info received yet")
-            return
-        try:
-            rgb, _ = ros_convert.image_msg_to_array(msg, "rgb8")
-        except PoseRelocError as error:
-            self.drops.drop("bad_image", str(error))
-            return
-        if rgb.shape[:2] != (self.camera.height, self.camera.width):
-            self.drops.drop(
-                "size_mismatch",
-                f"image {rgb.shape[1]}x{rgb.shape[0]}, camera_info {self.camera.width}x{self.camera.height}",
-            )
+        rgb = image_for_camera(self, msg, self.camera, self.drops, "localizing")
+        if rgb is None:
             return
         T_cam_base = self._camera_to_base(msg.header.frame_id)
         if T_cam_base is None:
@@ -259,21 +245,7 @@ def _extrinsic(values: Sequence[float]) -> Transform | None:
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = PoseNetNode()
-    except PoseRelocError as error:
-        print(f"[posenet_node] cannot start: {error}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 1
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(PoseNetNode, "posenet_node", args)
 
 
 if __name__ == "__main__":

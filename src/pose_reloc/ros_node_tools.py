@@ -11,7 +11,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import rclpy
+import rclpy.executors
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from numpy.typing import NDArray
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
 from rclpy.qos import (
@@ -25,6 +29,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from tf2_msgs.msg import TFMessage
 
 from pose_reloc import ros_convert
+from pose_reloc.camera import PinholeCamera
 from pose_reloc.errors import PoseRelocError
 from pose_reloc.geometry import Transform
 
@@ -162,6 +167,29 @@ class TransformLookup:
         return None
 
 
+def image_for_camera(
+    node: Node, msg: Any, camera: PinholeCamera | None, drops: DropCounter, purpose: str
+) -> NDArray[np.uint8] | None:
+    """The image as RGB when it fits `camera` (the latest camera_info); otherwise the reason is
+    counted in `drops` (no camera_info yet, undecodable, size differs) and None returned."""
+    if camera is None:
+        node.get_logger().info(f"waiting for camera_info before {purpose}", once=True)
+        drops.drop("no_camera_info", "no camera_info received yet")
+        return None
+    try:
+        rgb, _ = ros_convert.image_msg_to_array(msg, "rgb8")
+    except PoseRelocError as error:
+        drops.drop("bad_image", str(error))
+        return None
+    if rgb.shape[:2] != (camera.height, camera.width):
+        drops.drop(
+            "size_mismatch",
+            f"image {rgb.shape[1]}x{rgb.shape[0]}, camera_info {camera.width}x{camera.height}",
+        )
+        return None
+    return rgb
+
+
 def image_subscription(
     node: Node, compressed: bool, callback: Callable[[Any], None], topic: str = "image"
 ) -> Any:
@@ -181,3 +209,25 @@ def diagnostics_message(
     array = DiagnosticArray(status=[status])
     array.header.stamp = node.get_clock().now().to_msg()
     return array
+
+
+def run_node(make_node: Callable[[], Node], name: str, args: list[str] | None = None) -> int:
+    """A node's console entry point: init, build (a PoseRelocError is a clean refusal to start,
+    exit code 1), spin until Ctrl-C or shutdown, clean up."""
+    import sys
+
+    rclpy.init(args=args)
+    try:
+        node = make_node()
+    except PoseRelocError as error:
+        print(f"[{name}] cannot start: {error}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 1
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0

@@ -19,7 +19,6 @@ from collections import deque
 from typing import Any
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Vector3Stamped
 from pose_reloc.msg import SunDirection
@@ -38,6 +37,7 @@ from pose_reloc.ros_node_tools import (
     image_subscription,
     reject_changes,
     resolve_model_path,
+    run_node,
 )
 from sun_bcnn.inference import (
     SunEstimate,
@@ -273,21 +273,7 @@ def _check(name: str, value: Any) -> str | None:
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = SunBcnnNode()
-    except PoseRelocError as error:
-        print(f"[sun_bcnn_node] cannot start: {error}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 1
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(SunBcnnNode, "sun_bcnn_node", args)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseWithCovarianceStamped
 from nav_msgs.msg import Odometry
@@ -41,12 +40,14 @@ from pose_reloc.ros_node_tools import (
     TransformLookup,
     declare,
     diagnostics_message,
+    image_for_camera,
     image_subscription,
     package_share,
     reject_changes,
+    run_node,
 )
 from pose_reloc.sun import enu_to_map, sun_positions
-from vo_fusion.feature_map import FeatureMap, VoFusionError
+from vo_fusion.feature_map import FeatureMap
 from vo_fusion.fusion import FusionConfig, FusionCore, FusionOutput, TrackingState
 
 START_ONLY = ("map", "compressed", "publish_odom_tf", "map_frame", "odom_frame", "base_frame")
@@ -70,7 +71,6 @@ class VoFusionNode(Node):
         self.drops = DropCounter(self)
         self.tf = TransformLookup(self)
         self.camera: PinholeCamera | None = None
-        self.said_waiting = False
         self.last: FusionOutput | None = None
         self._camera_frame: str | None = None
         self.path: deque[tuple[float, Transform]] = deque(maxlen=p["path_length"])
@@ -206,22 +206,9 @@ class VoFusionNode(Node):
     def on_image(self, msg: Any) -> None:
         started = time.perf_counter()
         self.stats["received"] += 1
-        if self.camera is None:
-            if not self.said_waiting:
-                self.get_logger().info("waiting for camera_info before tracking")
-                self.said_waiting = True
-            self.drops.drop("no_camera_info", "no camera_info received yet")
-            return
-        try:
-            rgb, _ = ros_convert.image_msg_to_array(msg, "rgb8")
-        except PoseRelocError as error:
-            self.drops.drop("bad_image", str(error))
-            return
-        if rgb.shape[:2] != (self.camera.height, self.camera.width):
-            self.drops.drop(
-                "size_mismatch",
-                f"image {rgb.shape[1]}x{rgb.shape[0]}, camera_info {self.camera.width}x{self.camera.height}",
-            )
+        camera = self.camera
+        rgb = image_for_camera(self, msg, camera, self.drops, "tracking")
+        if rgb is None or camera is None:
             return
         self._camera_frame = msg.header.frame_id
         T_base_cam = self._camera_mount(msg.header.frame_id)
@@ -232,7 +219,7 @@ class VoFusionNode(Node):
             )
             return
         stamp = ros_convert.stamp_to_seconds(msg.header.stamp)
-        output = self.core.on_image(rgb, self.camera, stamp)
+        output = self.core.on_image(rgb, camera, stamp)
         self._report(output)
         self._publish(output, T_base_cam, msg.header.stamp)
         self.frame_ms = 1000.0 * (time.perf_counter() - started)
@@ -345,21 +332,7 @@ def _same_camera(a: PinholeCamera, b: PinholeCamera) -> bool:
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = VoFusionNode()
-    except (PoseRelocError, VoFusionError) as error:
-        print(f"[vo_fusion_node] cannot start: {error}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 1
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(VoFusionNode, "vo_fusion_node", args)
 
 
 if __name__ == "__main__":

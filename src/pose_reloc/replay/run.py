@@ -82,7 +82,7 @@ def summary_line(figures: dict[str, Any]) -> str:
             f"frames ({100 * fusion['within_25cm_2deg']:.0f}% within 25 cm / 2 deg)"
         )
         parts.append(f"kidnaps relocalized {reloc['relocalized']}/{reloc['kidnaps']}")
-    if posenet.get("estimates"):
+    if posenet.get("with_ground_truth"):
         parts.append(f"PoseNet median {posenet['median_translation_m']:.2f} m")
     if sun.get("estimates") and sun.get("sunny_frames"):
         parts.append(f"sun median {sun['median_error_deg']:.1f} deg")
