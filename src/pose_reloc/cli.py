@@ -362,6 +362,14 @@ def _add_replay_commands(commands: argparse._SubParsersAction) -> None:
     demo.set_defaults(run=_demo)
 
 
+def _evaluate_vo(args: argparse.Namespace) -> int:
+    from pose_reloc.datasets import read_dataset
+    from vo_fusion.evaluate_vo import evaluate_vo
+
+    evaluate_vo(read_dataset(args.data), init_frames=args.init_frames, out=args.out)
+    return 0
+
+
 def _add_evaluate_commands(commands: argparse._SubParsersAction) -> None:
     evaluate = commands.add_parser("evaluate", help="accuracy and timing figures (JSON)")
     kinds = evaluate.add_subparsers(dest="kind", required=True)
@@ -416,6 +424,31 @@ def _add_evaluate_commands(commands: argparse._SubParsersAction) -> None:
         "--providers", nargs="+", default=["cpu"], help="ONNX Runtime providers in priority order"
     )
     fusion.set_defaults(run=_evaluate_fusion)
+    vo = kinds.add_parser(
+        "vo",
+        help="monocular VO on a real sequence (e.g. KITTI): scale from a map of its first frames",
+    )
+    vo.add_argument("--data", required=True, help="posed images (KITTI odometry folder, ...)")
+    vo.add_argument("--out", required=True, help="metrics JSON; TUM trajectories beside it")
+    vo.add_argument(
+        "--init-frames", type=int, default=3, help="frames whose ground truth builds the map"
+    )
+    vo.set_defaults(run=_evaluate_vo)
+
+
+def _benchmark_pnp(args: argparse.Namespace) -> int:
+    from pose_reloc.datasets import read_dataset
+    from pose_reloc.evaluation.metrics import write_json
+    from vo_fusion.feature_map import FeatureMap
+    from vo_fusion.pnp_comparison import compare_pnp
+
+    frames = list(itertools.islice(read_dataset(args.data), args.frames))
+    figures = compare_pnp(
+        FeatureMap.load(args.map), frames, args.prior_offset_m, args.prior_offset_deg
+    )
+    if args.out:
+        write_json(args.out, figures)
+    return 0
 
 
 def _benchmark_posenet(args: argparse.Namespace) -> int:
@@ -524,6 +557,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--samples", type=int, default=0, help="MC samples (0: the model's default)"
     )
     posenet.set_defaults(run=_benchmark_posenet)
+    pnp = which.add_parser(
+        "pnp", help="OpenCV MAGSAC++ (ours) vs pycolmap's absolute pose on the same 2D-3D matches"
+    )
+    pnp.add_argument("--map", default="models/demo_map.npz", help="feature map")
+    pnp.add_argument("--data", default="data/demo/kidnap_drive", help="posed images")
+    pnp.add_argument("--frames", type=int, default=200, help="first N frames")
+    pnp.add_argument("--prior-offset-m", type=float, default=2.5, help="prior position error")
+    pnp.add_argument("--prior-offset-deg", type=float, default=6.0, help="prior rotation error")
+    pnp.add_argument("--out", help="also write the figures to this JSON file")
+    pnp.set_defaults(run=_benchmark_pnp)
     return parser
 
 

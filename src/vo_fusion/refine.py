@@ -102,6 +102,25 @@ class RefinementResult:
 
 
 @dataclass(frozen=True)
+class Correspondences:
+    """The 2D-3D matches `refine_pose` hands to PnP for one image and prior: match i pairs the
+    image's feature `feature_indices[i]` (at the ideal, undistorted pixel `image_points[i]`) with
+    map point `map_indices[i]` (at `object_points[i]`, map frame). `problem` says why there are
+    too few to try PnP ('' when there are enough); the arrays then hold what was found."""
+
+    image_points: NDArray[np.float64]  # (N, 2) ideal pixels: a pinhole with the camera's K
+    object_points: NDArray[np.float64]  # (N, 3) map frame
+    feature_indices: NDArray[np.int64]  # (N,) into features
+    map_indices: NDArray[np.int64]  # (N,) into the feature map
+    candidates: int  # map points in view of the prior
+    features: ImageFeatures | None  # the image's features (None when the image is unusable)
+    problem: str = ""
+
+    def __len__(self) -> int:
+        return len(self.image_points)
+
+
+@dataclass(frozen=True)
 class PnpSolution:
     rvec: NDArray[np.float64]
     tvec: NDArray[np.float64]
@@ -124,51 +143,20 @@ def refine_pose(
     config = config or RefineConfig()
     started = time.perf_counter()
     prior_cov = validate_covariance(prior_covariance, 6, "prior covariance")
-    counts = {"candidates": 0, "matches": 0}
+    matched = find_correspondences(
+        image_rgb, camera, prior_T_wc, prior_cov, feature_map, config, features
+    )
 
     def reject(reason: str) -> RefinementResult:
         logger.debug("refinement rejected: %s", reason)
         elapsed = (time.perf_counter() - started) * 1e3
         return RefinementResult(
-            None, None, 0, counts["matches"], counts["candidates"], np.nan, False, reason, elapsed
+            None, None, 0, len(matched), matched.candidates, np.nan, False, reason, elapsed
         )
 
-    problem = _image_problem(image_rgb, camera)
-    if problem:
-        return reject(problem)
-    margin = search_margin_px(prior_cov, camera, config)
-    position_std = float(np.sqrt(max(np.linalg.eigvalsh(prior_cov[:3, :3]).max(), 0.0)))
-    candidates = feature_map.points_in_view(
-        prior_T_wc,
-        camera,
-        margin,
-        config.max_distance_m + config.search_sigmas * position_std,
-        config.max_view_angle_deg,
-        near_radius_m=config.search_sigmas * position_std,
-    )
-    counts["candidates"] = len(candidates)
-    if len(candidates) < config.min_matches:
-        return reject(f"only {len(candidates)} map points in view of the prior pose")
-    if features is None:
-        detector = make_detector(feature_map.descriptor_type, config.max_features)
-        dtype = DESCRIPTOR_DTYPES[feature_map.descriptor_type]
-        features = detect_features(image_rgb, detector, dtype)
-    if len(features) < config.min_matches:
-        return reject(
-            f"only {len(features)} features detected in the image (blank, black, saturated or "
-            "blurred?)"
-        )
-    pairs = match_descriptors(
-        features.descriptors,
-        feature_map.descriptors[candidates],
-        feature_map.descriptor_type,
-        config.ratio,
-    )
-    counts["matches"] = len(pairs)
-    if len(pairs) < config.min_matches:
-        return reject(f"only {len(pairs)} matches to {len(candidates)} map points in view")
-    object_points = feature_map.points_world[candidates[pairs[:, 1]]]
-    image_points = ideal_pixels(camera, features, pairs[:, 0])
+    if matched.problem:
+        return reject(matched.problem)
+    object_points, image_points = matched.object_points, matched.image_points
     solution, failure = solve_pnp(
         object_points,
         image_points,
@@ -179,7 +167,7 @@ def refine_pose(
     )
     if solution is None:
         return reject(failure)
-    map_points = candidates[pairs[solution.inliers, 1]]
+    map_points = matched.map_indices[solution.inliers]
     covariance_rt = pnp_covariance(
         object_points[solution.inliers],
         solution.residuals_px,
@@ -194,22 +182,97 @@ def refine_pose(
         return reject(f"the pose covariance is unusable ({error}): degenerate geometry")
     median = float(np.median(solution.residuals_px))
     problems = _acceptance_problems(
-        len(solution.inliers), len(pairs), median, T_wc, covariance, prior_T_wc, prior_cov, config
+        len(solution.inliers), len(matched), median, T_wc, covariance, prior_T_wc, prior_cov, config
     )
     elapsed = (time.perf_counter() - started) * 1e3
     return RefinementResult(
         T_wc=T_wc,
         covariance=covariance,
         inliers=len(solution.inliers),
-        matches=len(pairs),
-        candidates=len(candidates),
+        matches=len(matched),
+        candidates=matched.candidates,
         median_reprojection_px=median,
         accepted=not problems,
         reason="; ".join(problems) if problems else "accepted",
         elapsed_ms=elapsed,
-        features=features,
-        inlier_features=pairs[solution.inliers, 0],
+        features=matched.features,
+        inlier_features=matched.feature_indices[solution.inliers],
         inlier_points_world=object_points[solution.inliers],
+    )
+
+
+def find_correspondences(
+    image_rgb: NDArray[np.uint8],
+    camera: PinholeCamera,
+    prior_T_wc: Transform,
+    prior_covariance: ArrayLike,
+    feature_map: FeatureMap,
+    config: RefineConfig | None = None,
+    features: ImageFeatures | None = None,
+) -> Correspondences:
+    """The matches `refine_pose` would solve PnP on (same arguments): the map points in view of
+    the prior (search widened by its covariance), the image's features (detected here unless
+    given), matched by descriptor (ratio test + mutual). Fewer than `config.min_matches` at any
+    stage: returned with `problem` saying so, never an exception."""
+    config = config or RefineConfig()
+    prior_cov = validate_covariance(prior_covariance, 6, "prior covariance")
+    problem = _image_problem(image_rgb, camera)
+    if problem:
+        return _no_correspondences(0, None, problem)
+    margin = search_margin_px(prior_cov, camera, config)
+    position_std = float(np.sqrt(max(np.linalg.eigvalsh(prior_cov[:3, :3]).max(), 0.0)))
+    candidates = feature_map.points_in_view(
+        prior_T_wc,
+        camera,
+        margin,
+        config.max_distance_m + config.search_sigmas * position_std,
+        config.max_view_angle_deg,
+        near_radius_m=config.search_sigmas * position_std,
+    )
+    if len(candidates) < config.min_matches:
+        problem = f"only {len(candidates)} map points in view of the prior pose"
+        return _no_correspondences(len(candidates), None, problem)
+    if features is None:
+        detector = make_detector(feature_map.descriptor_type, config.max_features)
+        dtype = DESCRIPTOR_DTYPES[feature_map.descriptor_type]
+        features = detect_features(image_rgb, detector, dtype)
+    if len(features) < config.min_matches:
+        problem = (
+            f"only {len(features)} features detected in the image (blank, black, saturated or "
+            "blurred?)"
+        )
+        return _no_correspondences(len(candidates), features, problem)
+    pairs = match_descriptors(
+        features.descriptors,
+        feature_map.descriptors[candidates],
+        feature_map.descriptor_type,
+        config.ratio,
+    )
+    if len(pairs) < config.min_matches:
+        problem = f"only {len(pairs)} matches to {len(candidates)} map points in view"
+    map_indices = candidates[pairs[:, 1]]
+    return Correspondences(
+        image_points=ideal_pixels(camera, features, pairs[:, 0]),
+        object_points=feature_map.points_world[map_indices],
+        feature_indices=pairs[:, 0],
+        map_indices=map_indices,
+        candidates=len(candidates),
+        features=features,
+        problem=problem,
+    )
+
+
+def _no_correspondences(
+    candidates: int, features: ImageFeatures | None, problem: str
+) -> Correspondences:
+    return Correspondences(
+        np.zeros((0, 2)),
+        np.zeros((0, 3)),
+        np.zeros(0, np.int64),
+        np.zeros(0, np.int64),
+        candidates,
+        features,
+        problem,
     )
 
 
@@ -248,7 +311,7 @@ def ideal_pixels(
     """Keypoints with the lens distortion removed, as an ideal pinhole with the same K sees them
     (so PnP and its Jacobian need no distortion model, whatever the camera's)."""
     pixels = features.pixels[indices]
-    if not camera.is_distorted:
+    if not camera.is_distorted or len(pixels) == 0:
         return np.ascontiguousarray(pixels)
     rays = camera.unproject(pixels)
     return np.asarray(rays[:, :2] / rays[:, 2:3] @ camera.K[:2, :2].T + camera.K[:2, 2])
