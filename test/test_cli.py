@@ -41,3 +41,21 @@ def test_build_map_command_refuses_a_missing_dataset(tmp_path, capsys):
         main(["build-map", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "m.npz")]) == 1
     )
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_record_accuracy_stores_figures_in_the_model_and_its_card(tmp_path):
+    from onnx_models import fake_posenet_model
+
+    from pose_reloc.cli import main
+    from pose_reloc.onnx_session import load_model
+
+    model = fake_posenet_model(tmp_path / "m.onnx")
+    metrics = tmp_path / "eval.json"
+    metrics.write_text(json.dumps({"median_translation_m": 3.5, "frames": 10}))
+    assert main(["record-accuracy", str(model), str(metrics)]) == 0
+    assert load_model(model, ["cpu"]).metadata.extra["accuracy"]["median_translation_m"] == 3.5
+    card = json.loads((tmp_path / "m.json").read_text())
+    assert card["accuracy"] == {"median_translation_m": 3.5, "frames": 10}
+    assert card["task"] == "posenet" and "intended_use" in card
+    metrics.write_text("{not json")
+    assert main(["record-accuracy", str(model), str(metrics)]) == 1

@@ -98,14 +98,21 @@ def test_calibration_scales_the_covariance_until_the_errors_fit(tmp_path):
             10.0 * colour / 255.0 + rng.normal(0, 1.0, 3),
         )  # errors of ~1 m: far above the 6 cm spread
         frames.append(Frame(float(i), camera, truth, lambda im=image: im, f"frame {i}"))
+
+    def fraction_within_two_sigma() -> float:
+        errors, covariances = [], []
+        for frame in frames:
+            estimate = localizer.localize(frame.image())
+            errors.append(estimate.T_map_cam.translation - frame.T_wc.translation)
+            covariances.append(estimate.covariance[:3, :3])
+        return within_two_sigma(errors, covariances)
+
+    assert fraction_within_two_sigma() < 0.2  # raw MC dropout: far too confident
     scales = calibrate_covariance(localizer, frames)
     assert scales["position"] > 50 and scales["rotation"] > 1
-    errors, covariances = [], []
-    for frame in frames:
-        estimate = localizer.localize(frame.image())
-        errors.append(estimate.T_map_cam.translation - frame.T_wc.translation)
-        covariances.append(estimate.covariance[:3, :3])
-    assert within_two_sigma(errors, covariances) >= 0.93
+    # 95 % by construction on the calibration draw; a new MC draw moves frames near the boundary
+    # (60 frames: one frame is 1.7 %), so the check leaves room for that, not for a bad scale.
+    assert fraction_within_two_sigma() >= 0.85
 
 
 def PinholeCameraStub():

@@ -29,6 +29,17 @@ def _model_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _record_accuracy(args: argparse.Namespace) -> int:
+    from pose_reloc.model_card import record_accuracy
+
+    try:
+        figures = json.loads(Path(args.metrics).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise PoseRelocError(f"metrics {args.metrics} cannot be read: {error}") from error
+    print(f"wrote the accuracy into {args.model} and {record_accuracy(args.model, figures)}")
+    return 0
+
+
 def _synth(args: argparse.Namespace) -> int:
     from pose_reloc.synth.config import load_scene_config
     from pose_reloc.synth.generate import synthesize
@@ -483,6 +494,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="ONNX Runtime providers in priority order (tensorrt, cuda, cpu or full names)",
     )
     info.set_defaults(run=_model_info)
+    record = commands.add_parser(
+        "record-accuracy", help="store `pose-reloc evaluate` figures in a model and its card"
+    )
+    record.add_argument("model", help="an exported .onnx model")
+    record.add_argument("metrics", help="metrics JSON written by pose-reloc evaluate")
+    record.set_defaults(run=_record_accuracy)
 
     synth = commands.add_parser(
         "synth", help="render a synthetic sun-lit dataset (and rosbag) from a scene"

@@ -215,6 +215,9 @@ def calibrate_sun(estimator: SunEstimator, frames: Sequence[Any]) -> dict[str, f
         candidates = np.unique(np.concatenate([sunny, overcast]))
         scores = [min(np.mean(sunny >= t), np.mean(overcast < t)) for t in candidates]
         best = float(candidates[int(np.argmax(scores))])
+        below = candidates[candidates < best]
+        if below.size:  # half way to the next value down: a margin for the samples' randomness
+            best = 0.5 * (best + float(below.max()))
         result |= {"min_mean_norm": best, "max_spread_deg": 180.0}
         estimator.min_mean_norm, estimator.max_spread_deg = best, 180.0
     return result

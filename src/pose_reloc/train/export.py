@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from pose_reloc.errors import ModelLoadError
+from pose_reloc.model_card import write_card
 from pose_reloc.onnx_session import InputSpec, ModelMetadata, write_metadata
 from pose_reloc.train.layers import set_mc_dropout
 
@@ -129,7 +130,7 @@ def export_checkpoint(
     metadata = ModelMetadata(checkpoint["task"], input_spec, outputs, extra)
     write_metadata(path, metadata)
     card = path.with_suffix(".json")
-    card.write_text(json.dumps(_model_card(path, metadata), indent=2) + "\n")
+    write_card(path, metadata)
     log(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) and {card}")
     return path, card
 
@@ -163,26 +164,6 @@ def calibrate_exported(
             }
     updated = ModelMetadata(metadata.task, metadata.input, metadata.outputs, extra)
     write_metadata(path, updated)
-    card.write_text(json.dumps(_model_card(path, updated), indent=2) + "\n")
+    write_card(path, updated)
     log(f"calibrated on {data}: {json.dumps(scales)}")
     return scales
-
-
-def _model_card(path: Path, metadata: ModelMetadata) -> dict[str, Any]:
-    body = json.loads(metadata.to_json())
-    purpose = {
-        "posenet": "A first camera pose for a robot with no prior (the kidnapped robot), metres-accurate, "
-        "with a covariance from MC-dropout samples; to be refined by feature matching (vo_fusion).",
-        "sun_bcnn": "The sun direction in the camera frame with uncertainty from MC-dropout samples, "
-        "as an absolute orientation reference for visual odometry.",
-    }[metadata.task]
-    return {
-        "name": path.stem,
-        "file": path.name,
-        "task": metadata.task,
-        "intended_use": purpose,
-        "limitations": "Trained from scratch on pose_reloc's synthetic city only: it knows that scene and "
-        "no other, and has not been validated on real images. Retrain on your own data for a real site.",
-        "license": "Apache-2.0",
-        **body,
-    }
