@@ -194,3 +194,22 @@ def test_evaluate_fusion_reports_accuracy_kidnaps_and_writes_tum_files(world, tm
     # TUM rows: stamp, position, unit quaternion x y z w.
     np.testing.assert_allclose(truth[0, 1:4], frames[0].T_wc.translation, atol=1e-6)
     np.testing.assert_allclose(np.linalg.norm(fused[:, 4:], axis=1), 1.0, atol=1e-6)
+
+
+def test_drift_is_measured_over_the_first_tracked_stretch_only():
+    from vo_fusion.evaluate import FrameRecord, first_tracked_run, rotation_drift_per_100m
+
+    def record(i, state, yaw_error_deg):
+        truth = Transform(Rotation.identity(), np.array([1.0 * i, 0.0, 0.0]))
+        fused = Transform(Rotation.from_euler("z", yaw_error_deg, degrees=True), truth.translation)
+        return FrameRecord(0.1 * i, state, truth, fused, False, 1.0, False)
+
+    T, L = TrackingState.TRACKING, TrackingState.LOST
+    records = [record(0, TrackingState.RELOCALIZING, 0.0)]
+    records += [record(i, T, 0.05 * i) for i in range(1, 51)]  # 49 m tracked, 2.5 deg at the end
+    records += [record(51, L, 9.0), record(52, T, 0.0)]  # lost, then relocalized: not drift
+    run = first_tracked_run(records)
+    assert [r.stamp for r in run] == [r.stamp for r in records[1:51]]
+    tail_mean = np.mean([0.05 * i for i in range(46, 51)])
+    assert rotation_drift_per_100m(records) == pytest.approx(100 * tail_mean / 49.0, rel=1e-6)
+    assert np.isnan(rotation_drift_per_100m(records[:1]))

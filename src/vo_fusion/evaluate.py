@@ -13,8 +13,9 @@ flags in the data, or ground truth jumping faster than 10 m/s), `relocalized` (o
 again within 0.25 m / 2 deg) and `median_relocalization_s`; `posenet_median_translation_m` on
 the same frames; `frame_ms` (median time of `on_image`). With `drift_frames`: the same run with
 one map fix at the start, without and with the sun, gives `rot_drift_deg_per_100m_vo` and
-`rot_drift_deg_per_100m_vo_sun`. Trajectories are also written as TUM files (evo reads them)
-beside the JSON.
+`rot_drift_deg_per_100m_vo_sun` over the first tracked stretch (until the first loss), with its
+length `drift_tracked_m_*` and final position error `drift_final_translation_m_*`.
+Trajectories are also written as TUM files (evo reads them) beside the JSON.
 """
 
 from __future__ import annotations
@@ -136,15 +137,27 @@ def relocalization_times(records: Sequence[FrameRecord]) -> list[float]:
     return times
 
 
+def first_tracked_run(records: Sequence[FrameRecord]) -> list[FrameRecord]:
+    """The records from the first TRACKING frame up to the first frame that is not: the stretch
+    a drift measurement may use (after a loss, a relocalization would reset the drift)."""
+    run: list[FrameRecord] = []
+    for record in records:
+        tracking = record.state is TrackingState.TRACKING and record.T_fused is not None
+        if tracking:
+            run.append(record)
+        elif run:
+            break
+    return run
+
+
 def rotation_drift_per_100m(records: Sequence[FrameRecord]) -> float:
-    """Rotation error at the end of the run (mean over its last tenth) per 100 m travelled,
-    NaN when tracking did not last to the end."""
-    travelled = sum(translation_error_m(a.T_true, b.T_true) for a, b in itertools.pairwise(records))
-    tail = records[-max(1, len(records) // 10) :]
-    if travelled <= 0 or any(
-        r.T_fused is None or r.state is not TrackingState.TRACKING for r in tail
-    ):
+    """Rotation error at the end of the first tracked run (mean over its last tenth) per 100 m
+    travelled in it; NaN when nothing was tracked or nothing travelled."""
+    run = first_tracked_run(records)
+    travelled = sum(translation_error_m(a.T_true, b.T_true) for a, b in itertools.pairwise(run))
+    if travelled <= 0:
         return float("nan")
+    tail = run[-max(1, len(run) // 10) :]
     error = float(np.mean([rotation_error_deg(r.T_fused, r.T_true) for r in tail]))  # type: ignore[arg-type]
     return 100.0 * error / travelled
 
@@ -233,6 +246,13 @@ def _drift(
     for key, sun in (("vo", None), ("vo_sun", sun_source)):
         records = replay(frames, FusionCore(feature_map, no_map), prior_source, sun, ephemeris)
         results[f"rot_drift_deg_per_100m_{key}"] = rotation_drift_per_100m(records)
+        run = first_tracked_run(records)
+        results[f"drift_tracked_m_{key}"] = sum(
+            translation_error_m(a.T_true, b.T_true) for a, b in itertools.pairwise(run)
+        )
+        results[f"drift_final_translation_m_{key}"] = (
+            translation_error_m(run[-1].T_fused, run[-1].T_true) if run else float("nan")  # type: ignore[arg-type]
+        )
     return results
 
 
