@@ -168,8 +168,8 @@ class PoseNetNode(Node):
     def _wanted(self, stamp: float) -> bool:
         if stamp < self.last_stamp - 1.0:  # time went backwards (a bag looped): start over
             self.last_stamp = -np.inf
-        if self.mode == "continuous":
-            return stamp - self.last_stamp >= self.period_s - 1e-6
+        if self.mode == "continuous":  # at the rate, and at once when asked
+            return self.pending or stamp - self.last_stamp >= self.period_s - 1e-6
         return self.pending
 
     def on_image(self, msg: Any) -> None:

@@ -46,7 +46,7 @@ class TrackingState(Enum):
 class FusionConfig:
     map_fix_period_s: float = 0.0  # try a map refinement at most this often while tracking
     lost_after_failures: int = 3  # consecutive frames with neither odometry nor a map fix
-    relocalize_retry_s: float = 0.5  # ask PoseNet again this often while relocalizing
+    relocalize_retry_s: float = 0.1  # ask PoseNet again this often while relocalizing
     max_prior_age_s: float = 2.0  # a PoseNet prior this much older than the image is stale
     max_sun_age_s: float = 2.0  # sun observations of older images than this are not used
     reseed_after_keyframes: int = 2  # odometry restarts from map points after this many

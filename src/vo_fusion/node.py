@@ -121,7 +121,7 @@ class VoFusionNode(Node):
                 self, "lost_after_failures", 3, "untracked frames in a row before LOST"
             ),
             "relocalize_retry_s": declare(
-                self, "relocalize_retry_s", 0.5, "ask posenet_node again this often while lost"
+                self, "relocalize_retry_s", 0.1, "ask posenet_node again this often while lost"
             ),
             "use_sun": declare(self, "use_sun", True, "correct orientation with sun/direction"),
             "origin_lat": declare(self, "origin_lat", 43.6629, "map origin latitude (deg)"),

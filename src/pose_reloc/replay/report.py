@@ -40,7 +40,7 @@ def plot_trajectories(log: ReplayLog, path: Path) -> None:
     kidnaps = [r.T_true.translation for r in records if r.kidnap]
     if kidnaps:
         k = np.array(kidnaps)
-        ax.plot(k[:, 0], k[:, 1], "m*", ms=16, label="kidnapped here")
+        ax.plot(k[:, 0], k[:, 1], "m*", ms=16, label="kidnap: robot put down here")
     fused = np.array([T.translation for T, _ in log.fused.values()]).reshape(-1, 3)
     ax.plot(fused[:, 0], fused[:, 1], ".", color="#1f77b4", ms=3, label="fused (reloc/pose)")
     posenet = np.array([s.T.translation for _, s in log.posenet]).reshape(-1, 3)
@@ -179,7 +179,12 @@ def plot_sun(log: ReplayLog, path: Path) -> None:
         title="Sun-BCNN: error against predicted sigma",
     )
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if points:
+        ax.legend(fontsize=8)
+    else:
+        ax.text(
+            0.5, 0.5, "no sun estimate with a known true sun", ha="center", transform=ax.transAxes
+        )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

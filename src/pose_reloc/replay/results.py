@@ -33,6 +33,7 @@ class FrameState:
     reason: str
     frame_ms: float
     map_inliers: int
+    sun_used: bool = False
 
 
 @dataclass
@@ -53,6 +54,7 @@ class ReplayLog:
     wall_s: float = 0.0
     drops: dict[str, dict[str, int]] = field(default_factory=dict)
     undelivered_images: int = 0
+    published: dict[str, int] = field(default_factory=dict)  # what the nodes say they published
     error: str | None = None  # the bag was damaged: the figures cover what was read
 
     def truth_at(self, stamp: float) -> Transform | None:
@@ -102,7 +104,7 @@ def frame_records(log: ReplayLog) -> list[FrameRecord]:
                 fused[0] if fused is not None else None,
                 kidnap,
                 frame.frame_ms,
-                False,
+                frame.sun_used,
             )
         )
         previous = (frame.stamp, truth)
@@ -125,7 +127,7 @@ def replay_figures(log: ReplayLog) -> dict[str, Any]:
         key: fusion.pop(key, math.nan)
         for key in ("first_fix_s", "kidnaps", "relocalized", "median_relocalization_s")
     }
-    relocalization["posenet_requests_answered"] = len(log.posenet)
+    relocalization["posenet_poses"] = len(log.posenet)
     figures: dict[str, Any] = {
         "bag": log.bag,
         "images": log.images_published,
@@ -194,6 +196,8 @@ def _timing_section(log: ReplayLog) -> dict[str, Any]:
         "recorded_s": recorded_s,
         "realtime_factor": recorded_s / log.wall_s if log.wall_s > 0 else math.nan,
         "undelivered_images": log.undelivered_images,
+        "published_by_nodes": log.published,
+        "recorded": {"posenet_poses": len(log.posenet), "sun_estimates": len(log.sun)},
     }
 
 

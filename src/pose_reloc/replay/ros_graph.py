@@ -24,6 +24,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.serialization import deserialize_message
 from rosgraph_msgs.msg import Clock
+from std_srvs.srv import Trigger
 
 from pose_reloc import ros_convert
 from pose_reloc.camera import PinholeCamera
@@ -39,6 +40,7 @@ from vo_fusion.fusion import TrackingState
 from vo_fusion.node import VoFusionNode
 
 DELIVERY_TIMEOUT_S = 10.0
+MATCH_TIMEOUT_S = 10.0
 SETTLE_SPINS = 4  # spins after every node took an image: services, priors and sun arrive
 
 
@@ -169,6 +171,10 @@ class ReplayGraph:
             self.recorder.fused,
             self.recorder.sun,
         )
+        log.published = {
+            "posenet_poses": int(self.posenet.stats["localized"]),
+            "sun_estimates": int(self.sun.stats["estimated"]),
+        }
         log.drops = {
             node.get_name(): dict(node.drops.counts)
             for node in (self.posenet, self.sun, self.fusion)
@@ -176,10 +182,43 @@ class ReplayGraph:
         return log
 
     def _wait_for_graph(self) -> None:
-        """Let discovery finish (the recorder must hear the first outputs)."""
-        deadline = time.monotonic() + 3.0
-        while time.monotonic() < deadline and not self.recorder.matched():
+        """Until DDS has matched every output to its readers (publisher side: the recorder and,
+        for priors and sun, the fusion node) and the relocalize service to its client, so
+        nothing is lost to discovery."""
+        wanted = (
+            (self.posenet.pose_publisher, 2),
+            (self.sun.direction_publisher, 2),
+            (self.fusion.pose_publisher, 1),
+        )
+        deadline = time.monotonic() + MATCH_TIMEOUT_S
+        while time.monotonic() < deadline and not (
+            all(publisher.get_subscription_count() >= count for publisher, count in wanted)
+            and self.fusion.relocalize.service_is_ready()
+        ):
             self.executor.spin_once(timeout_sec=0.05)
+        if not self._relocalize_round_trip():
+            self.player.get_logger().warning(
+                "reloc/relocalize did not answer the fusion node before the run: relocalization "
+                "requests may go unanswered"
+            )
+        for publisher, count in wanted:
+            if publisher.get_subscription_count() < count:
+                self.player.get_logger().warning(
+                    f"{publisher.topic_name}: {publisher.get_subscription_count()} of {count} "
+                    f"readers matched after {MATCH_TIMEOUT_S:.0f} s; outputs may be missed"
+                )
+
+    def _relocalize_round_trip(self, attempts: int = 3) -> bool:
+        """One answered call through the fusion node's own client before the first image: its
+        first request is then not lost to discovery (seen with Fast DDS in one process)."""
+        for _ in range(attempts):
+            future = self.fusion.relocalize.call_async(Trigger.Request())
+            deadline = time.monotonic() + 3.0
+            while time.monotonic() < deadline and not future.done():
+                self.executor.spin_once(timeout_sec=0.02)
+            if future.done():
+                return True
+        return False
 
     def _prime_camera_info(self) -> None:
         """The bag's first camera_info before its first image (bags often log it just after)."""
@@ -206,6 +245,7 @@ class ReplayGraph:
         began = time.perf_counter()
         log.images_published += 1
         count = log.images_published
+        sun_used_before = self.fusion.core.sun_counts["used"]
         self._publisher(topic, self.stream.topics[topic]).publish(msg)
         nodes = (self.posenet, self.sun, self.fusion)
         deadline = time.monotonic() + DELIVERY_TIMEOUT_S
@@ -226,6 +266,7 @@ class ReplayGraph:
                 last.reason if last is not None else "no image tracked yet",
                 self.fusion.frame_ms,
                 last.map_inliers if last is not None else 0,
+                self.fusion.core.sun_counts["used"] > sun_used_before,
             )
         )
         log.step_ms.append(1000.0 * (time.perf_counter() - began))

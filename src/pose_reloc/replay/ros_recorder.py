@@ -89,9 +89,6 @@ class OutputRecorder:
             qos = LATCHED_QOS if topic == "/tf_static" else RECORD_QOS_DEPTH
             node.create_subscription(cls, topic, self._callback(topic, cls), qos, raw=True)
 
-    def matched(self) -> bool:
-        return all(self.node.count_publishers(t) > 0 for t in ("/reloc/pose", "/sun/direction"))
-
     def _callback(self, topic: str, cls: type) -> Callable[[bytes], None]:
         def record(raw: bytes) -> None:
             msg: Any = deserialize_message(raw, cls)
