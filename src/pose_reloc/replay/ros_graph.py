@@ -303,6 +303,9 @@ class ReplayGraph:
         return f"  image {log.images_published}/{total}  {state:<13} {rate:5.1f} images/s"
 
     def close(self) -> None:
+        """Close the outputs bag (readable even after an interrupted run) and the ROS graph."""
+        if getattr(self, "recorder", None) is not None:
+            self.recorder.finish([], self.fusion.map_frame)
         for node in self.nodes:
             self.executor.remove_node(node)
             node.destroy_node()

@@ -75,6 +75,7 @@ class OutputRecorder:
         self.store = _typestore()
         self.writer = Writer(bag_path, version=8, storage_plugin=StoragePlugin.MCAP)
         self.writer.open()
+        self.closed = False
         self.connections: dict[str, Any] = {}
         self.last_ns = 0
         self.posenet: list[tuple[float, PoseSample]] = []
@@ -112,7 +113,10 @@ class OutputRecorder:
             self.sun.append((stamp, sun_estimate(msg, self.sun_latency_ms())))
 
     def finish(self, path: Any, frame_id: str) -> None:
-        """Write the final reloc/path and close the bag."""
+        """Write the final reloc/path and close the bag (once; a no-op after that)."""
+        if self.closed:
+            return
+        self.closed = True
         if path:
             topic, msgtype = PATH_TOPIC
             connection = self.writer.add_connection(topic, msgtype, typestore=self.store)
