@@ -41,6 +41,7 @@ from vo_fusion.node import VoFusionNode
 
 DELIVERY_TIMEOUT_S = 10.0
 MATCH_TIMEOUT_S = 10.0
+POLL_S = 0.0005  # sleep between rounds over the executors while waiting for DDS
 SETTLE_SPINS = 4  # spins after every node took an image: services, priors and sun arrive
 
 
@@ -66,11 +67,10 @@ class ReplayGraph:
     def __init__(self, settings: ReplaySettings, stream: BagStream, camera: PinholeCamera | None):
         self.settings, self.stream, self.camera = settings, stream, camera
         os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-        os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
-        self.context = Context()
-        rclpy.init(context=self.context, domain_id=settings.domain_id)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.nodes: list[Node] = []
+        # One context (a DDS participant) and executor per node, as if each ran in its own
+        # process: with all nodes in one participant, Fast DDS was seen to leave a matched
+        # reader or a service without any message in about 1 run in 5.
+        self.members: list[tuple[Node, SingleThreadedExecutor, Context]] = []
         try:
             self.posenet = self._add(PoseNetNode, "posenet_node")
             self.sun = self._add(SunBcnnNode, "sun_bcnn_node")
@@ -107,20 +107,35 @@ class ReplayGraph:
     def _add(self, node_type: Callable[..., Node], name: str) -> Any:
         values = {"use_sim_time": True, "compressed": self.stream.compressed}
         values |= self.settings.parameters.get(name, {})
+        context = self._context()
         node = node_type(
-            context=self.context,
+            context=context,
             cli_args=self._node_arguments(),
             parameter_overrides=[Parameter(k, value=v) for k, v in values.items()],
         )
-        self.nodes.append(node)
-        self.executor.add_node(node)
-        return node
+        return self._keep(node, context)
 
     def _plain_node(self, name: str) -> Node:
-        node = Node(name, context=self.context)
-        self.nodes.append(node)
-        self.executor.add_node(node)
+        context = self._context()
+        return self._keep(Node(name, context=context), context)
+
+    def _context(self) -> Context:
+        context = Context()
+        rclpy.init(context=context, domain_id=self.settings.domain_id)
+        return context
+
+    def _keep(self, node: Node, context: Context) -> Any:
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        self.members.append((node, executor, context))
         return node
+
+    def _spin(self, timeout_s: float) -> None:
+        """One round over every node's executor: each runs what is ready without waiting; then a
+        short sleep (at most timeout_s) lets DDS deliver between participants."""
+        for _, executor, _ in self.members:
+            executor.spin_once(timeout_sec=0.0)
+        time.sleep(min(timeout_s, POLL_S))
 
     def _publisher(self, topic: str, msgtype: str) -> Any:
         if topic not in self.publishers:
@@ -144,6 +159,10 @@ class ReplayGraph:
         total = self.stream.count(settings.image_topic)
         if settings.max_images is not None:
             total = min(total, settings.max_images)
+        for topic in topics:  # made up front, so discovery is done before the first message
+            self._publisher(topic, self.stream.topics[topic])
+        if self.camera is not None:
+            self._publisher(self._camera_info_topic, "sensor_msgs/msg/CameraInfo")
         self._wait_for_graph()
         self._prime_camera_info()
         started = time.perf_counter()
@@ -185,17 +204,20 @@ class ReplayGraph:
         """Until DDS has matched every output to its readers (publisher side: the recorder and,
         for priors and sun, the fusion node) and the relocalize service to its client, so
         nothing is lost to discovery."""
-        wanted = (
+        wanted = [
             (self.posenet.pose_publisher, 2),
             (self.sun.direction_publisher, 2),
             (self.fusion.pose_publisher, 1),
-        )
+            (self.publishers[self.settings.image_topic], 3),
+        ]
+        if self._camera_info_topic in self.publishers:
+            wanted.append((self.publishers[self._camera_info_topic], 2))
         deadline = time.monotonic() + MATCH_TIMEOUT_S
         while time.monotonic() < deadline and not (
             all(publisher.get_subscription_count() >= count for publisher, count in wanted)
             and self.fusion.relocalize.service_is_ready()
         ):
-            self.executor.spin_once(timeout_sec=0.05)
+            self._spin(0.05)
         if not self._relocalize_round_trip():
             self.player.get_logger().warning(
                 "reloc/relocalize did not answer the fusion node before the run: relocalization "
@@ -215,7 +237,7 @@ class ReplayGraph:
             future = self.fusion.relocalize.call_async(Trigger.Request())
             deadline = time.monotonic() + 3.0
             while time.monotonic() < deadline and not future.done():
-                self.executor.spin_once(timeout_sec=0.02)
+                self._spin(0.02)
             if future.done():
                 return True
         return False
@@ -227,18 +249,21 @@ class ReplayGraph:
             return
         for message in self.stream.messages([topic]):
             msg: Any = deserialize_message(message.raw, message_class(message.msgtype))
-            self._publisher(topic, message.msgtype).publish(msg)
             nodes = (self.posenet, self.fusion)
             deadline = time.monotonic() + DELIVERY_TIMEOUT_S
             while any(n.camera is None for n in nodes) and time.monotonic() < deadline:
-                self.executor.spin_once(timeout_sec=0.05)
+                self._publisher(topic, message.msgtype).publish(msg)  # best effort: again
+                self._spin(0.05)
             return
 
     def _publish_camera_info(self, header: Any) -> None:
         assert self.camera is not None
-        topic = self.settings.camera_info_topic or "camera_info"
         info = ros_convert.camera_to_camera_info(self.camera, header)
-        self._publisher(topic, "sensor_msgs/msg/CameraInfo").publish(info)
+        self._publisher(self._camera_info_topic, "sensor_msgs/msg/CameraInfo").publish(info)
+
+    @property
+    def _camera_info_topic(self) -> str:
+        return self.settings.camera_info_topic or "camera_info"
 
     def _step(self, topic: str, msg: Any, log: ReplayLog) -> None:
         """One image through the graph, in lockstep."""
@@ -250,13 +275,13 @@ class ReplayGraph:
         nodes = (self.posenet, self.sun, self.fusion)
         deadline = time.monotonic() + DELIVERY_TIMEOUT_S
         while any(n.stats["received"] < count for n in nodes) and time.monotonic() < deadline:
-            self.executor.spin_once(timeout_sec=0.05)
+            self._spin(0.05)
         if any(n.stats["received"] < count for n in nodes):
             log.undelivered_images += 1
             for node in nodes:  # resynchronise so one lost image does not stall the rest
                 node.stats["received"] = count
         for _ in range(SETTLE_SPINS):
-            self.executor.spin_once(timeout_sec=0.002)
+            self._spin(0.002)
         last = self.fusion.last
         stamp = ros_convert.stamp_to_seconds(msg.header.stamp)
         log.frames.append(
@@ -306,8 +331,9 @@ class ReplayGraph:
         """Close the outputs bag (readable even after an interrupted run) and the ROS graph."""
         if getattr(self, "recorder", None) is not None:
             self.recorder.finish([], self.fusion.map_frame)
-        for node in self.nodes:
-            self.executor.remove_node(node)
+        for node, executor, context in self.members:
+            executor.remove_node(node)
             node.destroy_node()
-        self.executor.shutdown()
-        rclpy.try_shutdown(context=self.context)
+            executor.shutdown()
+            rclpy.try_shutdown(context=context)
+        self.members.clear()
