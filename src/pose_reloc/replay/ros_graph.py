@@ -184,6 +184,7 @@ class ReplayGraph:
                 self._publisher(message.topic, message.msgtype).publish(msg)
         log.wall_s = time.perf_counter() - started
         log.error = self.stream.error
+        self._flush()
         self.recorder.finish(self.fusion.path, self.fusion.map_frame)
         log.posenet, log.fused, log.sun = (
             self.recorder.posenet,
@@ -199,6 +200,15 @@ class ReplayGraph:
             for node in (self.posenet, self.sun, self.fusion)
         }
         return log
+
+    def _flush(self) -> None:
+        """Let the last image's outputs reach the recorder before its bag is closed."""
+        deadline = time.monotonic() + DELIVERY_TIMEOUT_S
+        while time.monotonic() < deadline and (
+            len(self.recorder.posenet) < self.posenet.stats["localized"]
+            or len(self.recorder.sun) < self.sun.stats["estimated"]
+        ):
+            self._spin(POLL_S)
 
     def _wait_for_graph(self) -> None:
         """Until DDS has matched every output to its readers (publisher side: the recorder and,
