@@ -17,6 +17,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from pose_reloc import ros_convert
 from pose_reloc.camera import PinholeCamera
+from pose_reloc.evaluation.metrics import median
 from pose_reloc.node import PoseNetNode
 from pose_reloc.posenet import PoseNetLocalizer
 from pose_reloc.ros_node_tools import RELIABLE_QOS, SENSOR_QOS
@@ -90,8 +91,8 @@ def benchmark_posenet(
     result = {
         "samples": float(localizer.samples),
         "bare_inference_ms": float(np.median(bare)),
-        "node_ms": float(np.median(through_node)) if through_node else float("nan"),
-        "node_callback_ms": float(np.median(in_callback)) if in_callback else float("nan"),
+        "node_ms": median(through_node),
+        "node_callback_ms": median(in_callback),
         "frames_through_node": float(len(through_node)),
     }
     result["node_over_bare"] = result["node_ms"] / result["bare_inference_ms"]

@@ -28,7 +28,7 @@ from scipy import stats
 
 from pose_reloc.datasets import read_dataset
 from pose_reloc.datasets.record import Frame
-from pose_reloc.evaluation.metrics import TWO_SIGMA_CHI2, spearman, summary, write_json
+from pose_reloc.evaluation.metrics import TWO_SIGMA_CHI2, median, spearman, summary, write_json
 from sun_bcnn.inference import (
     SunEstimate,
     SunEstimator,
@@ -56,10 +56,6 @@ def elevation_deg(frame: Frame) -> float:
     return float(np.degrees(np.arcsin(np.clip(frame.sun_world[2], -1.0, 1.0))))
 
 
-def _median(values: Sequence[float]) -> float:
-    return float(np.median(values)) if len(values) else float("nan")
-
-
 def _rate(flags: Sequence[bool]) -> float:
     return float(np.mean(flags)) if len(flags) else float("nan")
 
@@ -71,7 +67,7 @@ def _by_elevation(errors: np.ndarray, elevations: np.ndarray) -> dict[str, dict[
         chosen = errors[(elevations >= low) & upper]
         bands[f"{low:.0f}-{high:.0f}"] = {
             "frames": int(chosen.size),
-            "median_error_deg": _median(list(chosen)),
+            "median_error_deg": median(list(chosen)),
         }
     return bands
 
@@ -102,7 +98,7 @@ def sun_figures(
     return {
         "sunny_frames": len(errors),
         "overcast_frames": len(valid_overcast),
-        "median_error_deg": _median(errors),
+        "median_error_deg": median(errors),
         "mean_error_deg": float(error.mean()) if error.size else float("nan"),
         "error": summary(error) if error.size else {},
         "valid_error": summary(valid_errors) if valid_errors else {},
@@ -112,7 +108,7 @@ def sun_figures(
         "spearman_sigma_error": spearman(spreads, errors),
         "sunny_valid_rate": _rate(valid_sunny),
         "overcast_invalid_rate": _rate([not v for v in valid_overcast]),
-        "latency_ms": _median(latency),
+        "latency_ms": median(latency),
         "latency": summary(latency) if latency else {},
     }
 

@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pose_reloc.datasets.record import Frame
-from pose_reloc.evaluation.metrics import fraction_within, summary, write_json
+from pose_reloc.evaluation.metrics import fraction_within, median, summary, write_json
 from pose_reloc.geometry import Transform, rotation_error_deg, translation_error_m
 from vo_fusion.feature_map import FeatureMap
 from vo_fusion.fusion import FusionConfig, FusionCore, TrackingState
@@ -179,8 +179,8 @@ def fusion_figures(records: Sequence[FrameRecord]) -> dict[str, Any]:
     return {
         "frames": len(records),
         "tracking_frames": len(t_err),
-        "median_translation_m": _median(t_err),
-        "median_rotation_deg": _median(r_err),
+        "median_translation_m": median(t_err),
+        "median_rotation_deg": median(r_err),
         "within_25cm_2deg": fraction_within(t_err, r_err, 0.25, 2.0),
         "within_5cm_5deg": fraction_within(t_err, r_err, 0.05, 5.0),
         "ate_rmse_m": float(np.sqrt(np.mean(t_err**2))) if len(t_err) else float("nan"),
@@ -188,10 +188,10 @@ def fusion_figures(records: Sequence[FrameRecord]) -> dict[str, Any]:
         "first_fix_s": times[0] if times else float("nan"),
         "kidnaps": len(kidnap_times),
         "relocalized": int(sum(math.isfinite(t) for t in kidnap_times)),
-        "median_relocalization_s": _median([t for t in kidnap_times if math.isfinite(t)]),
+        "median_relocalization_s": median([t for t in kidnap_times if math.isfinite(t)]),
         "states": {s.value: sum(r.state is s for r in records) for s in TrackingState},
         "sun_updates": int(sum(r.sun_used for r in records)),
-        "frame_ms": _median([r.frame_ms for r in records]),
+        "frame_ms": median([r.frame_ms for r in records]),
         "frame_time": summary([r.frame_ms for r in records]) if records else {},
     }
 
@@ -216,7 +216,7 @@ def evaluate_fusion(
             estimate = posenet(frame) if record.state is TrackingState.TRACKING else None
             if estimate is not None:
                 posenet_errors.append(translation_error_m(estimate[0], frame.T_wc))
-        figures["posenet_median_translation_m"] = _median(posenet_errors)
+        figures["posenet_median_translation_m"] = median(posenet_errors)
     if drift_frames is not None:
         figures |= _drift(feature_map, drift_frames, prior_source, sun_source, ephemeris, config)
     if out is not None:
@@ -262,7 +262,3 @@ def _write(out: Path, figures: dict[str, Any], records: Sequence[FrameRecord]) -
     write_tum(folder / "groundtruth.tum", [r.stamp for r in records], [r.T_true for r in records])
     fused = [r for r in records if r.state is TrackingState.TRACKING and r.T_fused is not None]
     write_tum(folder / "fused.tum", [r.stamp for r in fused], [r.T_fused for r in fused])  # type: ignore[misc]
-
-
-def _median(values: Sequence[float] | NDArray) -> float:
-    return float(np.median(values)) if len(values) else float("nan")

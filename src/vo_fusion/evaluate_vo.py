@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from pose_reloc.datasets.record import Frame
-from pose_reloc.evaluation.metrics import write_json
+from pose_reloc.evaluation.metrics import median, write_json
 from pose_reloc.geometry import pose_errors, translation_error_m
 from vo_fusion.build_map import build_map
 from vo_fusion.evaluate import FrameRecord, rotation_drift_per_100m, write_tum
@@ -205,7 +205,7 @@ def vo_figures(records: Sequence[FrameRecord]) -> dict[str, Any]:
         "ate_rmse_m_sim3": ate_sim3,
         "ate_rmse_m": _rmse(t_err),
         "sim3_scale": scale,
-        "median_rotation_deg": float(np.median(r_err)) if len(r_err) else float("nan"),
+        "median_rotation_deg": median(r_err),
         "final_rotation_deg": final_deg,
         "rot_drift_deg_per_100m": rotation_drift_per_100m(records),
         "translation_drift_percent": 100.0 * final_m / travelled if travelled > 0 else float("nan"),

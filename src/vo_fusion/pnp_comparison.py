@@ -25,7 +25,7 @@ from scipy.spatial.transform import Rotation
 
 from pose_reloc.camera import PinholeCamera
 from pose_reloc.datasets.record import Frame
-from pose_reloc.evaluation.metrics import fraction_within
+from pose_reloc.evaluation.metrics import fraction_within, median
 from pose_reloc.geometry import Transform, rotation_error_deg, translation_error_m
 from vo_fusion.feature_map import FeatureMap, VoFusionError
 from vo_fusion.refine import RefineConfig, find_correspondences, solve_pnp
@@ -76,9 +76,9 @@ def compare_pnp(
     )
     figures: dict[str, Any] = {
         "frames": len(matches),
-        "matches_median": _median(matches),
+        "matches_median": median(matches),
         "pnp_frames": len(problems),
-        "correspondences_median_ms": _median(matching_ms),
+        "correspondences_median_ms": median(matching_ms),
         "prior_offset_m": prior_offset_m,
         "prior_offset_deg": prior_offset_deg,
         "threshold_px": config.ransac_threshold_px,
@@ -218,14 +218,14 @@ def summarize(
     return {
         "method": method,
         "success_rate": len(solved) / len(outcomes) if outcomes else float("nan"),
-        "median_translation_m": _median(t_err),
+        "median_translation_m": median(t_err),
         "p90_translation_m": _percentile(t_err, 90),
-        "median_rotation_deg": _median(r_err),
+        "median_rotation_deg": median(r_err),
         "within_25cm_2deg": fraction_within(
             np.concatenate([t_err, unsolved]), np.concatenate([r_err, unsolved]), 0.25, 2.0
         ),
-        "median_inliers": _median([o.inliers for o in outcomes if o.T_wc is not None]),
-        "median_ms": _median(times),
+        "median_inliers": median([o.inliers for o in outcomes if o.T_wc is not None]),
+        "median_ms": median(times),
         "p90_ms": _percentile(times, 90),
     }
 
@@ -271,10 +271,6 @@ def _pycolmap() -> tuple[Any | None, str]:
 def _unit_vector(rng: np.random.Generator) -> NDArray[np.float64]:
     v = rng.normal(size=3)
     return np.asarray(v / np.linalg.norm(v), dtype=np.float64)
-
-
-def _median(values: Sequence[float] | NDArray) -> float:
-    return float(np.median(values)) if len(values) else float("nan")
 
 
 def _percentile(values: Sequence[float] | NDArray, q: float) -> float:

@@ -22,6 +22,12 @@ def fraction_within(
     return float(np.mean((t <= max_m) & (r <= max_deg))) if t.size else float("nan")
 
 
+def median(values: ArrayLike) -> float:
+    """The median, NaN for no values (a figure that could not be measured)."""
+    v = np.asarray(values, float)
+    return float(np.median(v)) if v.size else float("nan")
+
+
 def spearman(a: ArrayLike, b: ArrayLike) -> float:
     a, b = np.asarray(a, float), np.asarray(b, float)
     if a.size < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from pose_reloc.evaluation.metrics import summary
+from pose_reloc.evaluation.metrics import median, summary
 from pose_reloc.evaluation.posenet import PoseSample, posenet_figures
 from pose_reloc.geometry import Transform, interpolate, translation_error_m
 from sun_bcnn.evaluate import sun_figures
@@ -187,10 +187,10 @@ def _timing_section(log: ReplayLog) -> dict[str, Any]:
     stamps = [f.stamp for f in log.frames]
     recorded_s = (stamps[-1] - stamps[0]) * len(stamps) / max(len(stamps) - 1, 1) if stamps else 0.0
     return {
-        "fusion_frame_ms": float(np.median(frame_ms)) if frame_ms else math.nan,
+        "fusion_frame_ms": median(frame_ms),
         "fusion_frame": summary(frame_ms) if frame_ms else {},
-        "posenet_latency_ms": _median([s.latency_ms for _, s in log.posenet]),
-        "sun_latency_ms": _median([e.inference_ms for _, e in log.sun]),
+        "posenet_latency_ms": median([s.latency_ms for _, s in log.posenet]),
+        "sun_latency_ms": median([e.inference_ms for _, e in log.sun]),
         "graph_step_ms": summary(log.step_ms) if log.step_ms else {},
         "wall_s": log.wall_s,
         "recorded_s": recorded_s,
@@ -199,10 +199,6 @@ def _timing_section(log: ReplayLog) -> dict[str, Any]:
         "published_by_nodes": log.published,
         "recorded": {"posenet_poses": len(log.posenet), "sun_estimates": len(log.sun)},
     }
-
-
-def _median(values: list[float]) -> float:
-    return float(np.median(values)) if values else math.nan
 
 
 def state_spans(log: ReplayLog) -> list[tuple[float, float, TrackingState]]:
