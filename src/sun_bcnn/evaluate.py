@@ -49,11 +49,16 @@ def mahalanobis_angles(estimate: SunEstimate, sun_cam: ArrayLike) -> float:
     return float(error @ np.linalg.solve(estimate.angle_covariance, error))
 
 
+def sun_elevation_deg(sun_map: ArrayLike | None) -> float:
+    """Elevation of a unit sun vector in the map frame (map z up); NaN when unknown."""
+    if sun_map is None:
+        return float("nan")
+    return float(np.degrees(np.arcsin(np.clip(np.asarray(sun_map, float)[2], -1.0, 1.0))))
+
+
 def elevation_deg(frame: Frame) -> float:
     """True sun elevation from the frame's map-frame sun vector (NaN when unknown)."""
-    if frame.sun_world is None:
-        return float("nan")
-    return float(np.degrees(np.arcsin(np.clip(frame.sun_world[2], -1.0, 1.0))))
+    return sun_elevation_deg(frame.sun_world)
 
 
 def _rate(flags: Sequence[bool]) -> float:

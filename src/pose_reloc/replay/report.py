@@ -72,7 +72,8 @@ def plot_errors(log: ReplayLog, path: Path) -> None:
         2, 1, figsize=(9, 4.5), sharex=True, gridspec_kw={"height_ratios": [5, 1]}
     )
     t0 = log.frames[0].stamp if log.frames else 0.0
-    records = [r for r in frame_records(log) if r.T_fused is not None]
+    all_records = frame_records(log)
+    records = [r for r in all_records if r.T_fused is not None]
     if records:
         top.semilogy(
             [r.stamp - t0 for r in records],
@@ -92,7 +93,7 @@ def plot_errors(log: ReplayLog, path: Path) -> None:
             ms=8,
             label="PoseNet translation error (m)",
         )
-    for r in frame_records(log):
+    for r in all_records:
         if r.kidnap:
             top.axvline(r.stamp - t0, color="m", ls="--", lw=1)
     top.set(ylabel="error (m)", title="Error over time (dashed: kidnap)")

@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from pose_reloc.evaluation.metrics import median, summary
 from pose_reloc.evaluation.posenet import PoseSample, posenet_figures
 from pose_reloc.geometry import Transform, interpolate, translation_error_m
-from sun_bcnn.evaluate import sun_figures
+from sun_bcnn.evaluate import sun_elevation_deg, sun_figures
 from sun_bcnn.inference import SunEstimate
 from vo_fusion.evaluate import KIDNAP_SPEED_MPS, FrameRecord, fusion_figures
 from vo_fusion.fusion import TrackingState
@@ -56,10 +56,15 @@ class ReplayLog:
     undelivered_images: int = 0
     published: dict[str, int] = field(default_factory=dict)  # what the nodes say they published
     error: str | None = None  # the bag was damaged: the figures cover what was read
+    _truth_stamps: NDArray[np.float64] = field(
+        default_factory=lambda: np.zeros(0), init=False, repr=False
+    )
 
     def truth_at(self, stamp: float) -> Transform | None:
         """Ground truth at `stamp`, interpolated between neighbours closer than GT_MAX_GAP_S."""
-        stamps = [s for s, _ in self.ground_truth]
+        if len(self._truth_stamps) != len(self.ground_truth):  # appended to since: re-index
+            self._truth_stamps = np.array([s for s, _ in self.ground_truth])
+        stamps = self._truth_stamps
         after = int(np.searchsorted(stamps, stamp))
         for index in (after - 1, after):
             if 0 <= index < len(stamps) and abs(stamps[index] - stamp) < 1e-4:
@@ -71,15 +76,19 @@ class ReplayLog:
             self.ground_truth[after - 1][1], self.ground_truth[after][1], (stamp - t0) / (t1 - t0)
         )
 
-    def sun_truth_cam(self, stamp: float) -> NDArray[np.float64] | None:
-        """The true sun vector in the camera frame (needs ground truth and the camera mount)."""
-        T_map_base = self.truth_at(stamp)
-        if T_map_base is None or self.T_base_cam is None or not self.sun_truth_map:
+    def sun_map_at(self, stamp: float) -> NDArray[np.float64] | None:
+        """The true sun vector in the map frame nearest to `stamp` (within GT_MAX_GAP_S)."""
+        if not self.sun_truth_map:
             return None
         nearest = min(self.sun_truth_map, key=lambda item: abs(item[0] - stamp))
-        if abs(nearest[0] - stamp) > GT_MAX_GAP_S:
+        return nearest[1] if abs(nearest[0] - stamp) <= GT_MAX_GAP_S else None
+
+    def sun_truth_cam(self, stamp: float) -> NDArray[np.float64] | None:
+        """The true sun vector in the camera frame (needs ground truth and the camera mount)."""
+        T_map_base, sun_map = self.truth_at(stamp), self.sun_map_at(stamp)
+        if T_map_base is None or self.T_base_cam is None or sun_map is None:
             return None
-        return (T_map_base @ self.T_base_cam).rotation.inv().apply(nearest[1])
+        return (T_map_base @ self.T_base_cam).rotation.inv().apply(sun_map)
 
 
 def frame_records(log: ReplayLog) -> list[FrameRecord]:
@@ -165,7 +174,7 @@ def _sun_section(log: ReplayLog) -> dict[str, Any]:
         return {"estimates": 0}
     estimates = [estimate for _, estimate in log.sun]
     truths = [log.sun_truth_cam(stamp) for stamp, _ in log.sun]
-    elevations = [_elevation_deg(log, stamp) for stamp, _ in log.sun]
+    elevations = [sun_elevation_deg(log.sun_map_at(stamp)) for stamp, _ in log.sun]
     figures = sun_figures(estimates, truths, [False] * len(estimates), elevations)
     return {
         "estimates": len(estimates),
@@ -173,13 +182,6 @@ def _sun_section(log: ReplayLog) -> dict[str, Any]:
         "note": "the bag has no overcast labels: overcast_invalid_rate is not measured here",
         **figures,
     }
-
-
-def _elevation_deg(log: ReplayLog, stamp: float) -> float:
-    if not log.sun_truth_map:
-        return math.nan
-    nearest = min(log.sun_truth_map, key=lambda item: abs(item[0] - stamp))
-    return float(np.degrees(np.arcsin(np.clip(nearest[1][2], -1.0, 1.0))))
 
 
 def _timing_section(log: ReplayLog) -> dict[str, Any]:

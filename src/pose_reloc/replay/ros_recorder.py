@@ -4,7 +4,6 @@ messages the figures need: PoseNet poses, fused poses, sun estimates."""
 from __future__ import annotations
 
 import importlib
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -70,7 +69,7 @@ class OutputRecorder:
         if bag_path.exists():
             raise ReplayError(f"{bag_path} exists already: choose another --out or remove it")
         bag_path.parent.mkdir(parents=True, exist_ok=True)
-        self.node, self.path = node, bag_path
+        self.node = node
         self.posenet_latency_ms, self.sun_latency_ms = posenet_latency_ms, sun_latency_ms
         self.store = _typestore()
         self.writer = Writer(bag_path, version=8, storage_plugin=StoragePlugin.MCAP)
@@ -81,7 +80,6 @@ class OutputRecorder:
         self.posenet: list[tuple[float, PoseSample]] = []
         self.fused: dict[float, tuple[Transform, np.ndarray]] = {}
         self.sun: list[tuple[float, SunEstimate]] = []
-        self.bad_messages: deque[str] = deque(maxlen=5)
         for topic, msgtype in {**OUTPUT_TOPICS, **(extra_topics or {})}.items():
             self.connections[topic] = self.writer.add_connection(
                 topic, msgtype, typestore=self.store
@@ -93,12 +91,16 @@ class OutputRecorder:
     def _callback(self, topic: str, cls: type) -> Callable[[bytes], None]:
         def record(raw: bytes) -> None:
             msg: Any = deserialize_message(raw, cls)
-            self.last_ns = max(self.last_ns, _stamp_ns(msg, self.last_ns))
-            self.writer.write(self.connections[topic], _stamp_ns(msg, self.last_ns), raw)
+            stamp_ns = _stamp_ns(msg, self.last_ns)
+            self.last_ns = max(self.last_ns, stamp_ns)
+            self.writer.write(self.connections[topic], stamp_ns, raw)
             try:
                 self._keep(topic, msg)
-            except PoseRelocError as error:  # counted in the node's own drops; note it here
-                self.bad_messages.append(f"{topic}: {error}")
+            except PoseRelocError as error:  # recorded, but left out of the figures
+                self.node.get_logger().warning(
+                    f"{topic}: a message the figures cannot use: {error}",
+                    throttle_duration_sec=5.0,
+                )
 
         return record
 
