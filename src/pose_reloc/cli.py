@@ -9,6 +9,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from pose_reloc import __version__
 from pose_reloc.errors import PoseRelocError
@@ -29,13 +30,19 @@ def _model_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_metrics(path: str) -> dict[str, Any]:
+    """A metrics JSON written by `pose-reloc evaluate`; a PoseRelocError names it otherwise."""
+    try:
+        figures = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise PoseRelocError(f"metrics {path} cannot be read: {error}") from error
+    return figures
+
+
 def _record_accuracy(args: argparse.Namespace) -> int:
     from pose_reloc.model_card import record_accuracy
 
-    try:
-        figures = json.loads(Path(args.metrics).read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise PoseRelocError(f"metrics {args.metrics} cannot be read: {error}") from error
+    figures = _read_metrics(args.metrics)
     print(f"wrote the accuracy into {args.model} and {record_accuracy(args.model, figures)}")
     return 0
 
@@ -127,7 +134,7 @@ def _export(args: argparse.Namespace) -> int:
     require_torch()
     from pose_reloc.train.export import export_checkpoint
 
-    accuracy = json.loads(Path(args.metrics).read_text()) if args.metrics else None
+    accuracy = _read_metrics(args.metrics) if args.metrics else None
     path, card = export_checkpoint(
         args.checkpoint, args.out, samples=args.samples, accuracy=accuracy
     )
