@@ -88,10 +88,11 @@ class BagStream:
 
     def messages(self, topics: Sequence[str]) -> Iterator[BagMessage]:
         """The wanted topics' messages in log-time order; on damage, stop and set `error`."""
+        wanted = set(topics)
         if self.salvaged is not None:
-            yield from (m for m in self.salvaged if m.topic in set(topics))
+            yield from (m for m in self.salvaged if m.topic in wanted)
             return
-        connections = [c for c in self.reader.connections if c.topic in set(topics)]
+        connections = [c for c in self.reader.connections if c.topic in wanted]
         try:
             for connection, log_time_ns, raw in self.reader.messages(connections=connections):
                 yield BagMessage(connection.topic, connection.msgtype, log_time_ns, bytes(raw))
