@@ -290,7 +290,10 @@ def test_evaluation_figures_on_frames_with_known_sun(tmp_path, monkeypatch):
         model, tmp_path, out=tmp_path / "metrics.json", samples=64, log=lambda _: None
     )
     assert figures["frames"] == 5 and figures["samples"] == 64
-    assert figures["median_error_deg"] < 1.0 and 10.0 < figures["mean_error_deg"] < 11.0
+    # mean of (~0, ~0, ~30 deg): the stand-in's MC noise moves each error by a fraction of a
+    # degree either way, so the mean is 10 deg give or take that, not strictly above 10.
+    assert figures["median_error_deg"] < 1.0
+    assert figures["mean_error_deg"] == pytest.approx(10.0, abs=0.5)
     bands = figures["error_by_elevation"]
     assert bands["0-20"]["frames"] == 1 and bands["20-40"]["median_error_deg"] == pytest.approx(
         30.0, abs=1.0
