@@ -1,5 +1,5 @@
 """vo_fusion's visual odometry: exact two-view triangulation, tracking a rendered drive from a
-keyframe with metric points, keyframes made as it goes, and failures that come back as reasons."""
+seed with metric points, points triangulated as it goes, and failures that come back as reasons."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pose_reloc.camera import PinholeCamera
 from pose_reloc.datasets import read_dataset
 from pose_reloc.geometry import Transform, rotation_error_deg, translation_error_m
 from vo_fusion.feature_map import VoFusionError
-from vo_fusion.odometry import Keyframe, OdometryConfig, VisualOdometry, triangulate
+from vo_fusion.odometry import OdometryConfig, OdometrySeed, VisualOdometry, triangulate
 
 CAMERA = PinholeCamera(
     np.array([[260.0, 0, 159.5], [0, 260.0, 119.5], [0, 0, 1]]), 320, 240, np.zeros(0)
@@ -49,18 +49,24 @@ def drive(tmp_path_factory):
     return list(read_dataset(out)), out, far
 
 
-def keyframe_from_depth(odometry, frame, depth_path):
-    """A keyframe whose features carry their exact world points (from the rendered depth)."""
-    features = odometry.detect(frame.image())
+def seed_from_depth(frame, depth_path):
+    """A seed whose corners carry their exact world points (from the rendered depth)."""
+    grey = cv2.cvtColor(frame.image(), cv2.COLOR_RGB2GRAY)
+    pixels = cv2.goodFeaturesToTrack(grey, 300, 0.01, 8).reshape(-1, 2).astype(np.float64)
     depth_m = cv2.imread(str(depth_path), cv2.IMREAD_UNCHANGED).astype(np.float64) / 1000.0
-    u, v = np.round(features.pixels).astype(int).T
+    u, v = np.round(pixels).astype(int).T
     depth = depth_m[v, u]
     usable = depth > 0
-    rays = frame.camera.unproject(features.pixels[usable])
+    rays = frame.camera.unproject(pixels[usable])
     points_cam = rays / rays[:, 2:3] * depth[usable, None]
-    point_of_feature = np.full(len(features), -1, dtype=np.int64)
-    point_of_feature[usable] = np.arange(int(usable.sum()))
-    return Keyframe(frame.T_wc, features, point_of_feature, frame.T_wc.apply(points_cam), 0)
+    return OdometrySeed(frame.T_wc, pixels[usable], frame.T_wc.apply(points_cam))
+
+
+def started(frames, out):
+    odometry = VisualOdometry()
+    seed = seed_from_depth(frames[0], out / "depth" / "000000.png")
+    odometry.reset(seed, frames[0].camera, frames[0].image())
+    return odometry
 
 
 def test_triangulation_is_exact_and_refuses_bad_geometry():
@@ -86,11 +92,10 @@ def test_triangulation_is_exact_and_refuses_bad_geometry():
     assert not good[0] and good[1:].all()
 
 
-def test_odometry_tracks_a_drive_with_small_drift_and_makes_keyframes(drive):
+def test_odometry_tracks_a_drive_with_small_drift_and_triangulates_as_it_goes(drive):
     frames, out, _ = drive
-    odometry = VisualOdometry("orb")
-    odometry.reset(keyframe_from_depth(odometry, frames[0], out / "depth" / "000000.png"))
-    steps = [odometry.track(frame.camera, odometry.detect(frame.image())) for frame in frames[1:]]
+    odometry = started(frames, out)
+    steps = [odometry.track(frame.camera, frame.image()) for frame in frames[1:]]
     assert all(step.ok for step in steps), [step.reason for step in steps if not step.ok]
     travelled = sum(translation_error_m(a.T_wc, b.T_wc) for a, b in itertools.pairwise(frames))
     last = steps[-1].T_wc
@@ -99,9 +104,10 @@ def test_odometry_tracks_a_drive_with_small_drift_and_makes_keyframes(drive):
     print(f"VO over {travelled:.1f} m: drift {drift_m:.3f} m, {drift_deg:.2f} deg")
     assert travelled > 8.0
     assert drift_m < 0.03 * travelled and drift_deg < 1.0
-    assert sum(step.new_keyframe for step in steps) >= 3
-    assert steps[-1].keyframes_since_map >= 3
-    # Increments chain to the poses, and their covariances are proper and grow off the map.
+    # The seed's points leave the view: by the end most inliers are points it triangulated.
+    assert sum(step.triangulated for step in steps) > 100
+    assert abs(steps[-1].metres_since_seed - travelled) < 0.05 * travelled
+    # Increments chain to the poses, and their covariances are proper.
     chained = frames[0].T_wc
     for step in steps:
         chained = chained @ step.delta
@@ -109,15 +115,13 @@ def test_odometry_tracks_a_drive_with_small_drift_and_makes_keyframes(drive):
     assert translation_error_m(chained, last) < 1e-9
 
 
-def test_off_map_keyframes_add_scale_uncertainty_along_the_motion(drive):
+def test_distance_since_the_seed_adds_scale_uncertainty_along_the_motion(drive):
     frames, out, _ = drive
-    odometry = VisualOdometry("orb")
-    first = keyframe_from_depth(odometry, frames[0], out / "depth" / "000000.png")
-    features = odometry.detect(frames[3].image())
     variances = []
-    for since_map in (0, 5):
-        odometry.reset(Keyframe(**{**first.__dict__, "keyframes_since_map": since_map}))
-        step = odometry.track(frames[3].camera, features)
+    for since_seed in (0.0, 10.0):
+        odometry = started(frames, out)
+        odometry.metres_since_seed = since_seed
+        step = odometry.track(frames[3].camera, frames[3].image())
         t = step.delta.translation / np.linalg.norm(step.delta.translation)
         variances.append(float(t @ step.delta_covariance[:3, :3] @ t))
     assert variances[1] > variances[0] * 1.5
@@ -125,29 +129,31 @@ def test_off_map_keyframes_add_scale_uncertainty_along_the_motion(drive):
 
 def test_frames_it_cannot_track_come_back_as_reasons(drive):
     frames, out, _ = drive
-    odometry = VisualOdometry("orb")
-    assert "no keyframe" in odometry.track(CAMERA, odometry.detect(frames[1].image())).reason
-    odometry.reset(keyframe_from_depth(odometry, frames[0], out / "depth" / "000000.png"))
+    assert "no seed" in VisualOdometry().track(CAMERA, frames[1].image()).reason
+    odometry = started(frames, out)
     black = np.zeros((240, 320, 3), np.uint8)
-    step = odometry.track(CAMERA, odometry.detect(black))
-    assert not step.ok and "features" in step.reason and step.T_wc is None
+    step = odometry.track(CAMERA, black)
+    assert not step.ok and "followed into this image" in step.reason and step.T_wc is None
     sky = np.full((240, 320, 3), (120, 170, 230), np.uint8)  # a lens facing the sky
-    assert not odometry.track(CAMERA, odometry.detect(sky)).ok
+    assert not odometry.track(CAMERA, sky).ok
+    small = np.zeros((120, 160, 3), np.uint8)
+    assert "image size" in odometry.track(CAMERA, small).reason
     # After the bad frames it still tracks the next good one.
-    assert odometry.track(frames[1].camera, odometry.detect(frames[1].image())).ok
+    assert odometry.track(frames[1].camera, frames[1].image()).ok
 
 
 def test_a_teleported_camera_is_not_tracked(drive):
     frames, out, elsewhere = drive
-    odometry = VisualOdometry("orb")
-    odometry.reset(keyframe_from_depth(odometry, frames[0], out / "depth" / "000000.png"))
+    odometry = started(frames, out)
     # The robot kidnapped to the far end of the street, facing back: another view of the world.
     for frame in elsewhere:
-        assert not odometry.track(frame.camera, odometry.detect(frame.image())).ok
+        assert not odometry.track(frame.camera, frame.image()).ok
 
 
 def test_config_is_checked():
     with pytest.raises(VoFusionError, match="min_inliers"):
         OdometryConfig(min_inliers=4)
-    with pytest.raises(VoFusionError, match="keyframe_keep_fraction"):
-        OdometryConfig(keyframe_keep_fraction=1.5)
+    with pytest.raises(VoFusionError, match="corner_quality"):
+        OdometryConfig(corner_quality=1.5)
+    with pytest.raises(VoFusionError, match="flow_window_px"):
+        OdometryConfig(flow_window_px=3)

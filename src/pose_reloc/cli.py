@@ -266,6 +266,7 @@ def _evaluate_fusion(args: argparse.Namespace) -> int:
     from pose_reloc.datasets import read_dataset
     from pose_reloc.evaluation.fusion_sources import (
         ground_truth_priors,
+        ground_truth_sun,
         posenet_priors,
         scene_ephemeris,
         sun_bcnn_observations,
@@ -276,14 +277,26 @@ def _evaluate_fusion(args: argparse.Namespace) -> int:
 
     posenet = posenet_priors(args.posenet, args.providers) if args.posenet else None
     priors = posenet if posenet is not None else ground_truth_priors(args.seed)
+    sun = None
+    if args.sun:
+        sun = sun_bcnn_observations(args.sun, args.providers)
+    elif args.sun_stand_in_deg is not None:
+        sun = ground_truth_sun(args.sun_stand_in_deg, args.seed)
     evaluate_fusion(
         FeatureMap.load(args.map),
         list(read_dataset(args.data)),
         priors,
         posenet=posenet,
-        sun_source=sun_bcnn_observations(args.sun, args.providers) if args.sun else None,
+        sun_source=sun,
         ephemeris=scene_ephemeris(args.scene),
-        config=FusionConfig(map_fix_period_s=args.map_fix_period_s),
+        config=FusionConfig(
+            map_fix_period_s=args.map_fix_period_s,
+            sun_min_interval_s=(
+                FusionConfig.sun_min_interval_s
+                if args.sun_min_interval_s is None
+                else args.sun_min_interval_s
+            ),
+        ),
         drift_frames=list(read_dataset(args.drift_data)) if args.drift_data else None,
         out=args.out,
     )
@@ -429,7 +442,18 @@ def _add_evaluate_commands(commands: argparse._SubParsersAction) -> None:
     fusion.add_argument(
         "--posenet", help="PoseNet model giving the priors (default: ground truth 2-3 m off)"
     )
-    fusion.add_argument("--sun", help="Sun-BCNN model for sun observations (default: no sun)")
+    suns = fusion.add_mutually_exclusive_group()
+    suns.add_argument("--sun", help="Sun-BCNN model for sun observations (default: no sun)")
+    suns.add_argument(
+        "--sun-stand-in-deg",
+        type=float,
+        help="instead of Sun-BCNN: the true sun with this much white error (synthetic data)",
+    )
+    fusion.add_argument(
+        "--sun-min-interval-s",
+        type=float,
+        help="at most one sun update this often (default: FusionConfig's)",
+    )
     fusion.add_argument(
         "--scene", default="config/scenes/demo.yaml", help="scene whose location gives the sun"
     )

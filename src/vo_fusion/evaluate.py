@@ -13,8 +13,11 @@ flags in the data, or ground truth jumping faster than 10 m/s), `relocalized` (o
 again within 0.25 m / 2 deg) and `median_relocalization_s`; `posenet_median_translation_m` on
 the same frames; `frame_ms` (median time of `on_image`). With `drift_frames`: the same run with
 one map fix at the start, without and with the sun, gives `rot_drift_deg_per_100m_vo` and
-`rot_drift_deg_per_100m_vo_sun` over the first tracked stretch (until the first loss), with its
-length `drift_tracked_m_*` and final position error `drift_final_translation_m_*`.
+`rot_drift_deg_per_100m_vo_sun` over the first tracked stretch (until the first loss; the shorter
+of the two runs' stretches, so both are measured over the same frames), with its length
+`drift_tracked_m_*` and final position error `drift_final_translation_m_*`. The two runs see the
+same odometry: the same priors, and OpenCV's RANSAC seeded and single-threaded (else its
+randomness alone moves the drift by several degrees per 100 m from run to run).
 Trajectories are also written as TUM files (evo reads them) beside the JSON.
 """
 
@@ -22,11 +25,13 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -153,8 +158,15 @@ def first_tracked_run(records: Sequence[FrameRecord]) -> list[FrameRecord]:
 def rotation_drift_per_100m(records: Sequence[FrameRecord]) -> float:
     """Rotation error at the end of the first tracked run (mean over its last tenth) per 100 m
     travelled in it; NaN when nothing was tracked or nothing travelled."""
-    run = first_tracked_run(records)
-    travelled = sum(translation_error_m(a.T_true, b.T_true) for a, b in itertools.pairwise(run))
+    return _run_rotation_drift(first_tracked_run(records))
+
+
+def _travelled_m(run: Sequence[FrameRecord]) -> float:
+    return sum(translation_error_m(a.T_true, b.T_true) for a, b in itertools.pairwise(run))
+
+
+def _run_rotation_drift(run: Sequence[FrameRecord]) -> float:
+    travelled = _travelled_m(run)
     if travelled <= 0:
         return float("nan")
     tail = run[-max(1, len(run) // 10) :]
@@ -239,21 +251,49 @@ def _drift(
     ephemeris: Ephemeris | None,
     config: FusionConfig | None,
 ) -> dict[str, float]:
-    """Odometry from one map fix at the start, without and with the sun."""
+    """Odometry from one map fix at the start, without and with the sun, over the same frames."""
     base = config or FusionConfig()
     no_map = FusionConfig(**{**base.__dict__, "map_fix_period_s": 1e9})
-    results = {}
+    priors = _same_prior_per_frame(prior_source)
+    runs = {}
     for key, sun in (("vo", None), ("vo_sun", sun_source)):
-        records = replay(frames, FusionCore(feature_map, no_map), prior_source, sun, ephemeris)
-        results[f"rot_drift_deg_per_100m_{key}"] = rotation_drift_per_100m(records)
-        run = first_tracked_run(records)
-        results[f"drift_tracked_m_{key}"] = sum(
-            translation_error_m(a.T_true, b.T_true) for a, b in itertools.pairwise(run)
-        )
+        with _repeatable_opencv():
+            records = replay(frames, FusionCore(feature_map, no_map), priors, sun, ephemeris)
+        runs[key] = first_tracked_run(records)
+    length = min(len(run) for run in runs.values())
+    results = {}
+    for key, whole in runs.items():
+        run = whole[:length]
+        results[f"rot_drift_deg_per_100m_{key}"] = _run_rotation_drift(run)
+        results[f"drift_tracked_m_{key}"] = _travelled_m(run)
         results[f"drift_final_translation_m_{key}"] = (
             translation_error_m(run[-1].T_fused, run[-1].T_true) if run else float("nan")  # type: ignore[arg-type]
         )
     return results
+
+
+def _same_prior_per_frame(prior_source: PriorSource) -> PriorSource:
+    """The source, asked once per frame: a second replay gets the first one's priors."""
+    answers: dict[float, tuple[Transform, NDArray[np.float64]] | None] = {}
+
+    def prior(frame: Frame) -> tuple[Transform, NDArray[np.float64]] | None:
+        if frame.stamp not in answers:
+            answers[frame.stamp] = prior_source(frame)
+        return answers[frame.stamp]
+
+    return prior
+
+
+@contextmanager
+def _repeatable_opencv(seed: int = 0) -> Iterator[None]:
+    """OpenCV's RANSAC seeded and on one thread (its result depends on the thread split)."""
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    cv2.setRNGSeed(seed)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(threads)
 
 
 def _write(out: Path, figures: dict[str, Any], records: Sequence[FrameRecord]) -> None:

@@ -38,6 +38,7 @@ from vo_fusion.evaluate import FrameRecord, rotation_drift_per_100m, write_tum
 from vo_fusion.feature_map import VoFusionError
 from vo_fusion.fusion import FusionConfig, FusionCore, FusionOutput, TrackingState
 from vo_fusion.odometry import OdometryConfig
+from vo_fusion.refine import RefineConfig
 
 # One map fix at the start (the first frame's prior), none after: pure visual odometry.
 VO_ONLY = FusionConfig(map_fix_period_s=1e9)
@@ -45,21 +46,21 @@ VO_ONLY = FusionConfig(map_fix_period_s=1e9)
 # loose enough that the map's own error passes refine_pose's agreement test.
 START_POSITION_STD_M = 0.1
 START_ROTATION_STD_DEG = 1.0
-# Odometry for KITTI-like driving (1226x370, ~1.2 m forward between frames). With the defaults
-# the track dies within 8 frames of kitti_snippet_a. Measured there, this set is the only one of
-# ~80 tried that tracks all 51 frames with the Sim(3) scale near 1 (4000 features, other windows
-# or a 0.85 ratio lose the track or collapse the scale), so treat it as fragile. Why each change:
-# - max_features 5000 (1000): ORB's strongest corners cluster on one textured facade, and with
-#   1000 of them the keyframe points run out as the car passes it.
-# - triangulation_window 2 (25): new points are triangulated against the oldest recent frame;
-#   25 frames back (30 m) ORB matches almost nothing under forward motion. 2 = ~2.4 m baseline.
-# - min_triangulation_deg 1.0 (2.0): at that baseline most points 15-30 m away are seen under
-#   less than 2 degrees, so too few new points survive.
-# - ratio 0.8 (0.85): a third of the 0.85 matches between consecutive frames break the epipolar
-#   constraint of the true motion.
+# Odometry for KITTI-like driving (1226x370, ~1.2 m forward between frames, so near corners move
+# tens of pixels): a deeper flow pyramid, more corners kept further apart over the wider image,
+# 1 degree of parallax to triangulate (at ~2.4 m baseline, points 15-30 m away are seen under
+# less than 2 degrees), and a lower kept fraction: at that speed a frame keeps only 35-65 % of
+# the last one's points (measured on kitti_snippet_a), and with the default 0.3 the track ends at
+# frame 20, where a car ahead fills the view. The first map fix matches 5000 ORB features: with
+# fewer, the strongest corners cluster on one textured façade.
 KITTI_ODOMETRY = OdometryConfig(
-    max_features=5000, ratio=0.8, triangulation_window=2, min_triangulation_deg=1.0
+    max_tracks=1500,
+    min_corner_distance_px=12.0,
+    flow_pyramid_levels=4,
+    min_triangulation_deg=1.0,
+    min_kept_fraction=0.15,
 )
+KITTI_REFINE = RefineConfig(max_features=5000)
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ def evaluate_vo(
             f"{len(sequence)} frames leave nothing to track after the {init_frames} map frames"
         )
     feature_map = build_map(sequence[:init_frames], descriptor, log=log)
-    core = FusionCore(feature_map, VO_ONLY, odometry=odometry)
+    core = FusionCore(feature_map, VO_ONLY, odometry=odometry, refine=KITTI_REFINE)
     records = run_vo(core, sequence)
     figures = vo_figures(records) | {
         "init_frames": init_frames,

@@ -3,8 +3,9 @@ the feature map with PnP refinements, corrects orientation with the sun, and dec
 robot knows where it is.
 
 States: UNINITIALIZED (nothing seen yet) → RELOCALIZING (waiting for a PoseNet prior that PnP
-against the map confirms) → TRACKING → LOST (too many frames without odometry or a map fix, or
-the filter diverged) → RELOCALIZING … A prior is only ever accepted through an accepted
+against the map confirms) → TRACKING → LOST (too many frames without odometry or a map fix, an
+image in which the odometry kept almost none of its points and the map did not fix it either,
+or the filter diverged) → RELOCALIZING … A prior is only ever accepted through an accepted
 refinement: PoseNet alone is metres off.
 
 Frames. Poses here are of the camera: `T_map_cam` (the filter's, jumps when the map corrects it)
@@ -27,8 +28,8 @@ from numpy.typing import ArrayLike, NDArray
 from pose_reloc.camera import PinholeCamera
 from pose_reloc.errors import GeometryError
 from pose_reloc.geometry import Transform, validate_covariance
-from vo_fusion.feature_map import FeatureMap, ImageFeatures, VoFusionError
-from vo_fusion.odometry import Keyframe, OdometryConfig, OdometryStep, VisualOdometry
+from vo_fusion.feature_map import FeatureMap, VoFusionError
+from vo_fusion.odometry import OdometryConfig, OdometrySeed, OdometryStep, VisualOdometry
 from vo_fusion.pose_filter import FilterConfig, PoseFilter, TimeWentBackwards, compose_jacobians
 from vo_fusion.refine import RefineConfig, RefinementResult, refine_pose
 
@@ -42,15 +43,27 @@ class TrackingState(Enum):
     LOST = "LOST"
 
 
+# FusionConfig fields that may be 0
+ZERO_ALLOWED = ("map_fix_period_s", "sun_min_interval_s", "lost_kept_fraction")
+
+
 @dataclass(frozen=True)
 class FusionConfig:
     map_fix_period_s: float = 0.0  # try a map refinement at most this often while tracking
     lost_after_failures: int = 3  # consecutive frames with neither odometry nor a map fix
+    # Odometry keeping fewer than this fraction of its points into an image (OdometryStep.
+    # kept_fraction), with no map fix either: lost at once. The view changed (kidnapped, lens
+    # covered); waiting for `lost_after_failures` would report the old place meanwhile. 0: off.
+    lost_kept_fraction: float = 0.3
     relocalize_retry_s: float = 0.1  # ask PoseNet again this often while relocalizing
     max_prior_age_s: float = 2.0  # a PoseNet prior this much older than the image is stale
     max_sun_age_s: float = 2.0  # sun observations of older images than this are not used
-    reseed_after_keyframes: int = 2  # odometry restarts from map points after this many
-    # keyframes off the map, at the next accepted map fix
+    # At most one sun update this often. Sun-BCNN's error is not white: it changes slowly with
+    # the view (on the demo drive its yaw part still correlates 0.7 over 5 s), so a filter fed
+    # every observation as independent lets that slow bias pull the orientation.
+    sun_min_interval_s: float = 5.0
+    reseed_after_m: float = 1.0  # odometry restarts from map points, at the next accepted map
+    # fix, once it has travelled this far on points it triangulated itself
     # Added to every map fix's covariance: successive fixes rest on the same map points, so their
     # errors are correlated and the filter must not average them down below the map's own error.
     map_fix_floor_m: float = 0.05
@@ -59,8 +72,10 @@ class FusionConfig:
     def __post_init__(self) -> None:
         for item in fields(self):
             value = getattr(self, item.name)
-            if value < 0 or (item.name != "map_fix_period_s" and value == 0):
+            if value < 0 or (item.name not in ZERO_ALLOWED and value == 0):
                 raise VoFusionError(f"FusionConfig.{item.name} must be positive, got {value}")
+        if not self.lost_kept_fraction < 1:
+            raise VoFusionError("FusionConfig.lost_kept_fraction must be below 1")
 
 
 @dataclass(frozen=True)
@@ -125,7 +140,7 @@ class FusionCore:
             [self.config.map_fix_floor_m**2] * 3
             + [np.radians(self.config.map_fix_floor_deg) ** 2] * 3
         )
-        self.odometry = VisualOdometry(feature_map.descriptor_type, odometry)
+        self.odometry = VisualOdometry(odometry)
         self.filter = PoseFilter(pose_filter or FilterConfig())
         self.state = TrackingState.UNINITIALIZED
         self.prior: Prior | None = None
@@ -140,6 +155,7 @@ class FusionCore:
         self.last_stamp = -np.inf
         self.last_map_fix = -np.inf
         self.last_request = -np.inf
+        self.last_sun_update = -np.inf
 
     # --- inputs -------------------------------------------------------------------------------
     def on_prior(self, T_map_cam: Transform, covariance: ArrayLike, stamp: float) -> None:
@@ -182,7 +198,7 @@ class FusionCore:
         self.odometry.clear()
         self.filter = PoseFilter(self.filter.config)
         self.failures = 0
-        self.last_stamp = self.last_map_fix = self.last_request = -np.inf
+        self.last_stamp = self.last_map_fix = self.last_request = self.last_sun_update = -np.inf
 
     # --- one image ----------------------------------------------------------------------------
     def on_image(
@@ -196,11 +212,10 @@ class FusionCore:
             )
             self.reset()
         self.last_stamp = stamp
-        features = self.odometry.detect(image_rgb)
         if self.state is TrackingState.TRACKING:
-            reason, counts = self._track(image_rgb, camera, features, stamp)
+            reason, counts = self._track(image_rgb, camera, stamp)
         else:
-            reason, counts = self._relocalize(image_rgb, camera, features, stamp)
+            reason, counts = self._relocalize(image_rgb, camera, stamp)
         request = self._wants_relocalization(stamp)
         return FusionOutput(
             state=self.state,
@@ -220,7 +235,7 @@ class FusionCore:
         )
 
     def _relocalize(
-        self, image: NDArray[np.uint8], camera: PinholeCamera, features: ImageFeatures, stamp: float
+        self, image: NDArray[np.uint8], camera: PinholeCamera, stamp: float
     ) -> tuple[str, FrameCounts]:
         if self.state is TrackingState.UNINITIALIZED:
             self.state = TrackingState.RELOCALIZING
@@ -231,13 +246,13 @@ class FusionCore:
             return "waiting for a PoseNet prior", FrameCounts()
         self.prior = None  # each prior is tried once
         result = refine_pose(
-            image, camera, prior.T_map_cam, prior.covariance, self.map, self.refine_config, features
+            image, camera, prior.T_map_cam, prior.covariance, self.map, self.refine_config
         )
         if not result.accepted or result.T_wc is None or result.covariance is None:
             why = f"prior not confirmed by the map: {result.reason}"
             return why, FrameCounts(map_inliers=result.inliers)
         self.filter.reset(result.T_wc, result.covariance + self._fix_floor, stamp)
-        self.odometry.reset(Keyframe.from_refinement(result, result.T_wc))
+        self.odometry.reset(OdometrySeed.from_refinement(result, result.T_wc), camera, image)
         if self.T_odom_cam is None:
             self.T_odom_cam = result.T_wc  # odom starts where the map first puts the robot
         self._remember_odom(stamp, self.T_odom_cam)
@@ -249,16 +264,16 @@ class FusionCore:
         )
 
     def _track(
-        self, image: NDArray[np.uint8], camera: PinholeCamera, features: ImageFeatures, stamp: float
+        self, image: NDArray[np.uint8], camera: PinholeCamera, stamp: float
     ) -> tuple[str, FrameCounts]:
-        step = self.odometry.track(camera, features)
+        step = self.odometry.track(camera, image)
         reasons = []
         if step.ok:
             self._predict(step, stamp)
         else:
             self._coast(stamp)
             reasons.append(f"odometry: {step.reason}")
-        fix = self._map_fix(image, camera, features, stamp, step)
+        fix = self._map_fix(image, camera, stamp, step)
         if fix is not None and not fix.accepted:
             reasons.append(f"map: {fix.reason}")
         if self.T_odom_cam is not None:
@@ -267,8 +282,14 @@ class FusionCore:
         sun_used = pending is not None and self._sun_update(pending)
         fixed = fix is not None and fix.accepted
         self.failures = 0 if (step.ok or fixed) else self.failures + 1
-        if self.failures >= self.config.lost_after_failures or self.filter.diverged:
-            why = "filter diverged" if self.filter.diverged else f"{self.failures} frames untracked"
+        view_changed = self.failures > 0 and step.kept_fraction < self.config.lost_kept_fraction
+        if self.failures >= self.config.lost_after_failures or view_changed or self.filter.diverged:
+            if self.filter.diverged:
+                why = "filter diverged"
+            elif view_changed:
+                why = f"view changed: odometry kept {100 * step.kept_fraction:.0f}% of its points"
+            else:
+                why = f"{self.failures} frames untracked"
             self._lose(why)
             reasons.insert(0, f"lost: {why}")
         counts = FrameCounts(
@@ -296,7 +317,6 @@ class FusionCore:
         self,
         image: NDArray[np.uint8],
         camera: PinholeCamera,
-        features: ImageFeatures,
         stamp: float,
         step: OdometryStep,
     ) -> RefinementResult | None:
@@ -309,7 +329,6 @@ class FusionCore:
             self.filter.covariance,
             self.map,
             self.refine_config,
-            features,
         )
         if not result.accepted or result.T_wc is None or result.covariance is None:
             return result
@@ -317,8 +336,10 @@ class FusionCore:
         if not update.accepted:
             return replace(result, accepted=False, reason=f"gated: {update.reason}")
         self.last_map_fix = stamp
-        if not step.ok or step.keyframes_since_map >= self.config.reseed_after_keyframes:
-            self.odometry.reset(Keyframe.from_refinement(result, self.filter.pose))
+        if not step.ok or step.metres_since_seed >= self.config.reseed_after_m:
+            self.odometry.reset(
+                OdometrySeed.from_refinement(result, self.filter.pose), camera, image
+            )
         return result
 
     def _remember_odom(self, stamp: float, T_odom_cam: Transform) -> None:
@@ -330,6 +351,9 @@ class FusionCore:
         """Correct the current pose with a sun observation of the image at sun.stamp."""
         if self.state is not TrackingState.TRACKING or self.T_odom_cam is None:
             self.sun_counts["not_tracking"] += 1
+            return False
+        if sun.stamp - self.last_sun_update < self.config.sun_min_interval_s:
+            self.sun_counts["too_soon"] += 1
             return False
         then = self.recent_odom.get(sun.stamp)
         if then is None:
@@ -344,6 +368,8 @@ class FusionCore:
             self.last_stamp,
         )
         self.sun_counts["used" if result.accepted else "rejected"] += 1
+        if result.accepted:
+            self.last_sun_update = sun.stamp
         if not result.accepted:
             logger.debug("sun observation not used: %s", result.reason)
         return bool(result.accepted)

@@ -120,10 +120,19 @@ class VoFusionNode(Node):
             "lost_after_failures": declare(
                 self, "lost_after_failures", 3, "untracked frames in a row before LOST"
             ),
+            "lost_kept_fraction": declare(
+                self,
+                "lost_kept_fraction",
+                0.3,
+                "odometry keeping fewer of its points (and no map fix): LOST at once",
+            ),
             "relocalize_retry_s": declare(
                 self, "relocalize_retry_s", 0.1, "ask posenet_node again this often while lost"
             ),
             "use_sun": declare(self, "use_sun", True, "correct orientation with sun/direction"),
+            "sun_min_interval_s": declare(
+                self, "sun_min_interval_s", 5.0, "at most one sun update this often (s)"
+            ),
             "origin_lat": declare(self, "origin_lat", 43.6629, "map origin latitude (deg)"),
             "origin_lon": declare(self, "origin_lon", -79.3957, "map origin longitude (deg)"),
             "origin_alt": declare(self, "origin_alt", 100.0, "map origin altitude (m)"),
@@ -146,6 +155,8 @@ class VoFusionNode(Node):
         return FusionConfig(
             map_fix_period_s=p["map_fix_period_s"],
             lost_after_failures=p["lost_after_failures"],
+            lost_kept_fraction=p["lost_kept_fraction"],
+            sun_min_interval_s=p["sun_min_interval_s"],
             relocalize_retry_s=p["relocalize_retry_s"],
         )
 

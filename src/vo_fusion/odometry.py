@@ -1,19 +1,31 @@
-"""Visual odometry at camera rate: each image is tracked against the last keyframe's 3D points by
-descriptor matching and PnP (USAC MAGSAC++, then Levenberg-Marquardt); when the track thins or the
-camera has moved far from the keyframe, the current frame becomes the keyframe, keeping the points
-it tracked and triangulating new ones from the two frames' poses.
+"""Visual odometry at camera rate, on corners followed by optical flow.
 
-Scale. Monocular VO has none of its own: a keyframe started from an accepted map refinement
-(`Keyframe.from_refinement`) carries the map points PnP matched, so while the map is tracked the
-scale is the map's. Beyond the map, points triangulated between keyframes keep the last known
-scale; every keyframe made without the map adds `scale_drift_per_keyframe` of relative scale
-uncertainty to the increments' covariance (`OdometryStep.keyframes_since_map` says how far that
-has gone).
+Tracks. Shi-Tomasi corners, kept apart by a minimum distance so they spread over the image, are
+followed from image to image with pyramidal Lucas-Kanade flow; a track survives only if flowing
+it back lands where it started (forward-backward check). A track that carries a 3D point (a map
+point at a seed, or triangulated since) gives a 2D-3D correspondence; the camera pose is PnP on
+those (USAC MAGSAC++, then Levenberg-Marquardt), and tracks that disagree with it are dropped. A
+track without a point is triangulated from its first observation and the current one as soon as
+the two rays are `min_triangulation_deg` apart. New corners fill the image where no track is.
+The motion model (the last increment, repeated) predicts where each point goes, and the flow
+starts there.
 
-Increments. A frame's pose comes from PnP against keyframe points, so its covariance (from the
-reprojection Jacobian, `refine.pnp_covariance`) is that of the pose relative to the keyframe. The
-increment T_prev_cur is given that covariance rotated into the previous camera's axes: successive
-increments measured against the same keyframe are correlated, and treating them as independent
+Why flow rather than descriptor matching against a keyframe: street façades repeat (rows of
+identical windows). Descriptor matches between views a metre apart latch onto the neighbouring
+window consistently enough to pass RANSAC, and on the demo drive that made the odometry's scale
+collapse to half within 20 frames. Flow searches only near the predicted position, so it follows
+the same window.
+
+Scale. Monocular VO has none of its own: seeded from an accepted map refinement
+(`OdometrySeed.from_refinement`), the tracks carry the map points PnP matched, so while they are
+in view the scale is the map's. Points triangulated later keep the scale of the poses they were
+triangulated from; every metre travelled since the seed adds `scale_drift_per_m` of relative scale
+uncertainty to the increments' covariance (`OdometryStep.metres_since_seed` says how far).
+
+Increments. A frame's pose is PnP against world points, so its covariance (from the reprojection
+Jacobian, `refine.pnp_covariance`) is that of the pose relative to those points. The increment
+T_prev_cur is given that covariance rotated into the previous camera's axes: successive
+increments measured against the same points are correlated, and treating them as independent
 over-states the growth, which errs on the honest side.
 """
 
@@ -21,7 +33,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 from dataclasses import dataclass, fields, replace
 
 import cv2
@@ -31,78 +42,74 @@ from numpy.typing import NDArray
 from pose_reloc.camera import PinholeCamera
 from pose_reloc.errors import GeometryError
 from pose_reloc.geometry import Transform
-from vo_fusion.feature_map import (
-    DESCRIPTOR_DTYPES,
-    ImageFeatures,
-    VoFusionError,
-    detect_features,
-    make_detector,
-    match_descriptors,
-)
+from vo_fusion.feature_map import VoFusionError
 from vo_fusion.refine import (
     RefinementResult,
-    ideal_pixels,
     pnp_covariance,
     ros_covariance_from_pnp,
     solve_pnp,
+    undistorted_pixels,
 )
 
 logger = logging.getLogger(__name__)
+
+BORDER_PX = 4  # tracks this close to the image edge are dropped: the flow window leaves the image
 
 
 @dataclass(frozen=True)
 class OdometryConfig:
     """Every threshold of `VisualOdometry`."""
 
-    max_features: int = 1000
-    ratio: float = 0.85  # Lowe's ratio test, both directions
+    max_tracks: int = 500  # corners followed at once
+    min_corner_distance_px: float = 10.0  # new corners keep this far from each other and tracks
+    corner_quality: float = 0.01  # Shi-Tomasi quality, relative to the image's best corner
+    flow_window_px: int = 21
+    flow_pyramid_levels: int = 3
+    max_flow_error_px: float = 0.5  # forward-backward disagreement that drops a track
     ransac_threshold_px: float = 2.0
     min_inliers: int = 15  # fewer PnP inliers: the frame is not tracked
-    keyframe_keep_fraction: float = 0.5  # tracking fewer of the keyframe's points: new keyframe
-    keyframe_distance_m: float = 0.5  # ... or when this far from the keyframe
-    keyframe_angle_deg: float = 15.0  # ... or turned this much
-    triangulation_window: int = 25  # new points are triangulated against the oldest of these
-    min_triangulation_deg: float = 2.0
+    # Fewer PnP inliers than this fraction of the last image's points: not tracked either. After
+    # a kidnap, flow still "follows" some corners onto unrelated texture, and PnP finds a pose
+    # for a handful of them; tracking keeps most of its points from one frame to the next.
+    min_kept_fraction: float = 0.3
+    min_triangulation_deg: float = 2.0  # a track's rays this far apart: triangulate it
     max_depth_m: float = 80.0
-    max_triangulation_px: float = 2.0  # reprojection error of a new point, both frames
+    max_triangulation_px: float = 2.0  # reprojection error of a new point, both views
     max_step_m: float = 3.0  # a step larger than this between two frames is refused
     max_step_deg: float = 30.0
-    scale_drift_per_keyframe: float = 0.02  # relative scale std added per keyframe off the map
+    scale_drift_per_m: float = 0.02  # relative scale std added per metre since the seed
 
     def __post_init__(self) -> None:
         for item in fields(self):
             value = getattr(self, item.name)
             if not value > 0:
                 raise VoFusionError(f"OdometryConfig.{item.name} must be positive, got {value}")
-        if not self.ratio <= 1 or not self.keyframe_keep_fraction < 1:
-            raise VoFusionError("OdometryConfig.ratio and keyframe_keep_fraction must be below 1")
+        if not self.corner_quality < 1 or not self.min_kept_fraction < 1:
+            raise VoFusionError(
+                "OdometryConfig.corner_quality and min_kept_fraction must be below 1"
+            )
         if self.min_inliers < 6:
             raise VoFusionError("OdometryConfig.min_inliers must be at least 6 (PnP + refinement)")
+        if self.flow_window_px < 5:
+            raise VoFusionError("OdometryConfig.flow_window_px must be at least 5")
 
 
 @dataclass(frozen=True)
-class Keyframe:
-    """A frame whose features carry 3D points: `point_of_feature[i]` indexes `points_world`
-    (-1: feature i has no point)."""
+class OdometrySeed:
+    """Where odometry starts: a camera pose, and image pixels (as seen, distortion included) with
+    their world points."""
 
     T_wc: Transform
-    features: ImageFeatures
-    point_of_feature: NDArray[np.int64]
+    pixels: NDArray[np.float64]
     points_world: NDArray[np.float64]
-    keyframes_since_map: int
 
     @classmethod
-    def from_refinement(cls, result: RefinementResult, T_wc: Transform) -> Keyframe:
-        """A keyframe at T_wc (the fused pose) holding the map points the refinement matched."""
+    def from_refinement(cls, result: RefinementResult, T_wc: Transform) -> OdometrySeed:
+        """A seed at T_wc (the fused pose) holding the map points the refinement matched."""
         if result.features is None or len(result.inlier_features) == 0:
             raise VoFusionError("a refinement with no inliers cannot start visual odometry")
-        point_of_feature = np.full(len(result.features), -1, dtype=np.int64)
-        point_of_feature[result.inlier_features] = np.arange(len(result.inlier_features))
-        return cls(T_wc, result.features, point_of_feature, result.inlier_points_world, 0)
-
-    @property
-    def tracked_features(self) -> NDArray[np.int64]:
-        return np.flatnonzero(self.point_of_feature >= 0)
+        pixels = result.features.pixels[result.inlier_features]
+        return cls(T_wc, pixels, result.inlier_points_world)
 
 
 @dataclass(frozen=True)
@@ -117,77 +124,133 @@ class OdometryStep:
     delta: Transform | None = None
     delta_covariance: NDArray[np.float64] | None = None
     inliers: int = 0
-    new_keyframe: bool = False
-    keyframes_since_map: int = 0
+    tracks: int = 0  # corners followed into this image
+    # Of the points the last image had, the fraction followed into this one (and, once PnP has
+    # run, agreeing with its pose): near 1 while tracking, near 0 when the view changed.
+    kept_fraction: float = 1.0
+    triangulated: int = 0  # new points made on this frame
+    metres_since_seed: float = 0.0
     elapsed_ms: float = 0.0
 
 
-class VisualOdometry:
-    """Keyframe-based PnP odometry for one camera and one descriptor type."""
+@dataclass(frozen=True)
+class Tracks:
+    """Corners being followed, one row each: where they are in the last image (as seen),
+    their world point (NaN until triangulated), the frame that first saw them and where
+    (undistorted pixel), for triangulation."""
 
-    def __init__(self, descriptor_type: str, config: OdometryConfig | None = None):
-        self.config = config or OdometryConfig()
-        self.descriptor_type = descriptor_type
-        self.detector = make_detector(descriptor_type, self.config.max_features)
-        self.keyframe: Keyframe | None = None
-        self.last_T_wc: Transform | None = None
-        self.recent: deque[tuple[Transform, ImageFeatures]] = deque(
-            maxlen=self.config.triangulation_window
+    pixels: NDArray[np.float32]
+    points: NDArray[np.float64]
+    born: NDArray[np.int64]
+    first_ideal: NDArray[np.float64]
+
+    @classmethod
+    def empty(cls) -> Tracks:
+        return cls(
+            np.zeros((0, 2), np.float32),
+            np.zeros((0, 3)),
+            np.zeros(0, np.int64),
+            np.zeros((0, 2)),
         )
 
-    def detect(self, image_rgb: NDArray[np.uint8]) -> ImageFeatures:
-        return detect_features(image_rgb, self.detector, DESCRIPTOR_DTYPES[self.descriptor_type])
+    def __len__(self) -> int:
+        return len(self.born)
 
-    def reset(self, keyframe: Keyframe) -> None:
-        """Start (or restart) from a keyframe, e.g. `Keyframe.from_refinement`."""
-        self.keyframe = keyframe
-        self.last_T_wc = keyframe.T_wc
-        self.recent.clear()
-        self.recent.append((keyframe.T_wc, keyframe.features))
+    @property
+    def has_point(self) -> NDArray[np.bool_]:
+        return np.asarray(np.isfinite(self.points).all(axis=1))
+
+    def select(self, keep: NDArray) -> Tracks:
+        return Tracks(*(getattr(self, item.name)[keep] for item in fields(self)))
+
+    def extended(self, other: Tracks) -> Tracks:
+        return Tracks(
+            *(
+                np.concatenate([getattr(self, item.name), getattr(other, item.name)])
+                for item in fields(self)
+            )
+        )
+
+
+class VisualOdometry:
+    """Optical-flow, PnP odometry for one camera (see the module docstring)."""
+
+    def __init__(self, config: OdometryConfig | None = None):
+        self.config = config or OdometryConfig()
+        self.clear()
 
     def clear(self) -> None:
-        self.keyframe = None
-        self.last_T_wc = None
-        self.recent.clear()
+        self.grey: NDArray[np.uint8] | None = None
+        self.tracks = Tracks.empty()
+        self.last_T_wc: Transform | None = None
+        self.last_delta: Transform | None = None
+        self.frame = 0
+        self.born_poses: dict[int, Transform] = {}
+        self.metres_since_seed = 0.0
 
-    def track(self, camera: PinholeCamera, features: ImageFeatures) -> OdometryStep:
-        """Track one frame's features; the increment is from the last tracked frame."""
+    def reset(
+        self, seed: OdometrySeed, camera: PinholeCamera, image_rgb: NDArray[np.uint8]
+    ) -> None:
+        """Start (or restart) from a seed seen in this image, e.g. `OdometrySeed.from_refinement`."""
+        self.clear()
+        self.grey = _grey(image_rgb)
+        self.last_T_wc = seed.T_wc
+        self.born_poses[0] = seed.T_wc
+        pixels = np.asarray(seed.pixels, np.float64).reshape(-1, 2)
+        self.tracks = Tracks(
+            pixels.astype(np.float32),
+            np.asarray(seed.points_world, np.float64).reshape(-1, 3),
+            np.zeros(len(pixels), np.int64),
+            undistorted_pixels(camera, pixels),
+        ).select(_inside(pixels, self.grey.shape))
+        self._add_corners(camera, self.grey)
+
+    def track(self, camera: PinholeCamera, image_rgb: NDArray[np.uint8]) -> OdometryStep:
+        """Track one image; the increment is from the last tracked image."""
         started = time.perf_counter()
-        if self.keyframe is None or self.last_T_wc is None:
-            return OdometryStep(False, "visual odometry has no keyframe yet")
-        step = self._track(camera, features, self.keyframe, self.last_T_wc)
-        if step.ok and step.T_wc is not None:
-            self.last_T_wc = step.T_wc
-            self.recent.append((step.T_wc, features))
+        step = self._track(camera, image_rgb)
         return replace(step, elapsed_ms=(time.perf_counter() - started) * 1e3)
 
-    def _track(
-        self,
-        camera: PinholeCamera,
-        features: ImageFeatures,
-        keyframe: Keyframe,
-        previous: Transform,
-    ) -> OdometryStep:
+    def _track(self, camera: PinholeCamera, image_rgb: NDArray[np.uint8]) -> OdometryStep:
         config = self.config
-        tracked = keyframe.tracked_features
-        if len(features) < config.min_inliers:
-            return OdometryStep(False, f"only {len(features)} features in the image")
-        pairs = match_descriptors(
-            features.descriptors,
-            keyframe.features.descriptors[tracked],
-            self.descriptor_type,
-            config.ratio,
-        )
-        if len(pairs) < config.min_inliers:
-            return OdometryStep(False, f"only {len(pairs)} matches to the keyframe's points")
-        points = keyframe.points_world[keyframe.point_of_feature[tracked[pairs[:, 1]]]]
-        pixels = ideal_pixels(camera, features, pairs[:, 0])
-        solution, failure = solve_pnp(points, pixels, camera.K, config.ransac_threshold_px)
-        if solution is None:
-            return OdometryStep(False, failure)
-        if len(solution.inliers) < config.min_inliers:
+        if self.grey is None or self.last_T_wc is None:
+            return OdometryStep(False, "visual odometry has no seed yet")
+        grey = _grey(image_rgb)
+        if grey.shape != self.grey.shape:
             return OdometryStep(
-                False, f"{len(solution.inliers)} PnP inliers < {config.min_inliers}"
+                False,
+                f"image size {grey.shape[::-1]} differs from the tracked {self.grey.shape[::-1]}",
+            )
+        followed, pixels = self._flow(camera, grey)
+        tracks = replace(self.tracks.select(followed), pixels=pixels)
+        with_point = np.flatnonzero(tracks.has_point)
+        had = max(int(self.tracks.has_point.sum()), 1)
+        fraction = len(with_point) / had
+
+        def failed(reason: str) -> OdometryStep:
+            return OdometryStep(False, reason, tracks=len(tracks), kept_fraction=fraction)
+
+        if len(with_point) < config.min_inliers:
+            return failed(
+                f"only {len(with_point)} points followed into this image "
+                f"({len(tracks)} of {len(followed)} corners)"
+            )
+        points = tracks.points[with_point]
+        solution, failure = solve_pnp(
+            points,
+            undistorted_pixels(camera, tracks.pixels[with_point]),
+            camera.K,
+            config.ransac_threshold_px,
+        )
+        if solution is None:
+            return failed(failure)
+        fraction = len(solution.inliers) / had
+        if len(solution.inliers) < config.min_inliers:
+            return failed(f"{len(solution.inliers)} PnP inliers < {config.min_inliers}")
+        if fraction < config.min_kept_fraction:
+            return failed(
+                f"only {len(solution.inliers)} of the last image's {had} points agree with one "
+                "pose: the view changed"
             )
         covariance_rt = pnp_covariance(
             points[solution.inliers], solution.residuals_px, solution.rvec, solution.tvec, camera.K
@@ -195,16 +258,22 @@ class VisualOdometry:
         try:
             T_wc, covariance = ros_covariance_from_pnp(solution.rvec, solution.tvec, covariance_rt)
         except GeometryError as error:
-            return OdometryStep(False, f"degenerate geometry ({error})")
-        delta = previous.inverse() @ T_wc
+            return failed(f"degenerate geometry ({error})")
+        delta = self.last_T_wc.inverse() @ T_wc
         problem = self._step_problem(delta)
         if problem:
-            return OdometryStep(False, problem)
-        delta_covariance = self._increment_covariance(covariance, previous, delta, keyframe)
-        new_keyframe = self._wants_keyframe(len(solution.inliers), keyframe, T_wc)
-        if new_keyframe:
-            inlier_pairs = pairs[solution.inliers]
-            self.keyframe = self._next_keyframe(camera, features, T_wc, keyframe, inlier_pairs)
+            return failed(problem)
+        delta_covariance = self._increment_covariance(covariance, self.last_T_wc, delta)
+        # The frame is tracked: commit it.
+        outliers = np.setdiff1d(np.arange(len(with_point)), solution.inliers)
+        keep = np.ones(len(tracks), bool)
+        keep[with_point[outliers]] = False
+        self.frame += 1
+        self.tracks = tracks.select(keep)
+        self.metres_since_seed += float(np.linalg.norm(delta.translation))
+        self.last_T_wc, self.last_delta, self.grey = T_wc, delta, grey
+        triangulated = self._triangulate(camera, T_wc)
+        self._add_corners(camera, grey)
         return OdometryStep(
             ok=True,
             reason="tracked",
@@ -212,9 +281,126 @@ class VisualOdometry:
             delta=delta,
             delta_covariance=delta_covariance,
             inliers=len(solution.inliers),
-            new_keyframe=new_keyframe,
-            keyframes_since_map=keyframe.keyframes_since_map,
+            tracks=len(tracks),
+            triangulated=triangulated,
+            kept_fraction=fraction,
+            metres_since_seed=self.metres_since_seed,
         )
+
+    def _flow(
+        self, camera: PinholeCamera, grey: NDArray[np.uint8]
+    ) -> tuple[NDArray[np.bool_], NDArray[np.float32]]:
+        """Which tracks were followed into `grey`, and their pixels there."""
+        tracks = self.tracks
+        if len(tracks) == 0:
+            return np.zeros(0, bool), np.zeros((0, 2), np.float32)
+        guess = tracks.pixels.copy()
+        if self.last_delta is not None and self.last_T_wc is not None:
+            predicted = self.last_T_wc @ self.last_delta
+            with_point = tracks.has_point
+            projected, inside = camera.project(predicted.inverse().apply(tracks.points[with_point]))
+            guess[np.flatnonzero(with_point)[inside]] = projected[inside]
+        assert self.grey is not None
+        ahead, status = self._lucas_kanade(self.grey, grey, tracks.pixels, guess)
+        # Back from where the flow arrived, with no hint of where it started.
+        back, status_back = self._lucas_kanade(grey, self.grey, ahead, None)
+        followed = (
+            status
+            & status_back
+            & (np.linalg.norm(back - tracks.pixels, axis=1) < self.config.max_flow_error_px)
+            & _inside(ahead, grey.shape)
+        )
+        return followed, ahead[followed]
+
+    def _lucas_kanade(
+        self,
+        source: NDArray[np.uint8],
+        target: NDArray[np.uint8],
+        points: NDArray[np.float32],
+        guess: NDArray[np.float32] | None,
+    ) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
+        """Pyramidal Lucas-Kanade from source to target: (N, 2) positions, and which converged."""
+        window = self.config.flow_window_px
+        moved, status, _ = cv2.calcOpticalFlowPyrLK(
+            source,
+            target,
+            points.reshape(-1, 1, 2),
+            points.reshape(-1, 1, 2).copy() if guess is None else guess.reshape(-1, 1, 2),
+            winSize=(window, window),
+            maxLevel=self.config.flow_pyramid_levels,
+            criteria=(cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 30, 0.01),
+            flags=0 if guess is None else cv2.OPTFLOW_USE_INITIAL_FLOW,
+        )
+        return np.asarray(moved, np.float32).reshape(-1, 2), np.asarray(status).reshape(-1) == 1
+
+    def _triangulate(self, camera: PinholeCamera, T_wc: Transform) -> int:
+        """Points for the tracks whose rays are now far enough apart; drop those that fail."""
+        tracks = self.tracks
+        pending = np.flatnonzero(~tracks.has_point)
+        if len(pending) == 0:
+            return 0
+        ideal_now = undistorted_pixels(camera, tracks.pixels[pending])
+        K_inv = np.asarray(np.linalg.inv(camera.K), np.float64)
+        rays_now = T_wc.rotation.apply(_rays(ideal_now, K_inv))
+        min_cos = np.cos(np.radians(self.config.min_triangulation_deg))
+        points = tracks.points.copy()
+        drop = np.zeros(len(tracks), bool)
+        for born in np.unique(tracks.born[pending]):
+            T_born = self.born_poses[int(born)]
+            group = np.flatnonzero(tracks.born[pending] == born)
+            rays_then = T_born.rotation.apply(_rays(tracks.first_ideal[pending[group]], K_inv))
+            wide = group[np.einsum("ij,ij->i", rays_then, rays_now[group]) < min_cos]
+            if len(wide) == 0:
+                continue
+            found, good = triangulate(
+                camera,
+                T_born,
+                tracks.first_ideal[pending[wide]],
+                T_wc,
+                ideal_now[wide],
+                self.config,
+            )
+            points[pending[wide[good]]] = found[good]
+            drop[pending[wide[~good]]] = True
+        self.tracks = replace(tracks, points=points).select(~drop)
+        return int(np.isfinite(points[pending]).all(axis=1).sum())
+
+    def _add_corners(self, camera: PinholeCamera, grey: NDArray[np.uint8]) -> None:
+        """New tracks at corners away from the current ones, up to `max_tracks`."""
+        config = self.config
+        wanted = config.max_tracks - len(self.tracks)
+        if wanted <= config.max_tracks // 10:
+            self._forget_unused_poses()
+            return
+        mask = np.full(grey.shape, 255, np.uint8)
+        radius = max(1, round(config.min_corner_distance_px))
+        for x, y in np.round(self.tracks.pixels).astype(int):
+            cv2.circle(mask, (int(x), int(y)), radius, 0, -1)
+        corners = cv2.goodFeaturesToTrack(
+            grey,
+            maxCorners=wanted,
+            qualityLevel=config.corner_quality,
+            minDistance=config.min_corner_distance_px,
+            mask=mask,
+        )
+        if corners is not None:
+            pixels = corners.reshape(-1, 2).astype(np.float32)
+            pixels = pixels[_inside(pixels, grey.shape)]
+            self.born_poses[self.frame] = self.last_T_wc  # type: ignore[assignment]
+            self.tracks = self.tracks.extended(
+                Tracks(
+                    pixels,
+                    np.full((len(pixels), 3), np.nan),
+                    np.full(len(pixels), self.frame, np.int64),
+                    undistorted_pixels(camera, pixels),
+                )
+            )
+        self._forget_unused_poses()
+
+    def _forget_unused_poses(self) -> None:
+        used = set(np.unique(self.tracks.born[~self.tracks.has_point]).tolist())
+        for frame in [f for f in self.born_poses if f not in used and f != self.frame]:
+            del self.born_poses[frame]
 
     def _step_problem(self, delta: Transform) -> str:
         step_m = float(np.linalg.norm(delta.translation))
@@ -227,76 +413,40 @@ class VisualOdometry:
         return ""
 
     def _increment_covariance(
-        self,
-        covariance_map: NDArray[np.float64],
-        previous: Transform,
-        delta: Transform,
-        keyframe: Keyframe,
+        self, covariance_map: NDArray[np.float64], previous: Transform, delta: Transform
     ) -> NDArray[np.float64]:
         """The pose covariance (map axes) in the previous camera's axes, plus the scale
-        uncertainty of a keyframe off the map, along the direction of travel."""
+        uncertainty gathered since the seed, along the direction of travel."""
         R = previous.rotation.as_matrix()
         G = np.zeros((6, 6))
         G[:3, :3] = G[3:, 3:] = R
         local = G.T @ covariance_map @ G
-        scale_std = self.config.scale_drift_per_keyframe * keyframe.keyframes_since_map
+        scale_std = self.config.scale_drift_per_m * self.metres_since_seed
         t = delta.translation
         local[:3, :3] += (scale_std**2) * np.outer(t, t)
         return np.asarray(0.5 * (local + local.T), dtype=np.float64)
 
-    def _wants_keyframe(self, inliers: int, keyframe: Keyframe, T_wc: Transform) -> bool:
-        config = self.config
-        relative = keyframe.T_wc.inverse() @ T_wc
-        return bool(
-            inliers < config.keyframe_keep_fraction * len(keyframe.points_world)
-            or np.linalg.norm(relative.translation) > config.keyframe_distance_m
-            or np.degrees(relative.rotation.magnitude()) > config.keyframe_angle_deg
-        )
 
-    def _next_keyframe(
-        self,
-        camera: PinholeCamera,
-        features: ImageFeatures,
-        T_wc: Transform,
-        keyframe: Keyframe,
-        inlier_pairs: NDArray[np.int64],
-    ) -> Keyframe:
-        """The current frame as keyframe: the points it tracked, plus new ones triangulated
-        against the oldest recent frame (the widest baseline at hand)."""
-        point_of_feature = np.full(len(features), -1, dtype=np.int64)
-        kept = keyframe.point_of_feature[keyframe.tracked_features[inlier_pairs[:, 1]]]
-        points = [keyframe.points_world[kept]]
-        point_of_feature[inlier_pairs[:, 0]] = np.arange(len(kept))
-        untracked_new = np.flatnonzero(point_of_feature < 0)
-        T_w_old, old_features = (
-            self.recent[0] if self.recent else (keyframe.T_wc, keyframe.features)
-        )
-        pairs = match_descriptors(
-            features.descriptors[untracked_new],
-            old_features.descriptors,
-            self.descriptor_type,
-            self.config.ratio,
-        )
-        if len(pairs):
-            new_index = untracked_new[pairs[:, 0]]
-            triangulated, good = triangulate(
-                camera,
-                T_w_old,
-                ideal_pixels(camera, old_features, pairs[:, 1]),
-                T_wc,
-                ideal_pixels(camera, features, new_index),
-                self.config,
-            )
-            point_of_feature[new_index[good]] = len(kept) + np.arange(int(good.sum()))
-            points.append(triangulated[good])
-        since_map = keyframe.keyframes_since_map + 1
-        all_points = np.concatenate(points) if points else np.zeros((0, 3))
-        logger.debug(
-            "new keyframe: %d tracked + %d triangulated points",
-            len(kept),
-            len(all_points) - len(kept),
-        )
-        return Keyframe(T_wc, features, point_of_feature, all_points, since_map)
+def _grey(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    return np.ascontiguousarray(grey)
+
+
+def _inside(pixels: NDArray, shape: tuple[int, ...]) -> NDArray[np.bool_]:
+    height, width = shape[:2]
+    p = np.asarray(pixels).reshape(-1, 2)
+    return np.asarray(
+        (p[:, 0] >= BORDER_PX)
+        & (p[:, 0] < width - BORDER_PX)
+        & (p[:, 1] >= BORDER_PX)
+        & (p[:, 1] < height - BORDER_PX)
+    )
+
+
+def _rays(ideal_pixels: NDArray[np.float64], K_inv: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Unit optical-frame rays through undistorted pixels."""
+    rays = np.column_stack([ideal_pixels, np.ones(len(ideal_pixels))]) @ K_inv.T
+    return np.asarray(rays / np.linalg.norm(rays, axis=1, keepdims=True))
 
 
 def triangulate(

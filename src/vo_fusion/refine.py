@@ -310,7 +310,12 @@ def ideal_pixels(
 ) -> NDArray[np.float64]:
     """Keypoints with the lens distortion removed, as an ideal pinhole with the same K sees them
     (so PnP and its Jacobian need no distortion model, whatever the camera's)."""
-    pixels = features.pixels[indices]
+    return undistorted_pixels(camera, features.pixels[indices])
+
+
+def undistorted_pixels(camera: PinholeCamera, pixels: ArrayLike) -> NDArray[np.float64]:
+    """Image pixels (N, 2) with the lens distortion removed (see `ideal_pixels`)."""
+    pixels = np.asarray(pixels, dtype=np.float64).reshape(-1, 2)
     if not camera.is_distorted or len(pixels) == 0:
         return np.ascontiguousarray(pixels)
     rays = camera.unproject(pixels)

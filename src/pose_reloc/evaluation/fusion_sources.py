@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from scipy.spatial.transform import Rotation
 
 from pose_reloc.datasets.record import Frame
+from pose_reloc.errors import PoseRelocError
 from pose_reloc.geometry import Transform
 
 # A ground-truth stand-in for PoseNet: this far off, and saying so.
@@ -35,6 +36,32 @@ def ground_truth_priors(seed: int = 0) -> Callable[[Frame], tuple[Transform, NDA
         return pose, STAND_IN_COVARIANCE
 
     return prior
+
+
+def ground_truth_sun(
+    error_deg: float, seed: int = 0
+) -> Callable[[Frame], tuple[NDArray, NDArray] | None]:
+    """A Sun-BCNN stand-in: the true sun in the camera frame turned by white noise of `error_deg`
+    per tangent axis, with that covariance (an estimate as good as its sigma says). For measuring
+    what a better sun estimate would give the fusion; needs frames with `sun_cam` (synthetic)."""
+    if not error_deg > 0:
+        raise PoseRelocError(f"the stand-in sun error must be positive, got {error_deg} deg")
+    rng = np.random.default_rng(seed)
+    sigma = np.radians(error_deg)
+
+    def observe(frame: Frame) -> tuple[NDArray, NDArray] | None:
+        if frame.sun_cam is None:
+            raise PoseRelocError(
+                f"frame at {frame.stamp:.3f} s has no true sun direction: the stand-in needs "
+                "synthetic data (pose-reloc synth)"
+            )
+        true = np.asarray(frame.sun_cam, np.float64)
+        tangent = np.linalg.svd(true[None, :])[2][1:].T  # 3x2, orthogonal to the sun
+        turn = Rotation.from_rotvec(np.cross(true, tangent @ rng.normal(0.0, sigma, 2)))
+        covariance = sigma**2 * (tangent @ tangent.T) + 1e-8 * np.eye(3)
+        return turn.apply(true), covariance
+
+    return observe
 
 
 def posenet_priors(
