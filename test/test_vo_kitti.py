@@ -121,20 +121,19 @@ def kitti_figures(tmp_path_factory):
 
 
 def test_vo_on_the_kitti_snippet_keeps_the_maps_metric_scale(kitti_figures):
-    # Measured (kitti_snippet_a, 51 frames, 59.9 m, ORB, init_frames=3, KITTI_ODOMETRY, flow
-    # odometry): 51/51 tracked, Sim(3) scale 1.107, ATE 4.70 m as estimated and 3.08 m after
-    # Sim(3), rotation median 8.07 / final 11.11 deg, translation drift 18.2 %. Accurate over the
-    # first 20 frames (ATE 0.15 m after Sim(3), rotation 1.0 deg), then a car ahead fills the
-    # view and the scale and heading drift (no bundle adjustment); tighten when that improves.
+    # Measured (kitti_snippet_a, 51 frames, 59.9 m, ORB, init_frames=3, KITTI_ODOMETRY: flow
+    # odometry, window bundle adjustment on every frame): 51/51 tracked, Sim(3) ATE 0.12 m,
+    # rotation median 0.74 / final 0.81 deg, but the scale shrinks (Sim(3) scale 0.877), so
+    # 4.4 m ATE as estimated and 13.6 % translation drift.
     figures, _ = kitti_figures
     assert figures["frames"] == 51
     assert figures["tracked_frames"] >= 46
-    assert 0.9 < figures["sim3_scale"] < 1.25
-    assert figures["ate_rmse_m_sim3"] < 4.0
+    assert 0.8 < figures["sim3_scale"] < 1.1
+    assert figures["ate_rmse_m_sim3"] < 0.5
     assert figures["ate_rmse_m"] < 6.0
-    assert figures["translation_drift_percent"] < 25.0
-    assert figures["median_rotation_deg"] < 10.0
-    assert figures["final_rotation_deg"] < 15.0
+    assert figures["translation_drift_percent"] < 20.0
+    assert figures["median_rotation_deg"] < 2.0
+    assert figures["final_rotation_deg"] < 3.0
 
 
 def test_vo_on_the_kitti_snippet_writes_strict_json_and_tum_files(kitti_figures):

@@ -58,7 +58,7 @@ class FusionConfig:
     # Odometry keeping fewer than this fraction of its points into an image (OdometryStep.
     # kept_fraction), with no map fix either: lost at once. The view changed (kidnapped, lens
     # covered); waiting for `lost_after_failures` would report the old place meanwhile. 0: off.
-    lost_kept_fraction: float = 0.3
+    lost_kept_fraction: float = 0.5
     relocalize_retry_s: float = 0.1  # ask PoseNet again this often while relocalizing
     max_prior_age_s: float = 2.0  # a PoseNet prior this much older than the image is stale
     max_sun_age_s: float = 2.0  # sun observations of older images than this are not used

@@ -123,7 +123,7 @@ class VoFusionNode(Node):
             "lost_kept_fraction": declare(
                 self,
                 "lost_kept_fraction",
-                0.3,
+                0.5,
                 "odometry keeping fewer of its points (and no map fix): LOST at once",
             ),
             "relocalize_retry_s": declare(
