@@ -199,3 +199,14 @@ def test_a_bad_map_stops_the_node_from_starting_with_the_file_named(ros, tmp_pat
         path.write_bytes(b"PK\x03\x04 not a map")
     with pytest.raises(VoFusionError, match=r"city_map\.npz"):
         VoFusionNode(context=ros.context, parameter_overrides=[Parameter("map", value=str(path))])
+
+
+def test_parameters_are_read_at_start_so_run_time_changes_are_refused(ros, world):
+    map_path, _ = world
+    rig = Rig(ros, map_path, map_features=1500, lost_kept_fraction=0.4)
+    assert rig.node.core.refine_config.max_features == 1500
+    assert rig.node.core.config.lost_kept_fraction == 0.4
+    for name, value in (("lost_after_failures", 7), ("map_features", 500), ("use_sun", False)):
+        result = rig.node.set_parameters([Parameter(name, value=value)])[0]
+        assert not result.successful and "start-up only" in result.reason
+    assert rig.node.core.config.lost_after_failures == 3

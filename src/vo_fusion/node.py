@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import deque
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -48,9 +49,14 @@ from pose_reloc.ros_node_tools import (
 )
 from pose_reloc.sun import enu_to_map, sun_positions
 from vo_fusion.feature_map import FeatureMap
-from vo_fusion.fusion import FusionConfig, FusionCore, FusionOutput, TrackingState
+from vo_fusion.fusion import (
+    TRACKING_REFINE,
+    FusionConfig,
+    FusionCore,
+    FusionOutput,
+    TrackingState,
+)
 
-START_ONLY = ("map", "compressed", "publish_odom_tf", "map_frame", "odom_frame", "base_frame")
 LEVELS = {
     TrackingState.TRACKING: DiagnosticStatus.OK,
     TrackingState.RELOCALIZING: DiagnosticStatus.WARN,
@@ -63,7 +69,11 @@ class VoFusionNode(Node):
     def __init__(self, **kwargs: Any):
         super().__init__("vo_fusion_node", **kwargs)
         p = self._declare_parameters()
-        self.core = FusionCore(load_map(p["map"]), self._fusion_config(p))
+        self.core = FusionCore(
+            load_map(p["map"]),
+            self._fusion_config(p),
+            refine=replace(TRACKING_REFINE, max_features=p["map_features"]),
+        )
         self.get_logger().info(
             f"feature map {p['map'] or 'default'}: {len(self.core.map)} "
             f"{self.core.map.descriptor_type} points in frame {self.core.map.frame_id}"
@@ -89,7 +99,9 @@ class VoFusionNode(Node):
         self.create_subscription(SunDirection, "sun/direction", self.on_sun, RELIABLE_QOS)
         self.image_subscription = image_subscription(self, p["compressed"], self.on_image)
         self.create_timer(1.0, self.publish_diagnostics)
-        self.add_on_set_parameters_callback(reject_changes(START_ONLY))
+        # Every parameter is read once, at start (the fusion core is built from them): a change
+        # at run time is refused rather than accepted and silently ignored.
+        self.add_on_set_parameters_callback(reject_changes(tuple(p)))
         self.frame_ms = float("nan")
         self.stats: dict[str, int] = {"received": 0}
 
@@ -116,6 +128,9 @@ class VoFusionNode(Node):
             "path_length": declare(self, "path_length", 1000, "poses kept in reloc/path"),
             "map_fix_period_s": declare(
                 self, "map_fix_period_s", 0.0, "map refinement at most this often (0: every frame)"
+            ),
+            "map_features": declare(
+                self, "map_features", 1000, "ORB features per image for the map fix"
             ),
             "lost_after_failures": declare(
                 self, "lost_after_failures", 3, "untracked frames in a row before LOST"
