@@ -96,6 +96,9 @@ def test_a_kidnap_is_lost_then_relocalized(world):
     lost_at = states.index(TrackingState.LOST)
     assert lost_at == 0 and outputs[lost_at].request_relocalization
     assert "lost: view changed" in outputs[lost_at].reason
+    # The last known pose stays, but no longer with the covariance it had while tracking.
+    position_std = np.sqrt(np.diag(outputs[lost_at].covariance)[:3])
+    assert position_std.min() >= 10.0
     # While lost the covariance grows and odom holds still.
     assert np.trace(outputs[-1].covariance[:3, :3]) > np.trace(outputs[lost_at].covariance[:3, :3])
     # Back on the mapped street (the kidnap of the demo, reversed): a new prior relocalizes.

@@ -553,3 +553,13 @@ def test_sun_updates_cut_the_drift_of_a_biased_odometry():
     assert abs(rotation_sun @ SUN_MAP) > 0.9 * np.linalg.norm(rotation_sun)
     # Through the filter's correlations, the position drift shrinks too.
     assert position_sun < 0.5 * position_vo
+
+
+def test_inflating_adds_the_stated_uncertainty_and_keeps_the_pose_and_time():
+    f = pose_filter()
+    pose, covariance, stamp = snapshot(f)
+    f.inflate(10.0, 20.0)
+    added = np.diag([100.0] * 3 + [np.radians(20.0) ** 2] * 3)
+    np.testing.assert_allclose(f.covariance, covariance + added)
+    np.testing.assert_array_equal(f.pose.as_matrix(), pose)
+    assert f.stamp == stamp

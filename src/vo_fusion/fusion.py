@@ -60,6 +60,11 @@ class FusionConfig:
     # covered); waiting for `lost_after_failures` would report the old place meanwhile. 0: off.
     lost_kept_fraction: float = 0.5
     relocalize_retry_s: float = 0.1  # ask PoseNet again this often while relocalizing
+    # Added to the pose's uncertainty the moment tracking is lost (then it grows with time): the
+    # node keeps publishing the last known pose, and a lost robot (kidnapped, maybe) must not
+    # report the centimetre covariance it had a frame ago.
+    lost_position_std_m: float = 10.0
+    lost_rotation_std_deg: float = 20.0
     max_prior_age_s: float = 2.0  # a PoseNet prior this much older than the image is stale
     max_sun_age_s: float = 2.0  # sun observations of older images than this are not used
     # At most one sun update this often. Sun-BCNN's error is not white: it changes slowly with
@@ -381,6 +386,8 @@ class FusionCore:
     def _lose(self, why: str) -> None:
         logger.info("tracking lost: %s", why)
         self.state = TrackingState.LOST
+        if self.filter.initialized and not self.filter.diverged:
+            self.filter.inflate(self.config.lost_position_std_m, self.config.lost_rotation_std_deg)
         self.odometry.clear()
         self.recent_odom.clear()
         self.failures = 0

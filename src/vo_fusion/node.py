@@ -141,6 +141,12 @@ class VoFusionNode(Node):
                 0.5,
                 "odometry keeping fewer of its points (and no map fix): LOST at once",
             ),
+            "lost_position_std_m": declare(
+                self, "lost_position_std_m", 10.0, "position std added when tracking is lost (m)"
+            ),
+            "lost_rotation_std_deg": declare(
+                self, "lost_rotation_std_deg", 20.0, "rotation std added when tracking is lost"
+            ),
             "relocalize_retry_s": declare(
                 self, "relocalize_retry_s", 0.1, "ask posenet_node again this often while lost"
             ),
@@ -173,6 +179,8 @@ class VoFusionNode(Node):
             lost_kept_fraction=p["lost_kept_fraction"],
             sun_min_interval_s=p["sun_min_interval_s"],
             relocalize_retry_s=p["relocalize_retry_s"],
+            lost_position_std_m=p["lost_position_std_m"],
+            lost_rotation_std_deg=p["lost_rotation_std_deg"],
         )
 
     # --- inputs -------------------------------------------------------------------------------

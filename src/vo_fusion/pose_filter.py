@@ -277,6 +277,15 @@ class PoseFilter:
         self._commit(T, self._covariance + growth, stamp)
         self._coasting_since = coasting_since
 
+    def inflate(self, position_std_m: float, rotation_std_deg: float) -> None:
+        """Add this much uncertainty to every axis at once (tracking was just lost: the last pose
+        is no longer a measurement of where the camera is)."""
+        T = self._require_pose()
+        added = np.diag([position_std_m**2] * 3 + [np.radians(rotation_std_deg) ** 2] * 3)
+        coasting_since = self._coasting_since
+        self._commit(T, self._covariance + added, self._stamp)
+        self._coasting_since = coasting_since
+
     def update_pose(self, T_meas: Transform, covariance: ArrayLike, stamp: float) -> UpdateResult:
         """Correct with an absolute pose (PnP) and its 6x6 ROS covariance; gated."""
         T = self._require_pose()
