@@ -8,10 +8,10 @@ keyframes uses every view of each point. The oldest `fixed_poses` keyframes stay
 (they fix the gauge, scale included, so the window carries on the scale it started with), and so
 do points marked fixed (the map's, when the odometry tracks them).
 
-Solved with scipy's trust-region least squares on the reprojection errors (pixels), with a
-finite-difference Jacobian whose sparsity is given (each residual depends on one pose and one
-point); observations still far off after a first solve are dropped and the window solved again
-(a plain robust loss converged several times slower here).
+Solved with scipy's trust-region least squares on the reprojection errors (pixels), with the
+analytic sparse Jacobian (each residual depends on one pose and one point); observations still
+far off after a first solve are dropped and the window solved again (a plain robust loss
+converged several times slower here).
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import least_squares
-from scipy.sparse import coo_matrix
+from scipy.sparse import csr_matrix
 from scipy.spatial.transform import Rotation
 
 from pose_reloc.geometry import Transform
+from vo_fusion.refine import left_jacobian_so3
 
 
 @dataclass(frozen=True)
@@ -86,28 +87,57 @@ def adjust_window(
         projected = camera[:, :2] / depth @ K[:2, :2].T + K[:2, 2]
         return np.asarray(projected - observations.pixels[keep])
 
-    def solve(x: NDArray[np.float64], keep: NDArray[np.bool_]) -> NDArray[np.float64]:
+    def jacobian(x: NDArray[np.float64], keep: NDArray[np.bool_]) -> csr_matrix:
+        """d(errors)/dx, sparse: each observation's two rows depend on its pose and its point.
+        With p = R(ω)(X − c): dp/dX = R, dp/dc = −R, dp/dω = −[p]× J_l(ω)."""
+        r, c, p = unpack(x)
         pose, point = observations.pose[keep], observations.point[keep]
-        rows = 2 * np.arange(len(pose))
-        on_pose, on_point = pose_slot[pose] >= 0, point_slot[point] >= 0
-        row_parts = [rows[on_pose]] * 6 + [rows[on_point]] * 3
-        column_parts = [6 * pose_slot[pose[on_pose]] + k for k in range(6)] + [
-            n_pose_params + 3 * point_slot[point[on_point]] + k for k in range(3)
-        ]
-        dependent_rows = np.concatenate(row_parts)
-        columns = np.concatenate(column_parts)
-        sparsity = coo_matrix(
+        rotations = Rotation.from_rotvec(r).as_matrix()
+        camera = np.einsum("nij,nj->ni", rotations[pose], p[point] - c[pose])
+        z = np.maximum(camera[:, 2], 1e-6)
+        d_pixel = np.zeros((len(pose), 2, 3))
+        d_pixel[:, 0, 0] = K[0, 0] / z
+        d_pixel[:, 0, 2] = -K[0, 0] * camera[:, 0] / z**2
+        d_pixel[:, 1, 1] = K[1, 1] / z
+        d_pixel[:, 1, 2] = -K[1, 1] * camera[:, 1] / z**2
+        d_point = d_pixel @ rotations[pose]
+        left = np.stack([left_jacobian_so3(rotvec) for rotvec in r])
+        d_rotation = d_pixel @ (-_skews(camera) @ left[pose])
+        rows, columns, values = [], [], []
+        for on, slot_columns, block in (
+            (pose_slot[pose] >= 0, 6 * pose_slot[pose], np.concatenate([d_rotation, -d_point], 2)),
+            (point_slot[point] >= 0, n_pose_params + 3 * point_slot[point], d_point),
+        ):
+            index = np.flatnonzero(on)
+            width = block.shape[2]
+            rows.append(
+                np.broadcast_to(
+                    (2 * index)[:, None, None] + np.arange(2)[:, None], (len(index), 2, width)
+                )
+            )
+            columns.append(
+                np.broadcast_to(
+                    slot_columns[index][:, None, None] + np.arange(width), (len(index), 2, width)
+                )
+            )
+            values.append(block[index])
+        return csr_matrix(
             (
-                np.ones(2 * len(columns), np.int8),
-                (np.concatenate([dependent_rows, dependent_rows + 1]), np.tile(columns, 2)),
+                np.concatenate([v.ravel() for v in values]),
+                (
+                    np.concatenate([v.ravel() for v in rows]),
+                    np.concatenate([v.ravel() for v in columns]),
+                ),
             ),
             shape=(2 * len(pose), len(x)),
         )
+
+    def solve(x: NDArray[np.float64], keep: NDArray[np.bool_]) -> NDArray[np.float64]:
         return np.asarray(
             least_squares(
                 lambda y: errors(y, keep).ravel(),
                 x,
-                jac_sparsity=sparsity,
+                jac=lambda y: jacobian(y, keep),
                 max_nfev=max_evaluations,
                 x_scale="jac",
                 method="trf",
@@ -136,3 +166,10 @@ def adjust_window(
 
 def _rms(errors: NDArray[np.float64]) -> float:
     return float(np.sqrt(np.mean(errors**2))) if errors.size else 0.0
+
+
+def _skews(vectors: NDArray[np.float64]) -> NDArray[np.float64]:
+    """[v]× for each row v: (n, 3) -> (n, 3, 3)."""
+    x, y, z = vectors.T
+    zero = np.zeros(len(vectors))
+    return np.stack([zero, -z, y, z, zero, -x, -y, x, zero], axis=1).reshape(-1, 3, 3)
