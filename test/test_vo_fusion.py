@@ -270,3 +270,17 @@ def test_the_ground_truth_sun_stand_in_has_the_error_it_states():
         observe(Frame(0.0, CAMERA, Transform.identity(), lambda: None, "test"))
     with pytest.raises(PoseRelocError, match="positive"):
         ground_truth_sun(0.0)
+
+
+def test_drift_runs_repeat_the_same_odometry_with_and_without_sun(world):
+    from pose_reloc.evaluation.fusion_sources import ground_truth_priors
+    from vo_fusion.evaluate import _drift, evaluate_fusion
+
+    feature_map, drive, _ = world
+    figures = _drift(feature_map, drive[:30], ground_truth_priors(1), None, None, None, runs=2)
+    # No sun source: the "with sun" run is the same odometry, so the same drift, exactly.
+    assert figures["drift_runs"] == 2
+    assert figures["rot_drift_ratio_sun_per_run"] == [1.0, 1.0]
+    assert figures["drift_tracked_m_vo"] > 2.0
+    with pytest.raises(VoFusionError, match="drift_runs"):
+        evaluate_fusion(feature_map, drive[:2], ground_truth_priors(1), drift_runs=0)

@@ -298,6 +298,7 @@ def _evaluate_fusion(args: argparse.Namespace) -> int:
             ),
         ),
         drift_frames=list(read_dataset(args.drift_data)) if args.drift_data else None,
+        drift_runs=args.drift_runs,
         out=args.out,
     )
     print(f"wrote {args.out}")
@@ -458,6 +459,9 @@ def _add_evaluate_commands(commands: argparse._SubParsersAction) -> None:
         "--scene", default="config/scenes/demo.yaml", help="scene whose location gives the sun"
     )
     fusion.add_argument("--drift-data", help="a long drive: rotation drift with one map fix")
+    fusion.add_argument(
+        "--drift-runs", type=int, default=1, help="drift measured this many times (own seeds)"
+    )
     fusion.add_argument(
         "--map-fix-period-s", type=float, default=0.0, help="map refinement at most this often"
     )

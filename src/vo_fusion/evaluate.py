@@ -17,7 +17,9 @@ one map fix at the start, without and with the sun, gives `rot_drift_deg_per_100
 of the two runs' stretches, so both are measured over the same frames), with its length
 `drift_tracked_m_*` and final position error `drift_final_translation_m_*`. The two runs see the
 same odometry: the same priors, and OpenCV's RANSAC seeded and single-threaded (else its
-randomness alone moves the drift by several degrees per 100 m from run to run).
+randomness alone moves the drift by several degrees per 100 m from run to run). With
+`drift_runs` > 1 the drift figures are means over that many runs, each with its own first prior
+and RANSAC seed, and `rot_drift_ratio_sun_per_run` lists each run's ratio.
 Trajectories are also written as TUM files (evo reads them) beside the JSON.
 """
 
@@ -38,7 +40,7 @@ from numpy.typing import NDArray
 from pose_reloc.datasets.record import Frame
 from pose_reloc.evaluation.metrics import fraction_within, median, summary, write_json
 from pose_reloc.geometry import Transform, rotation_error_deg, translation_error_m
-from vo_fusion.feature_map import FeatureMap
+from vo_fusion.feature_map import FeatureMap, VoFusionError
 from vo_fusion.fusion import FusionConfig, FusionCore, TrackingState
 
 # A prior source: the frame -> (T_map_cam, 6x6 covariance), or None when it has no answer.
@@ -217,9 +219,12 @@ def evaluate_fusion(
     ephemeris: Ephemeris | None = None,
     config: FusionConfig | None = None,
     drift_frames: Sequence[Frame] | None = None,
+    drift_runs: int = 1,
     out: str | Path | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
+    if drift_runs < 1:
+        raise VoFusionError(f"drift_runs must be at least 1, got {drift_runs}")
     records = replay(frames, FusionCore(feature_map, config), prior_source, sun_source, ephemeris)
     figures = fusion_figures(records)
     if posenet is not None:
@@ -230,7 +235,9 @@ def evaluate_fusion(
                 posenet_errors.append(translation_error_m(estimate[0], frame.T_wc))
         figures["posenet_median_translation_m"] = median(posenet_errors)
     if drift_frames is not None:
-        figures |= _drift(feature_map, drift_frames, prior_source, sun_source, ephemeris, config)
+        figures |= _drift(
+            feature_map, drift_frames, prior_source, sun_source, ephemeris, config, drift_runs
+        )
     if out is not None:
         _write(Path(out), figures, records)
     log(
@@ -250,14 +257,38 @@ def _drift(
     sun_source: SunSource | None,
     ephemeris: Ephemeris | None,
     config: FusionConfig | None,
+    runs: int = 1,
+) -> dict[str, Any]:
+    """Odometry from one map fix at the start, without and with the sun, over the same frames;
+    `runs` times (each with its own first prior and RANSAC seed), the figures averaged, and the
+    per-run ratio of the drifts with and without sun listed."""
+    each = [
+        _drift_once(feature_map, frames, prior_source, sun_source, ephemeris, config, seed)
+        for seed in range(runs)
+    ]
+    figures: dict[str, Any] = {key: float(np.mean([e[key] for e in each])) for key in each[0]}
+    figures["drift_runs"] = runs
+    figures["rot_drift_ratio_sun_per_run"] = [
+        e["rot_drift_deg_per_100m_vo_sun"] / e["rot_drift_deg_per_100m_vo"] for e in each
+    ]
+    return figures
+
+
+def _drift_once(
+    feature_map: FeatureMap,
+    frames: Sequence[Frame],
+    prior_source: PriorSource,
+    sun_source: SunSource | None,
+    ephemeris: Ephemeris | None,
+    config: FusionConfig | None,
+    seed: int,
 ) -> dict[str, float]:
-    """Odometry from one map fix at the start, without and with the sun, over the same frames."""
     base = config or FusionConfig()
     no_map = FusionConfig(**{**base.__dict__, "map_fix_period_s": 1e9})
     priors = _same_prior_per_frame(prior_source)
     runs = {}
     for key, sun in (("vo", None), ("vo_sun", sun_source)):
-        with _repeatable_opencv():
+        with _repeatable_opencv(seed):
             records = replay(frames, FusionCore(feature_map, no_map), priors, sun, ephemeris)
         runs[key] = first_tracked_run(records)
     length = min(len(run) for run in runs.values())
