@@ -135,17 +135,12 @@ def refine_pose(
     prior_covariance: ArrayLike,
     feature_map: FeatureMap,
     config: RefineConfig | None = None,
-    features: ImageFeatures | None = None,
 ) -> RefinementResult:
-    """Refine prior_T_wc (camera in the map's frame; 6x6 ROS covariance) against the map.
-    `features`: the image's features when the caller has detected them already (with the map's
-    descriptor type); detected here otherwise."""
+    """Refine prior_T_wc (camera in the map's frame; 6x6 ROS covariance) against the map."""
     config = config or RefineConfig()
     started = time.perf_counter()
     prior_cov = validate_covariance(prior_covariance, 6, "prior covariance")
-    matched = find_correspondences(
-        image_rgb, camera, prior_T_wc, prior_cov, feature_map, config, features
-    )
+    matched = find_correspondences(image_rgb, camera, prior_T_wc, prior_cov, feature_map, config)
 
     def reject(reason: str) -> RefinementResult:
         logger.debug("refinement rejected: %s", reason)
@@ -208,12 +203,11 @@ def find_correspondences(
     prior_covariance: ArrayLike,
     feature_map: FeatureMap,
     config: RefineConfig | None = None,
-    features: ImageFeatures | None = None,
 ) -> Correspondences:
     """The matches `refine_pose` would solve PnP on (same arguments): the map points in view of
-    the prior (search widened by its covariance), the image's features (detected here unless
-    given), matched by descriptor (ratio test + mutual). Fewer than `config.min_matches` at any
-    stage: returned with `problem` saying so, never an exception."""
+    the prior (search widened by its covariance), the image's features (detected here), matched
+    by descriptor (ratio test + mutual). Fewer than `config.min_matches` at any stage: returned
+    with `problem` saying so, never an exception."""
     config = config or RefineConfig()
     prior_cov = validate_covariance(prior_covariance, 6, "prior covariance")
     problem = _image_problem(image_rgb, camera)
@@ -232,10 +226,9 @@ def find_correspondences(
     if len(candidates) < config.min_matches:
         problem = f"only {len(candidates)} map points in view of the prior pose"
         return _no_correspondences(len(candidates), None, problem)
-    if features is None:
-        detector = make_detector(feature_map.descriptor_type, config.max_features)
-        dtype = DESCRIPTOR_DTYPES[feature_map.descriptor_type]
-        features = detect_features(image_rgb, detector, dtype)
+    detector = make_detector(feature_map.descriptor_type, config.max_features)
+    dtype = DESCRIPTOR_DTYPES[feature_map.descriptor_type]
+    features = detect_features(image_rgb, detector, dtype)
     if len(features) < config.min_matches:
         problem = (
             f"only {len(features)} features detected in the image (blank, black, saturated or "
