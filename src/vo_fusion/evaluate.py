@@ -239,7 +239,10 @@ def evaluate_fusion(
             feature_map, drift_frames, prior_source, sun_source, ephemeris, config, drift_runs
         )
     if out is not None:
-        _write(Path(out), figures, records)
+        tracking = [
+            r for r in records if r.state is TrackingState.TRACKING and r.T_fused is not None
+        ]
+        write_run(Path(out), figures, records, "fused.tum", tracking)
     log(
         f"fusion over {len(records)} frames ({figures['tracking_frames']} tracking): median "
         f"{figures['median_translation_m']:.3f} m / {figures['median_rotation_deg']:.2f} deg, "
@@ -327,9 +330,16 @@ def _repeatable_opencv(seed: int = 0) -> Iterator[None]:
         cv2.setNumThreads(threads)
 
 
-def _write(out: Path, figures: dict[str, Any], records: Sequence[FrameRecord]) -> None:
+def write_run(
+    out: Path,
+    figures: dict[str, Any],
+    records: Sequence[FrameRecord],
+    trajectory: str,
+    estimated: Sequence[FrameRecord],
+) -> None:
+    """The figures as JSON at `out`; beside it groundtruth.tum (every record) and `trajectory`
+    (the estimated poses of `estimated`, records whose T_fused is set)."""
     write_json(out, figures)
     folder = out.parent
     write_tum(folder / "groundtruth.tum", [r.stamp for r in records], [r.T_true for r in records])
-    fused = [r for r in records if r.state is TrackingState.TRACKING and r.T_fused is not None]
-    write_tum(folder / "fused.tum", [r.stamp for r in fused], [r.T_fused for r in fused])  # type: ignore[misc]
+    write_tum(folder / trajectory, [r.stamp for r in estimated], [r.T_fused for r in estimated])  # type: ignore[misc]

@@ -31,10 +31,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from pose_reloc.datasets.record import Frame
-from pose_reloc.evaluation.metrics import median, write_json
+from pose_reloc.evaluation.metrics import median
 from pose_reloc.geometry import pose_errors, translation_error_m
 from vo_fusion.build_map import build_map
-from vo_fusion.evaluate import FrameRecord, rotation_drift_per_100m, write_tum
+from vo_fusion.evaluate import FrameRecord, rotation_drift_per_100m, write_run
 from vo_fusion.feature_map import VoFusionError
 from vo_fusion.fusion import FusionConfig, FusionCore, FusionOutput, TrackingState
 from vo_fusion.odometry import OdometryConfig
@@ -133,7 +133,8 @@ def evaluate_vo(
         "odometry": asdict(odometry),
     }
     if out is not None:
-        _write(Path(out), figures, records)
+        tracked = [r for r in records if r.T_fused is not None]
+        write_run(Path(out), figures, records, "vo.tum", tracked)
     log(
         f"VO over {figures['frames']} frames ({figures['tracked_frames']} tracked, "
         f"{figures['travelled_m']:.1f} m): ATE {figures['ate_rmse_m']:.3f} m "
@@ -219,11 +220,3 @@ def vo_figures(records: Sequence[FrameRecord]) -> dict[str, Any]:
 
 def _rmse(errors: NDArray[np.float64]) -> float:
     return float(np.sqrt(np.mean(errors**2))) if len(errors) else float("nan")
-
-
-def _write(out: Path, figures: dict[str, Any], records: Sequence[FrameRecord]) -> None:
-    write_json(out, figures)
-    folder = out.parent
-    write_tum(folder / "groundtruth.tum", [r.stamp for r in records], [r.T_true for r in records])
-    tracked = [(r.stamp, r.T_fused) for r in records if r.T_fused is not None]
-    write_tum(folder / "vo.tum", [s for s, _ in tracked], [T for _, T in tracked])
