@@ -44,6 +44,8 @@ def ground_truth_sun(
     """A Sun-BCNN stand-in: the true sun in the camera frame turned by white noise of `error_deg`
     per tangent axis, with that covariance (an estimate as good as its sigma says). For measuring
     what a better sun estimate would give the fusion; needs frames with `sun_cam` (synthetic)."""
+    from vo_fusion.pose_filter import tangent_basis
+
     if not error_deg > 0:
         raise PoseRelocError(f"the stand-in sun error must be positive, got {error_deg} deg")
     rng = np.random.default_rng(seed)
@@ -56,7 +58,7 @@ def ground_truth_sun(
                 "synthetic data (pose-reloc synth)"
             )
         true = np.asarray(frame.sun_cam, np.float64)
-        tangent = np.linalg.svd(true[None, :])[2][1:].T  # 3x2, orthogonal to the sun
+        tangent = tangent_basis(true)  # 3x2, orthogonal to the sun
         turn = Rotation.from_rotvec(np.cross(true, tangent @ rng.normal(0.0, sigma, 2)))
         covariance = sigma**2 * (tangent @ tangent.T) + 1e-8 * np.eye(3)
         return turn.apply(true), covariance
