@@ -7,7 +7,13 @@ import pytest
 from onnx_models import mean_colour_model
 
 from pose_reloc.errors import ModelLoadError
-from pose_reloc.onnx_session import InputSpec, ModelMetadata, load_model, resolve_providers
+from pose_reloc.onnx_session import (
+    InputSpec,
+    ModelMetadata,
+    load_model,
+    read_opsets,
+    resolve_providers,
+)
 
 
 def test_provider_list_is_filtered_to_what_exists_in_priority_order():
@@ -67,8 +73,23 @@ def test_truncated_file(tmp_path):
 
 
 def test_unsupported_opset(tmp_path):
-    with pytest.raises(ModelLoadError, match=r"opset .*re-export with opset 17"):
+    with pytest.raises(ModelLoadError, match=r"opset \{'ai.onnx': 99\} .*re-export with opset 17"):
         load_model(mean_colour_model(tmp_path / "op.onnx", opset=99), providers=["cpu"])
+
+
+def test_opsets_are_read_from_the_protobuf_as_onnx_reads_them(tmp_path):
+    """The nodes need only onnxruntime: the opset hint parses the file itself, not with `onnx`."""
+    import onnx
+
+    path = mean_colour_model(tmp_path / "m.onnx", opset=13)
+    model = onnx.load(str(path))
+    model.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 300))
+    onnx.save(model, str(path))
+    expected = {o.domain or "ai.onnx": o.version for o in onnx.load(str(path)).opset_import}
+    assert read_opsets(path) == expected == {"ai.onnx": 13, "com.microsoft": 300}
+    path.write_bytes(path.read_bytes()[:-3])
+    with pytest.raises(ValueError, match="truncated"):
+        read_opsets(path)
 
 
 def test_model_without_metadata_is_refused(tmp_path):

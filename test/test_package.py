@@ -30,12 +30,13 @@ def test_package_xml_declares_every_runtime_and_test_dependency():
         "diagnostic_msgs",
         "tf2_ros",
         "tf2_msgs",
-        "cv_bridge",
+        "tf2_ros_py",
+        "python3-onnxruntime-pip",
         "launch",
         "launch_ros",
     }
     assert needed <= run, f"missing: {needed - run}"
-    assert {"launch_testing", "launch_testing_ros", "python3-pytest"} <= {
+    assert {"launch_testing", "launch_testing_ros", "python3-pytest", "cv_bridge"} <= {
         d.name for d in package.test_depends
     }
     assert "rosidl_interface_packages" in {g.name for g in package.member_of_groups}

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 from numpy.typing import NDArray
 
@@ -249,10 +248,7 @@ def _explain_load_failure(path: Path, error: Exception) -> str:
         return f"model file {path} is not a valid ONNX model (corrupt or truncated): re-export or re-copy it"
     if "opset" in text.lower():
         try:
-            opsets = {
-                o.domain or "ai.onnx": o.version
-                for o in onnx.load(str(path), load_external_data=False).opset_import
-            }
+            opsets = read_opsets(path)
         except Exception:  # the file already failed to load; the opset is only a hint
             opsets = {}
         return (
@@ -303,8 +299,67 @@ def _check_input(
         )
 
 
+def read_opsets(path: str | Path) -> dict[str, int]:
+    """The opsets an ONNX file imports ({domain: version}, "ai.onnx" for the default domain), read
+    from its protobuf without the `onnx` package (the nodes need only onnxruntime): ModelProto field
+    8 is `repeated OperatorSetIdProto opset_import`, whose field 1 is the domain, 2 the version."""
+    data = memoryview(Path(path).read_bytes())
+    opsets: dict[str, int] = {}
+    for number, value in _protobuf_fields(data):
+        if number == 8 and isinstance(value, memoryview):
+            domain, version = "", 0
+            for inner, item in _protobuf_fields(value):
+                if inner == 1 and isinstance(item, memoryview):
+                    domain = bytes(item).decode("utf-8")
+                elif inner == 2 and isinstance(item, int):
+                    version = item
+            opsets[domain or "ai.onnx"] = version
+    return opsets
+
+
+def _protobuf_fields(data: memoryview) -> list[tuple[int, int | memoryview]]:
+    """The top-level (field number, value) pairs of a protobuf message: varints as int, fixed-size
+    and length-delimited fields as the bytes they span. Raises ValueError on a malformed message."""
+    fields: list[tuple[int, int | memoryview]] = []
+    pos = 0
+    while pos < len(data):
+        key, pos = _varint(data, pos)
+        number, wire = key >> 3, key & 7
+        value: int | memoryview
+        if wire == 0:
+            value, pos = _varint(data, pos)
+        elif wire in (1, 2, 5):
+            if wire == 2:
+                size, pos = _varint(data, pos)
+            else:
+                size = 8 if wire == 1 else 4
+            if pos + size > len(data):
+                raise ValueError("truncated protobuf field")
+            value, pos = data[pos : pos + size], pos + size
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+        fields.append((number, value))
+    return fields
+
+
+def _varint(data: memoryview, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            raise ValueError("truncated protobuf varint")
+        byte = data[pos]
+        result |= (byte & 0x7F) << shift
+        pos, shift = pos + 1, shift + 7
+        if not byte & 0x80:
+            return result, pos
+
+
 def write_metadata(path: str | Path, metadata: ModelMetadata) -> None:
-    """Store `metadata` in an ONNX file (replacing what was there under the same key)."""
+    """Store `metadata` in an ONNX file (replacing what was there under the same key). Only the
+    tools write models (`pose-reloc export`, `record-accuracy`): `onnx` is their dependency, not
+    the nodes', so it is imported here."""
+    import onnx
+
     model = onnx.load(str(path))
     kept = [p for p in model.metadata_props if p.key != METADATA_KEY]
     del model.metadata_props[:]
