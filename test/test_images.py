@@ -9,10 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pose_reloc.errors import ImageDecodeError
+from pose_reloc.errors import ImageDecodeError, NotACameraImageError
 from pose_reloc.images import (
+    CAMERA_ENCODINGS,
     PIXEL_FORMATS,
+    check_camera_encoding,
     convert_encoding,
+    declared_compressed_encoding,
     decode_compressed,
     decode_image,
     encode_compressed,
@@ -197,3 +200,36 @@ def test_identical_to_cv_bridge(encoding):
     if encoding not in ("32FC1", "16UC1"):  # cv_bridge has no colour conversion for these
         expected = bridge.imgmsg_to_cv2(msg, "bgr8")
         np.testing.assert_array_equal(convert_encoding(pixels, encoding, "bgr8"), expected)
+
+
+@pytest.mark.parametrize(
+    "encoding",
+    ["rgb8", "bgr8", "rgba8", "bgra16", "rgb16", "mono8", "bayer_rggb8", "bayer_gbrg16", "yuv422"],
+)
+def test_camera_encodings_are_colour_bayer_yuv_and_mono8(encoding):
+    check_camera_encoding(encoding)  # no error
+    assert encoding in CAMERA_ENCODINGS
+
+
+@pytest.mark.parametrize(
+    "encoding", ["16UC1", "32FC1", "mono16", "16SC1", "64FC1", "8SC1", "8UC1", "32SC1", "8UC3"]
+)
+def test_depth_and_generic_encodings_are_not_camera_images(encoding):
+    with pytest.raises(NotACameraImageError, match=rf"{encoding}.*remap `image`"):
+        check_camera_encoding(encoding)
+    assert encoding not in CAMERA_ENCODINGS
+
+
+def test_every_known_encoding_is_either_a_camera_one_or_refused_and_unknown_is_a_decode_error():
+    generic = {e for e in PIXEL_FORMATS if e[0].isdigit()}
+    assert set(PIXEL_FORMATS) - generic - {"mono16"} == CAMERA_ENCODINGS
+    with pytest.raises(ImageDecodeError, match="unknown image encoding") as caught:
+        check_camera_encoding("rgb9")
+    assert not isinstance(caught.value, NotACameraImageError)
+
+
+def test_declared_encoding_of_a_compressed_format():
+    assert declared_compressed_encoding("bgr8; jpeg compressed bgr8") == "bgr8"
+    assert declared_compressed_encoding("16UC1; png compressed 16UC1") == "16UC1"
+    assert declared_compressed_encoding("jpeg") is None
+    assert declared_compressed_encoding("; png") is None

@@ -128,6 +128,24 @@ def test_bad_images_are_dropped_and_counted_and_the_next_good_one_is_localized(r
     assert ros.spin_until(lambda: len(rig.poses) == 1), "the node stopped working after bad input"
 
 
+def test_depth_images_and_a_garbage_camera_info_are_refused_and_the_camera_kept(ros, tmp_path):
+    rig = Rig(ros, tmp_path, camera_extrinsic=[0.2, 0.0, 1.3, -0.5, 0.5, -0.5, 0.5])
+    rig.publish_info()
+    header = ros_convert.make_header(rig.stamp, "camera_depth")
+    for encoding, dtype in (("16UC1", np.uint16), ("32FC1", np.float32), ("mono16", np.uint16)):
+        depth = np.full((24, 32), 1500, dtype)  # the camera's size: only the encoding is wrong
+        rig.send(ros_convert.array_to_image_msg(depth, encoding, header))
+    assert rig.node.drops.counts["not_a_camera_image"] == 3
+    garbage = ros_convert.camera_to_camera_info(CAMERA, ros_convert.make_header(0.0, "camera"))
+    garbage.width = garbage.height = 4294967295
+    rig.info.publish(garbage)
+    assert ros.spin_until(lambda: rig.node.drops.counts["bad_camera_info"] == 1, 5.0)
+    assert (rig.node.camera.width, rig.node.camera.height) == (32, 24), "the camera was replaced"
+    assert rig.poses == []
+    rig.send(colour=(0, 0, 255))
+    assert ros.spin_until(lambda: len(rig.poses) == 1), "the node stopped working after bad input"
+
+
 def test_truncated_compressed_images_are_dropped(ros, tmp_path):
     rig = Rig(
         ros, tmp_path, compressed=True, camera_extrinsic=[0.2, 0.0, 1.3, -0.5, 0.5, -0.5, 0.5]

@@ -16,7 +16,12 @@ if not ROS_MISSING:
 
     from pose_reloc import ros_convert as rc
     from pose_reloc.camera import PinholeCamera
-    from pose_reloc.errors import CameraModelError, ConversionError, ImageDecodeError
+    from pose_reloc.errors import (
+        CameraModelError,
+        ConversionError,
+        ImageDecodeError,
+        NotACameraImageError,
+    )
     from pose_reloc.geometry import Transform
 
 T = (
@@ -64,6 +69,54 @@ def test_image_message_with_lying_size_fields_is_refused():
     msg.height = 5
     with pytest.raises(ImageDecodeError, match="truncated"):
         rc.image_msg_to_array(msg)
+
+
+@pytest.mark.parametrize("encoding", ["16UC1", "32FC1", "mono16", "16SC1", "64FC1", "8SC1"])
+def test_a_depth_image_is_not_a_camera_frame(encoding):
+    from pose_reloc.images import PIXEL_FORMATS
+
+    pixels = np.ones((5, 7), PIXEL_FORMATS[encoding].dtype)
+    msg = rc.array_to_image_msg(pixels, encoding, rc.make_header(1.0, "depth"))
+    with pytest.raises(NotACameraImageError, match=encoding):
+        rc.camera_image_to_rgb(msg)
+    msg.data = b"short"  # checked before decoding: the encoding is the problem, not the payload
+    with pytest.raises(NotACameraImageError):
+        rc.camera_image_to_rgb(msg)
+
+
+def test_camera_frames_convert_to_rgb():
+    grey = (np.arange(35) * 7 % 256).astype(np.uint8).reshape(5, 7)
+    rgb = rc.camera_image_to_rgb(rc.array_to_image_msg(grey, "mono8", rc.make_header(1.0, "cam")))
+    assert rgb.shape == (5, 7, 3) and rgb.dtype == np.uint8
+    np.testing.assert_array_equal(rgb[..., 1], grey)
+    bgr = np.zeros((8, 8, 3), np.uint8)
+    bgr[..., 2] = 250
+    compressed = rc.array_to_compressed_msg(bgr, rc.make_header(0.0, "cam"), "png")
+    assert rc.camera_image_to_rgb(compressed)[0, 0].tolist() == [250, 0, 0]
+    with pytest.raises(ImageDecodeError, match="unknown image encoding"):
+        rc.camera_image_to_rgb(Image(height=1, width=1, encoding="rgb9", step=3, data=bytes(3)))
+
+
+@pytest.mark.parametrize("format_field", ["16UC1; png compressed 16UC1", "png"])
+def test_a_16_bit_grey_png_is_not_a_camera_frame(format_field):
+    import cv2
+
+    ok, payload = cv2.imencode(".png", np.full((6, 8), 1500, np.uint16))
+    assert ok
+    msg = CompressedImage(format=format_field, data=payload.tobytes())
+    with pytest.raises(NotACameraImageError, match=r"16UC1|mono16"):
+        rc.camera_image_to_rgb(msg)
+
+
+def test_a_camera_info_of_garbage_size_is_refused():
+    camera = PinholeCamera(np.array([[300.0, 0, 160], [0, 300, 120], [0, 0, 1]]), 320, 240, [])
+    info = rc.camera_to_camera_info(camera, rc.make_header(0.0, "cam"))
+    for width, height in ((4294967295, 4294967295), (320, 16385), (0, 240)):
+        info.width, info.height = width, height
+        with pytest.raises(CameraModelError, match=rf"{width}x{height}.*1\.\.16384"):
+            rc.camera_info_to_camera(info)
+    info.width, info.height = 16384, 16384
+    assert rc.camera_info_to_camera(info).width == 16384
 
 
 def test_camera_info_round_trip_and_bad_intrinsics():

@@ -143,6 +143,20 @@ def test_bad_images_are_dropped_and_counted_and_the_next_good_one_is_processed(r
     )
 
 
+def test_depth_images_are_not_taken_for_camera_frames(ros, tmp_path):
+    rig = Rig(ros, tmp_path, rate_hz=0.0)
+    header = ros_convert.make_header(rig.stamp, "camera_depth")
+    for encoding, dtype in (("16UC1", np.uint16), ("32FC1", np.float32), ("mono16", np.uint16)):
+        rig.send(ros_convert.array_to_image_msg(np.full((24, 32), 900, dtype), encoding, header))
+    assert rig.node.drops.counts["not_a_camera_image"] == 3
+    ros.spin_for(0.2)
+    assert rig.directions == []
+    rig.send()
+    assert ros.spin_until(lambda: len(rig.directions) == 1), (
+        "the node stopped working after bad input"
+    )
+
+
 def test_compressed_images_are_decoded_and_truncated_ones_dropped(ros, tmp_path):
     rig = Rig(ros, tmp_path, compressed=True)
     good = ros_convert.array_to_compressed_msg(

@@ -13,10 +13,12 @@ from test_vo_odometry import drive_config
 pytestmark = pytest.mark.skipif(bool(ROS_MISSING), reason=ROS_MISSING or "")
 
 if not ROS_MISSING:
-    from diagnostic_msgs.msg import DiagnosticArray
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
     from geometry_msgs.msg import PoseWithCovarianceStamped
     from nav_msgs.msg import Odometry, Path
+    from pose_reloc.msg import SunDirection
     from rclpy.parameter import Parameter
+    from rosgraph_msgs.msg import Clock
     from sensor_msgs.msg import CameraInfo, Image
     from std_srvs.srv import Trigger
     from tf2_msgs.msg import TFMessage
@@ -188,6 +190,110 @@ def test_bad_priors_and_featureless_images_are_survived_and_loss_asks_for_a_prio
     assert rig.send(drive[1].image(), drive[1].stamp).state.value == "TRACKING"
     rig.publish_info(drive[0].camera.scaled(640, 480), drive[1].stamp)
     assert ros.spin_until(lambda: rig.node.core.state.value == "UNINITIALIZED", 5.0)
+
+
+def test_depth_images_and_a_garbage_camera_info_are_refused_and_the_camera_kept(ros, world):
+    map_path, drive = world
+    rig = Rig(ros, map_path)
+    rig.start(drive[0])
+    camera = rig.node.camera
+    depth = np.full((camera.height, camera.width), 1500, np.uint16)  # the size fits: 16UC1 not
+    for encoding in ("16UC1", "mono16"):
+        rig.images.publish(
+            ros_convert.array_to_image_msg(
+                depth, encoding, ros_convert.make_header(drive[0].stamp, "camera_depth")
+            )
+        )
+    assert ros.spin_until(lambda: rig.node.drops.counts["not_a_camera_image"] == 2, 5.0)
+    assert rig.node.last is None, "a depth image was tracked"
+    garbage = ros_convert.camera_to_camera_info(
+        camera, ros_convert.make_header(drive[0].stamp, "camera")
+    )
+    garbage.width = garbage.height = 4294967295
+    rig.info.publish(garbage)
+    assert ros.spin_until(lambda: rig.node.drops.counts["bad_camera_info"] == 1, 5.0)
+    assert rig.node.camera is camera, "the previous camera was not kept"
+    assert rig.send(drive[0].image(), drive[0].stamp).state.value == "RELOCALIZING"
+
+
+def test_priors_and_sun_directions_outside_their_frames_are_dropped(ros, world):
+    map_path, drive = world
+    rig = Rig(ros, map_path)
+    suns = rig.feeder.create_publisher(SunDirection, "sun/direction", RELIABLE_QOS)
+    ros.wait_for_subscribers(suns)
+    rig.start(drive[0])
+    drops = rig.node.drops.counts
+
+    def sun(frame, stamp):
+        header = ros_convert.make_header(stamp, frame)
+        return ros_convert.sun_direction_msg(
+            header, [0.0, -0.6, 0.8], 1e-3 * np.eye(3), 0.0, 0.5, 1e-3 * np.eye(2), 10, True
+        )
+
+    suns.publish(sun("camera", drive[0].stamp))  # no image tracked yet: its frame is unknown
+    assert ros.spin_until(lambda: drops["sun_before_image"] == 1, 5.0)
+    T_map_base, covariance = propagate_pose_covariance(
+        POSENET_COVARIANCE, posenet_like(drive[0].T_wc), T_BASE_CAM.inverse()
+    )
+    odom_prior = ros_convert.pose_with_covariance_stamped(
+        T_map_base, covariance, ros_convert.make_header(drive[0].stamp, "odom")
+    )
+    rig.priors.publish(odom_prior)
+    assert ros.spin_until(lambda: drops["prior_wrong_frame"] == 1, 5.0)
+    assert rig.node.core.prior is None
+    rig.send(drive[0].image(), drive[0].stamp)  # frame "camera"
+    suns.publish(sun("camera_rear", drive[1].stamp))
+    assert ros.spin_until(lambda: drops["sun_wrong_frame"] == 1, 5.0)
+    assert rig.node.core.sun is None
+    suns.publish(sun("camera", drive[1].stamp))  # the tracked camera's: kept for its image
+    assert ros.spin_until(lambda: rig.node.core.sun is not None, 5.0)
+    rig.prior(posenet_like(drive[1].T_wc), drive[1].stamp)
+    assert rig.node.core.prior is not None
+    assert rig.node.drops.total == 3
+
+
+def test_a_pose_without_new_images_is_reported_stale_and_its_std_grows(ros, world):
+    map_path, drive = world
+    rig = Rig(ros, map_path, use_sim_time=True, stale_after_s=3.0)
+    clock = rig.feeder.create_publisher(Clock, "/clock", 10)
+    ros.wait_for_subscribers(clock)
+
+    def set_clock(seconds):
+        clock.publish(Clock(clock=ros_convert.seconds_to_stamp(seconds)))
+        target = round(seconds * 1e9)
+        assert ros.spin_until(lambda: rig.node.get_clock().now().nanoseconds == target, 5.0)
+
+    def diagnostics_after(count, want):
+        found = []
+
+        def seen():
+            found[:] = [d.status[0] for d in rig.diagnostics[count:] if want(d.status[0])]
+            return bool(found)
+
+        assert ros.spin_until(seen, 5.0), [d.status[0].message for d in rig.diagnostics[count:]]
+        return found[-1], {kv.key: kv.value for kv in found[-1].values}
+
+    set_clock(100.0)  # sim time stands still while the images come: nothing is stale
+    rig.start(drive[0])
+    rig.send(drive[0].image(), drive[0].stamp)
+    rig.prior(posenet_like(drive[1].T_wc), drive[1].stamp)
+    for frame in drive[1:4]:
+        assert rig.send(frame.image(), frame.stamp).state.value == "TRACKING"
+    count = len(rig.diagnostics)
+    set_clock(112.0)  # 12 s without an image
+    status, values = diagnostics_after(count, lambda s: "stale" in s.message)
+    assert status.level == DiagnosticStatus.WARN
+    assert "no image for 12.0 s" in status.message and values["stale"] == "True"
+    assert values["state"] == "TRACKING" and float(values["seconds_since_image"]) == 12.0
+    assert float(values["position_std_m"]) > 5.0  # 0.5 m/s for 12 s, as the filter coasts
+    assert float(values["rotation_std_deg"]) > 50.0
+    # Images again: current at once, the std is the filter's again.
+    assert rig.send(drive[4].image(), drive[4].stamp).state.value == "TRACKING"
+    count = len(rig.diagnostics)
+    set_clock(114.0)  # 2 s after that image: within stale_after_s
+    status, values = diagnostics_after(count, lambda s: "stale" not in s.message)
+    assert status.level == DiagnosticStatus.OK, (status.message, values)
+    assert values["stale"] == "False" and float(values["position_std_m"]) < 1.0
 
 
 @pytest.mark.parametrize("problem", ["missing", "empty", "corrupt"])

@@ -19,6 +19,9 @@ PLUMB_BOB = "plumb_bob"
 RATIONAL_POLYNOMIAL = "rational_polynomial"
 EQUIDISTANT = "equidistant"
 _COEFFICIENT_COUNTS = {PLUMB_BOB: (0, 4, 5), RATIONAL_POLYNOMIAL: (8, 12, 14), EQUIDISTANT: (0, 4)}
+# Largest image side a camera may have, above any real sensor (16384 x 16384 is 268 Mpixel): a
+# CameraInfo beyond it (4294967295 x 4294967295: uint32 garbage) is refused.
+MAX_IMAGE_SIDE = 16384
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,8 +48,11 @@ class PinholeCamera:
             )
         if not np.allclose(K[2], [0.0, 0.0, 1.0]) or K[1, 0] != 0.0:
             raise CameraModelError(f"K's last row must be [0, 0, 1] and K[1][0] zero, got\n{K}")
-        if self.width <= 0 or self.height <= 0:
-            raise CameraModelError(f"image size {self.width}x{self.height} must be positive")
+        if not (0 < self.width <= MAX_IMAGE_SIDE and 0 < self.height <= MAX_IMAGE_SIDE):
+            raise CameraModelError(
+                f"image size {self.width}x{self.height} is not a camera's: width and height "
+                f"must be 1..{MAX_IMAGE_SIDE} (is the CameraInfo filled in?)"
+            )
         D = np.asarray(self.D, dtype=np.float64).reshape(-1)
         model = self.distortion_model
         if model not in _COEFFICIENT_COUNTS:

@@ -17,6 +17,11 @@ class ImageDecodeError(PoseRelocError):
     """An image payload that cannot be decoded as it claims (encoding, size, step, truncation)."""
 
 
+class NotACameraImageError(ImageDecodeError):
+    """An image whose encoding is not a camera's (depth, disparity, generic 16/32-bit): refused as
+    a camera frame, since its pixels decoded as grey would give poses from depth."""
+
+
 class ModelLoadError(PoseRelocError):
     """An ONNX model that cannot be used: missing, corrupt, unsupported, or not the expected shape."""
 

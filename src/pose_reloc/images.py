@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from pose_reloc.errors import ImageDecodeError
+from pose_reloc.errors import ImageDecodeError, NotACameraImageError
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,15 @@ _YUV_TO_BGR = {
 }
 COLOUR_TARGETS = ("rgb8", "bgr8", "mono8")
 
+# What a camera publishes: colour (8 or 16 bits), Bayer mosaics, YUV 4:2:2 and 8-bit grey. mono16
+# and the generic OpenCV types (16UC1, 32FC1, 8UC1, ...) are how depth, disparity and IR images
+# are published: decoded as grey they would give poses from depth, so they are no camera frames.
+CAMERA_ENCODINGS: frozenset[str] = frozenset(
+    e
+    for e in PIXEL_FORMATS
+    if e.startswith(("rgb", "bgr", "bayer_")) or e in _YUV_TO_BGR or e == "mono8"
+)
+
 
 def pixel_format(encoding: str) -> PixelFormat:
     try:
@@ -76,6 +85,31 @@ def pixel_format(encoding: str) -> PixelFormat:
         raise ImageDecodeError(
             f"unknown image encoding {encoding!r}; supported: {', '.join(sorted(PIXEL_FORMATS))}"
         ) from None
+
+
+def check_camera_encoding(encoding: str) -> None:
+    """Raise NotACameraImageError unless `encoding` is a camera's (see CAMERA_ENCODINGS), and
+    ImageDecodeError for an encoding that is not known at all."""
+    pixel_format(encoding)
+    if encoding in CAMERA_ENCODINGS:
+        return
+    grey = (
+        "; a 16-bit grey camera (mono16) must be republished as mono8"
+        if encoding == "mono16"
+        else ""
+    )
+    raise NotACameraImageError(
+        f"encoding {encoding!r} is not a camera image (depth, disparity, IR or a generic "
+        "OpenCV type): remap `image` to the colour, Bayer or mono8 camera topic (e.g. "
+        f"image_raw or image_rect_color, not depth/image_raw){grey}"
+    )
+
+
+def declared_compressed_encoding(format_field: str) -> str | None:
+    """The pixel encoding a CompressedImage format names before its ';' ("16UC1; png compressed
+    16UC1" -> "16UC1"), or None for a bare "jpeg" / "png"."""
+    head, separator, _ = format_field.partition(";")
+    return head.strip() if separator and head.strip() else None
 
 
 def decode_image(

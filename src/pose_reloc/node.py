@@ -31,6 +31,7 @@ from pose_reloc.ros_node_tools import (
     SENSOR_QOS,
     DropCounter,
     TransformLookup,
+    camera_from_info,
     declare,
     diagnostics_message,
     image_for_camera,
@@ -152,10 +153,7 @@ class PoseNetNode(Node):
         return p
 
     def on_camera_info(self, msg: CameraInfo) -> None:
-        try:
-            self.camera = ros_convert.camera_info_to_camera(msg)
-        except PoseRelocError as error:
-            self.drops.drop("bad_camera_info", str(error))
+        self.camera = camera_from_info(msg, self.camera, self.drops) or self.camera
 
     def on_relocalize(
         self, request: Trigger.Request, response: Trigger.Response

@@ -33,7 +33,10 @@ from pose_reloc.camera import PinholeCamera
 from pose_reloc.errors import ConversionError, GeometryError
 from pose_reloc.geometry import Transform, validate_covariance
 from pose_reloc.images import (
+    PIXEL_FORMATS,
+    check_camera_encoding,
     convert_encoding,
+    declared_compressed_encoding,
     decode_compressed,
     decode_image,
     encode_compressed,
@@ -85,6 +88,21 @@ def image_msg_to_array(
     if target is None:
         return pixels, encoding
     return convert_encoding(pixels, encoding, target), target
+
+
+def camera_image_to_rgb(msg: Image | CompressedImage) -> NDArray[np.uint8]:
+    """The RGB pixels of a camera frame. Raises NotACameraImageError for an image whose encoding
+    is not a camera's (mono16, 16UC1, 32FC1, ...: a depth topic remapped by mistake), checked
+    before decoding, and ImageDecodeError for one that cannot be decoded."""
+    if isinstance(msg, CompressedImage):
+        declared = declared_compressed_encoding(msg.format)
+        if declared is not None and declared in PIXEL_FORMATS:  # unknown: left to the decoder
+            check_camera_encoding(declared)
+    else:
+        check_camera_encoding(msg.encoding)
+    pixels, encoding = image_msg_to_array(msg)
+    check_camera_encoding(encoding)  # a 16-bit grey png decodes as mono16
+    return np.asarray(convert_encoding(pixels, encoding, "rgb8"), dtype=np.uint8)
 
 
 def array_to_image_msg(pixels: NDArray, encoding: str, header: Header) -> Image:

@@ -30,7 +30,7 @@ from tf2_msgs.msg import TFMessage
 
 from pose_reloc import ros_convert
 from pose_reloc.camera import PinholeCamera
-from pose_reloc.errors import PoseRelocError
+from pose_reloc.errors import NotACameraImageError, PoseRelocError
 from pose_reloc.geometry import Transform
 
 SENSOR_QOS = qos_profile_sensor_data
@@ -167,19 +167,44 @@ class TransformLookup:
         return None
 
 
+def camera_rgb(msg: Any, drops: DropCounter) -> NDArray[np.uint8] | None:
+    """A camera frame as RGB, or None with the reason counted: `not_a_camera_image` for a depth,
+    disparity or generic-type encoding (16UC1, 32FC1, mono16, ...), `bad_image` for a payload
+    that cannot be decoded."""
+    try:
+        return ros_convert.camera_image_to_rgb(msg)
+    except NotACameraImageError as error:
+        drops.drop("not_a_camera_image", str(error))
+    except PoseRelocError as error:
+        drops.drop("bad_image", str(error))
+    return None
+
+
+def camera_from_info(
+    msg: Any, previous: PinholeCamera | None, drops: DropCounter
+) -> PinholeCamera | None:
+    """The camera a CameraInfo describes, or None with `bad_camera_info` counted (NaN or
+    non-positive focal lengths, a size outside 1..MAX_IMAGE_SIDE, ...): the caller keeps `previous`."""
+    try:
+        return ros_convert.camera_info_to_camera(msg)
+    except PoseRelocError as error:
+        kept = "the previous camera_info is kept" if previous is not None else "no camera yet"
+        drops.drop("bad_camera_info", f"{error} ({kept})")
+        return None
+
+
 def image_for_camera(
     node: Node, msg: Any, camera: PinholeCamera | None, drops: DropCounter, purpose: str
 ) -> NDArray[np.uint8] | None:
     """The image as RGB when it fits `camera` (the latest camera_info); otherwise the reason is
-    counted in `drops` (no camera_info yet, undecodable, size differs) and None returned."""
+    counted in `drops` (no camera_info yet, not a camera's encoding, undecodable, size differs)
+    and None returned."""
     if camera is None:
         node.get_logger().info(f"waiting for camera_info before {purpose}", once=True)
         drops.drop("no_camera_info", "no camera_info received yet")
         return None
-    try:
-        rgb, _ = ros_convert.image_msg_to_array(msg, "rgb8")
-    except PoseRelocError as error:
-        drops.drop("bad_image", str(error))
+    rgb = camera_rgb(msg, drops)
+    if rgb is None:
         return None
     if rgb.shape[:2] != (camera.height, camera.width):
         drops.drop(

@@ -32,6 +32,7 @@ from pose_reloc.errors import PoseRelocError
 from pose_reloc.ros_node_tools import (
     RELIABLE_QOS,
     DropCounter,
+    camera_rgb,
     declare,
     diagnostics_message,
     image_subscription,
@@ -167,10 +168,8 @@ class SunBcnnNode(Node):
         stamp = ros_convert.stamp_to_seconds(msg.header.stamp)
         if not self._wanted(stamp):
             return
-        try:
-            rgb, _ = ros_convert.image_msg_to_array(msg, "rgb8")
-        except PoseRelocError as error:
-            self.drops.drop("bad_image", str(error))
+        rgb = camera_rgb(msg, self.drops)
+        if rgb is None:
             return
         try:
             estimate = self.estimator.estimate(rgb)

@@ -5,8 +5,9 @@ Subscribes `image` (Image, or CompressedImage with compressed:=true), `camera_in
 (pose_reloc/SunDirection, camera frame). Publishes `reloc/pose` (PoseWithCovarianceStamped of
 base_link in map; only once the map has confirmed a prior), `odometry/visual` (Odometry of
 base_link in odom), `reloc/path` (Path in map), TF `map -> odom` (and `odom -> base_link` with
-publish_odom_tf), and `/diagnostics` (state, reason, inliers, drops). Calls `reloc/relocalize`
-(std_srvs/Trigger) when it needs a PoseNet prior: at start and when tracking is lost.
+publish_odom_tf), and `/diagnostics` (state, reason, inliers, drops; WARN "stale" once no image
+has been fused for stale_after_s). Calls `reloc/relocalize` (std_srvs/Trigger) when it needs a
+PoseNet prior: at start and when tracking is lost.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from nav_msgs.msg import Odometry
 from nav_msgs.msg import Path as PathMsg
 from pose_reloc.msg import SunDirection
 from rclpy.node import Node
+from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo
 from std_srvs.srv import Trigger
 from tf2_msgs.msg import TFMessage
@@ -39,6 +41,7 @@ from pose_reloc.ros_node_tools import (
     SENSOR_QOS,
     DropCounter,
     TransformLookup,
+    camera_from_info,
     declare,
     diagnostics_message,
     image_for_camera,
@@ -83,6 +86,7 @@ class VoFusionNode(Node):
         self.camera: PinholeCamera | None = None
         self.last: FusionOutput | None = None
         self._camera_frame: str | None = None
+        self._image_frame: str | None = None  # of the last image decoded for tracking
         self.path: deque[tuple[float, Transform]] = deque(maxlen=p["path_length"])
         self.pose_publisher = self.create_publisher(
             PoseWithCovarianceStamped, "reloc/pose", RELIABLE_QOS
@@ -99,6 +103,10 @@ class VoFusionNode(Node):
         self.create_subscription(SunDirection, "sun/direction", self.on_sun, RELIABLE_QOS)
         self.image_subscription = image_subscription(self, p["compressed"], self.on_image)
         self.create_timer(1.0, self.publish_diagnostics)
+        # Node clock (sim time with use_sim_time): a paused bag is not a stale pose.
+        self._last_fused: Time | None = None  # node-clock time of the last image fused
+        self._stale = False
+        self.create_timer(min(1.0, 0.5 * self.stale_after_s), self.check_stale)
         # Every parameter is read once, at start (the fusion core is built from them): a change
         # at run time is refused rather than accepted and silently ignored.
         self.add_on_set_parameters_callback(reject_changes(tuple(p)))
@@ -160,7 +168,19 @@ class VoFusionNode(Node):
             "yaw_to_enu_deg": declare(
                 self, "yaw_to_enu_deg", 0.0, "angle from east to the map's x axis (deg, CCW)"
             ),
+            "stale_after_s": declare(
+                self,
+                "stale_after_s",
+                1.0,
+                "no image fused for this long (node clock): diagnostics WARN 'stale' and the "
+                "reported std grows; the state is kept until images return (s)",
+            ),
         }
+        if not p["stale_after_s"] > 0:
+            raise PoseRelocError(
+                f"parameter stale_after_s must be positive, got {p['stale_after_s']}"
+            )
+        self.stale_after_s = float(p["stale_after_s"])
         self.map_frame, self.odom_frame = p["map_frame"], p["odom_frame"]
         self.base_frame, self.publish_odom_tf = p["base_frame"], p["publish_odom_tf"]
         self.use_sun = p["use_sun"]
@@ -185,10 +205,8 @@ class VoFusionNode(Node):
 
     # --- inputs -------------------------------------------------------------------------------
     def on_camera_info(self, msg: CameraInfo) -> None:
-        try:
-            camera = ros_convert.camera_info_to_camera(msg)
-        except PoseRelocError as error:
-            self.drops.drop("bad_camera_info", str(error))
+        camera = camera_from_info(msg, self.camera, self.drops)
+        if camera is None:
             return
         if self.camera is not None and not _same_camera(self.camera, camera):
             self.get_logger().warning(
@@ -199,6 +217,13 @@ class VoFusionNode(Node):
         self._camera_frame = msg.header.frame_id or self._camera_frame
 
     def on_prior(self, msg: PoseWithCovarianceStamped) -> None:
+        if msg.header.frame_id != self.map_frame:
+            self.drops.drop(
+                "prior_wrong_frame",
+                f"prior in frame {msg.header.frame_id!r}, not the map frame {self.map_frame!r}: "
+                "give posenet_node and vo_fusion_node the same map_frame",
+            )
+            return
         try:
             T_map_base, covariance = ros_convert.pose_with_covariance_to_transform(msg)
             T_base_cam = self._camera_mount(self._camera_frame or "")
@@ -216,6 +241,21 @@ class VoFusionNode(Node):
 
     def on_sun(self, msg: Any) -> None:
         if not self.use_sun:
+            return
+        frame = msg.header.frame_id
+        if self._image_frame is None:
+            self.drops.drop(
+                "sun_before_image",
+                f"sun direction in frame {frame!r} before any tracked image: its frame cannot be "
+                "checked against the camera's",
+            )
+            return
+        if frame != self._image_frame:
+            self.drops.drop(
+                "sun_wrong_frame",
+                f"sun direction in frame {frame!r}, the tracked images are in "
+                f"{self._image_frame!r}: run sun_bcnn_node on the same image topic",
+            )
             return
         try:
             sun_cam, covariance, valid = ros_convert.sun_direction_from_msg(msg)
@@ -244,7 +284,7 @@ class VoFusionNode(Node):
         rgb = image_for_camera(self, msg, camera, self.drops, "tracking")
         if rgb is None or camera is None:
             return
-        self._camera_frame = msg.header.frame_id
+        self._camera_frame = self._image_frame = msg.header.frame_id
         T_base_cam = self._camera_mount(msg.header.frame_id)
         if T_base_cam is None:
             self.drops.drop(
@@ -254,6 +294,12 @@ class VoFusionNode(Node):
             return
         stamp = ros_convert.stamp_to_seconds(msg.header.stamp)
         output = self.core.on_image(rgb, camera, stamp)
+        if self._stale:
+            self.get_logger().info(
+                f"images again after {self.seconds_since_image():.1f} s: the pose is current"
+            )
+            self._stale = False
+        self._last_fused = self.get_clock().now()
         self._report(output)
         self._publish(output, T_base_cam, msg.header.stamp)
         self.frame_ms = 1000.0 * (time.perf_counter() - started)
@@ -323,12 +369,44 @@ class VoFusionNode(Node):
             )
         )
 
+    def seconds_since_image(self) -> float | None:
+        """Node-clock seconds since the last image was fused; None before the first."""
+        if self._last_fused is None:
+            return None
+        now = self.get_clock().now()
+        if now < self._last_fused:  # the sim clock went back (bag looped): count from now
+            self._last_fused = now
+        return float((now - self._last_fused).nanoseconds) * 1e-9
+
+    def check_stale(self) -> None:
+        """Once no image has been fused for stale_after_s: say so (log, diagnostics at once)."""
+        since = self.seconds_since_image()
+        if self._stale or since is None or since < self.stale_after_s:
+            return
+        self._stale = True
+        self.get_logger().warning(
+            f"no image fused for {since:.1f} s: the pose is stale (state "
+            f"{self.core.state.value} kept until images return)"
+        )
+        self.publish_diagnostics()
+
     def publish_diagnostics(self) -> None:
         last = self.last
         state = last.state if last is not None else self.core.state
+        since = self.seconds_since_image()
+        stale = since is not None and since >= self.stale_after_s
+        elapsed = since or 0.0
+        level, message = LEVELS[state], state.value
+        reason = last.reason if last is not None else "no image yet"
+        if stale:
+            level = max(level, DiagnosticStatus.WARN)
+            message = f"stale: no image for {elapsed:.1f} s ({state.value} before)"
+            reason = f"stale: no image for {elapsed:.1f} s; last image: {reason}"
         values = {
             "state": state.value,
-            "reason": last.reason if last is not None else "no image yet",
+            "reason": reason,
+            "stale": stale,
+            "seconds_since_image": "none yet" if since is None else f"{since:.1f}",
             "odometry_inliers": last.odometry_inliers if last is not None else 0,
             "map_inliers": last.map_inliers if last is not None else 0,
             "frames_received": self.stats["received"],
@@ -340,12 +418,17 @@ class VoFusionNode(Node):
         }
         if last is not None and last.covariance is not None:
             std = np.sqrt(np.maximum(np.diag(last.covariance), 0.0))
+            if stale:  # the robot may have moved since: grow as the filter does when coasting
+                config = self.core.filter.config
+                rates = np.array(
+                    [config.lost_position_growth_m_per_s] * 3
+                    + [np.radians(config.lost_rotation_growth_deg_per_s)] * 3
+                )
+                std = np.hypot(std, rates * elapsed)
             values["position_std_m"] = f"{float(np.max(std[:3])):.3f}"
             values["rotation_std_deg"] = f"{float(np.degrees(np.max(std[3:]))):.2f}"
         self.diagnostics.publish(
-            diagnostics_message(
-                self, "pose_reloc: vo_fusion_node", LEVELS[state], state.value, values
-            )
+            diagnostics_message(self, "pose_reloc: vo_fusion_node", level, message, values)
         )
 
 
