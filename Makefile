@@ -28,7 +28,8 @@ demo: setup
 constraints:
 	rm -rf /tmp/pose_reloc_constraints_venv && python3 -m venv /tmp/pose_reloc_constraints_venv
 	/tmp/pose_reloc_constraints_venv/bin/pip install -q -r requirements/ros-kilted.txt \
-	  -r requirements/runtime.txt -r requirements/dev.txt -r requirements/train.txt
+	  -r requirements/runtime.txt -r requirements/dev.txt -r requirements/train.txt \
+	  -r requirements/ros-tooling.txt
 	{ echo "# Exact versions of everything make setup installs: written by make constraints"; \
 	  /tmp/pose_reloc_constraints_venv/bin/pip freeze --all --exclude-editable | grep -v "^pip=="; \
 	} > requirements/constraints.txt

@@ -1,12 +1,24 @@
 """ros2 launch pose_reloc robot.launch.py [image:=/camera/image_raw] [rviz:=true] ...
 
 The three pose_reloc nodes with their parameters from config/robot.yaml, camera topics remapped,
-optionally a static camera mount (when the robot description has none) and RViz. Uses only launch
-APIs present in ROS 2 Humble (valid on Humble, Jazzy and Kilted).
+optionally a static camera mount (when the robot description has none) and RViz. When one of the
+three nodes exits (a refusal to start, a crash), the whole launch shuts down with the reason, so
+nothing is left running half a graph. Uses only launch APIs present in ROS 2 Humble (valid on
+Humble, Jazzy and Kilted).
 """
 
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
+import os
+from pathlib import Path
+
+from ament_index_python.packages import PackageNotFoundError, get_package_prefix
+from launch import LaunchContext, LaunchDescription
+from launch.actions import (
+    DeclareLaunchArgument,
+    LogInfo,
+    OpaqueFunction,
+    SetEnvironmentVariable,
+    Shutdown,
+)
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
@@ -42,6 +54,49 @@ ARGUMENTS = {
 }
 
 
+def installed(package: str, executable: str) -> bool:
+    """Whether `ros2 run package executable` would find an executable."""
+    try:
+        path = Path(get_package_prefix(package)) / "lib" / package / executable
+    except PackageNotFoundError:
+        return False
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+def camera_mount(context: LaunchContext) -> list:
+    """tf2_ros's static_transform_publisher, or pose_reloc's own where that C++ executable is not
+    installed (a Python-only tf2): same arguments, same latched /tf_static message."""
+    value = {name: LaunchConfiguration(name).perform(context) for name in MOUNT_ARGUMENTS}
+    arguments = [item for k in AXES for item in (f"--{k}", value[f"camera_{k}"])]
+    arguments += ["--frame-id", value["base_frame"], "--child-frame-id", value["camera_frame"]]
+    if installed("tf2_ros", "static_transform_publisher"):
+        return [
+            Node(
+                package="tf2_ros",
+                executable="static_transform_publisher",
+                name="camera_mount_publisher",
+                arguments=arguments,
+            )
+        ]
+    return [
+        LogInfo(
+            msg="tf2_ros's static_transform_publisher is not installed: the camera mount is "
+            "published by pose_reloc's static_tf_publisher"
+        ),
+        Node(
+            package="pose_reloc",
+            executable="static_tf_publisher",
+            name="camera_mount_publisher",
+            arguments=arguments,
+            output="screen",
+        ),
+    ]
+
+
+AXES = ("x", "y", "z", "roll", "pitch", "yaw")
+MOUNT_ARGUMENTS = ("base_frame", "camera_frame", *(f"camera_{axis}" for axis in AXES))
+
+
 def generate_launch_description() -> LaunchDescription:
     arg = {name: LaunchConfiguration(name) for name in ARGUMENTS}
     declared = [
@@ -64,6 +119,7 @@ def generate_launch_description() -> LaunchDescription:
             remappings=remappings,
             output="screen",
             emulate_tty=True,
+            on_exit=Shutdown(reason=f"{executable} exited"),
         )
 
     nodes = [
@@ -71,17 +127,8 @@ def generate_launch_description() -> LaunchDescription:
         pose_reloc_node("sun_bcnn_node", {"providers": arg["providers"]}),
         pose_reloc_node("vo_fusion_node", {}),
     ]
-    camera_tf = Node(
-        package="tf2_ros",
-        executable="static_transform_publisher",
-        name="camera_mount_publisher",
-        arguments=[
-            *("--x", arg["camera_x"], "--y", arg["camera_y"], "--z", arg["camera_z"]),
-            *("--roll", arg["camera_roll"], "--pitch", arg["camera_pitch"]),
-            *("--yaw", arg["camera_yaw"]),
-            *("--frame-id", arg["base_frame"], "--child-frame-id", arg["camera_frame"]),
-        ],
-        condition=IfCondition(arg["publish_camera_tf"]),
+    camera_tf = OpaqueFunction(
+        function=camera_mount, condition=IfCondition(arg["publish_camera_tf"])
     )
     rviz = Node(
         package="rviz2",

@@ -12,6 +12,8 @@ BUILD="$ROOT/build"
 PYTHON=${PYTHON:-python3}
 REQ="$ROOT/requirements"
 STAMP="$VENV/.setup-stamp"
+# Upstream sources of the ROS 2 tooling PyPI lacks (launch, ros2cli, tf2...): see its README.
+ROS2_SOURCES=${POSE_RELOC_ROS2_SOURCES:-$ROOT/../shared/ros2}
 
 say() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
@@ -20,8 +22,13 @@ ros_is_sourced() {
   [ -n "${ROS_DISTRO:-}" ] && "$PYTHON" -c 'import rclpy' >/dev/null 2>&1
 }
 
+wants_ros2_tooling() {
+  ! ros_is_sourced && [ -d "$ROS2_SOURCES" ]
+}
+
 inputs_hash() {
-  cat "$REQ"/*.txt "$ROOT/pyproject.toml" "$0" | sha256sum | cut -c1-16
+  { cat "$REQ"/*.txt "$ROOT/pyproject.toml" "$0"; wants_ros2_tooling && echo tooling; } \
+    | sha256sum | cut -c1-16
 }
 
 make_venv() {
@@ -84,6 +91,55 @@ build_tf2_msgs_if_missing() {
   venv_run cmake_build "$ROOT/tools/ros_msgs/tf2_msgs" tf2_msgs
 }
 
+# launch, launch_testing, launch_ros, ros2cli, rosidl_runtime_py (pure Python), composition_interfaces
+# and geometry2's tf2, tf2_py, tf2_msgs, tf2_ros_py (CMake) from upstream sources, into the venv.
+# The sources are read-only: each is copied into build/ first.
+install_ros2_tooling() {
+  say "installing ROS 2 tooling from $ROS2_SOURCES (launch, launch_testing, ros2cli, tf2_ros)"
+  local copy="$BUILD/ros2_sources"
+  rm -rf "$copy" && cp -r "$ROS2_SOURCES" "$copy" && chmod -R u+w "$copy"
+  local pip=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
+  "${pip[@]}" -c "$REQ/constraints.txt" -r "$REQ/ros-tooling.txt"
+  local python_packages=(
+    launch/launch launch/launch_xml launch/launch_yaml launch/launch_testing launch/launch_pytest
+    launch_ros/launch_ros launch_ros/launch_testing_ros launch_ros/ros2launch
+    ros2cli/ros2cli ros2cli/ros2pkg ros2cli/ros2run ros2cli/ros2node ros2cli/ros2topic
+    ros2cli/ros2service ros2cli/ros2param ros2cli/ros2interface geometry2/tf2_ros_py
+  )
+  "${pip[@]}" --no-deps --no-build-isolation "${python_packages[@]/#/$copy/}" \
+    >"$BUILD/ros2_python_packages.log" 2>&1 \
+    || die "installing the ROS 2 Python tooling failed; see $BUILD/ros2_python_packages.log"
+  # rosidl_runtime_py has no setup.py upstream (colcon builds it with ament_python): the module.
+  local site
+  site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  rm -rf "$site/rosidl_runtime_py" && cp -r "$copy/rosidl_runtime_py/rosidl_runtime_py" "$site/"
+  venv_run cmake_build "$copy/rcl_interfaces/composition_interfaces" ros2_composition_interfaces
+  # The full tf2_msgs replaces the one-message stand-in (same package name and TFMessage hash).
+  rm -rf "$site"/tf2_msgs-*.egg-info
+  venv_run cmake_build "$copy/geometry2/tf2_msgs" ros2_tf2_msgs
+  # tf2 asks for ament_cmake_ros, whose wheel drags in gmock/gtest for tests we do not build;
+  # ament_cmake_ros_core (already here) has everything tf2 uses.
+  mkdir -p "$BUILD/ament_cmake_ros_shim"
+  echo 'find_package(ament_cmake_ros_core REQUIRED)' \
+    >"$BUILD/ament_cmake_ros_shim/ament_cmake_rosConfig.cmake"
+  venv_run cmake_build "$copy/geometry2/tf2" ros2_tf2 -Dament_cmake_ros_DIR="$BUILD/ament_cmake_ros_shim"
+  venv_run cmake_build "$copy/geometry2/tf2_py" ros2_tf2_py
+  venv_run python -c 'import launch_testing, launch_ros, ros2cli, tf2_ros, composition_interfaces' \
+    || die "the ROS 2 tooling was installed but does not import"
+}
+
+# `ros2 launch`, `ros2 run` and launch_ros find packages through AMENT_PREFIX_PATH, and the node
+# scripts (`#!/usr/bin/env python3`) their Python through PATH, both of which a sourced workspace
+# sets; here every Python of the venv puts the venv on them, so nothing needs sourcing.
+register_venv_paths() {
+  local site
+  site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  cat >"$site/pose_reloc_venv_paths.pth" <<'PTH'
+import os, sys; [os.environ.__setitem__(_k, os.pathsep.join(filter(None, [_v, os.environ.get(_k, "")]))) for _k, _v in (("AMENT_PREFIX_PATH", sys.prefix), ("PATH", os.path.join(sys.prefix, "bin"))) if _v not in os.environ.get(_k, "").split(os.pathsep)]
+PTH
+  rm -f "$site/pose_reloc_ament_prefix.pth"
+}
+
 build_package() {
   say "building pose_reloc into .venv (symlink install)"
   venv_run cmake_build "$ROOT" pose_reloc -DAMENT_CMAKE_SYMLINK_INSTALL=ON
@@ -110,7 +166,12 @@ main() {
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
   install_python_packages
   ros_is_sourced || patch_wheel_cmake_paths
-  ros_is_sourced || build_tf2_msgs_if_missing
+  if wants_ros2_tooling; then
+    install_ros2_tooling
+  else
+    ros_is_sourced || build_tf2_msgs_if_missing
+  fi
+  register_venv_paths
   build_package
   echo "$want" >"$STAMP"
   say "done in $((SECONDS - started)) s"

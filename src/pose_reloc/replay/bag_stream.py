@@ -4,6 +4,7 @@ what it can and says where it stopped."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ class BagMessage:
 class BagStream:
     """Opens the bag and checks the topics the replay needs before a single message is read."""
 
-    def __init__(self, path: str | Path, image_topic: str, camera_info_topic: str | None):
+    def __init__(self, path: str | Path, image_topic: str | None, camera_info_topic: str | None):
         from rosbags.highlevel import AnyReader
 
         self.path = Path(path)
@@ -52,8 +53,10 @@ class BagStream:
         self._check(image_topic, camera_info_topic)
         self.image_topic, self.camera_info_topic = image_topic, camera_info_topic
 
-    def _check(self, image_topic: str, camera_info_topic: str | None) -> None:
+    def _check(self, image_topic: str | None, camera_info_topic: str | None) -> None:
         listing = ", ".join(f"{t} ({m})" for t, m in sorted(self.topics.items()))
+        if image_topic is None:  # a plain player: every topic, none required
+            return
         if image_topic not in self.topics:
             raise ReplayError(
                 f"bag {self.path} has no topic {image_topic}: choose one with --image-topic; "
@@ -72,6 +75,8 @@ class BagStream:
 
     @property
     def compressed(self) -> bool:
+        if self.image_topic is None:
+            return False
         return self.topics[self.image_topic] == "sensor_msgs/msg/CompressedImage"
 
     @property
@@ -110,6 +115,16 @@ class BagStream:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def message_class(msgtype: str) -> type:
+    """sensor_msgs/msg/Image -> the rclpy class (ReplayError when that package is not built)."""
+    package, _, name = msgtype.split("/")
+    try:
+        cls: type = getattr(importlib.import_module(f"{package}.msg"), name)
+        return cls
+    except (ImportError, AttributeError) as error:
+        raise ReplayError(f"message type {msgtype} is not available to rclpy here") from error
 
 
 def salvage_mcap(path: Path, cause: Exception) -> tuple[list[BagMessage], dict[str, str], str]:

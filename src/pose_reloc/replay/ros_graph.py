@@ -31,9 +31,9 @@ from pose_reloc.camera import PinholeCamera
 from pose_reloc.datasets.rosbag import POSE_TYPES, static_chain
 from pose_reloc.errors import PoseRelocError
 from pose_reloc.node import PoseNetNode
-from pose_reloc.replay.bag_stream import BagMessage, BagStream, ReplayError
+from pose_reloc.replay.bag_stream import BagMessage, BagStream, ReplayError, message_class
 from pose_reloc.replay.results import FrameState, ReplayLog
-from pose_reloc.replay.ros_recorder import OutputRecorder, message_class
+from pose_reloc.replay.ros_recorder import OutputRecorder
 from pose_reloc.ros_node_tools import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, package_share
 from sun_bcnn.node import SunBcnnNode
 from vo_fusion.fusion import TrackingState

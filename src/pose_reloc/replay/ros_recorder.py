@@ -3,7 +3,6 @@ messages the figures need: PoseNet poses, fused poses, sun estimates."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,22 +15,12 @@ from pose_reloc import ros_convert
 from pose_reloc.errors import PoseRelocError
 from pose_reloc.evaluation.posenet import PoseSample
 from pose_reloc.geometry import Transform
-from pose_reloc.replay.bag_stream import ReplayError
+from pose_reloc.replay.bag_stream import ReplayError, message_class
 from pose_reloc.replay.topics import OUTPUT_TOPICS, PATH_TOPIC
 from pose_reloc.ros_node_tools import LATCHED_QOS, package_share
 from sun_bcnn.inference import SunEstimate
 
 RECORD_QOS_DEPTH = 1000
-
-
-def message_class(msgtype: str) -> type:
-    """sensor_msgs/msg/Image -> the rclpy class (ReplayError when that package is not built)."""
-    package, _, name = msgtype.split("/")
-    try:
-        cls: type = getattr(importlib.import_module(f"{package}.msg"), name)
-        return cls
-    except (ImportError, AttributeError) as error:
-        raise ReplayError(f"message type {msgtype} is not available to rclpy here") from error
 
 
 def _typestore() -> Any:
