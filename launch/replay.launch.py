@@ -8,6 +8,8 @@ failed) the launch shuts down, unless shutdown_after_play:=false.
 Uses only launch APIs present in ROS 2 Humble.
 """
 
+from typing import NoReturn
+
 from ament_index_python.packages import PackageNotFoundError, get_package_prefix
 from launch import LaunchContext, LaunchDescription
 from launch.actions import (
@@ -57,59 +59,19 @@ def ros2bag_installed() -> bool:
         return False
 
 
-def player(context: LaunchContext) -> list:
+def player_and_nodes(context: LaunchContext) -> list:
+    """The player and the three nodes; neither when the chosen player cannot run (said why)."""
     value = {name: LaunchConfiguration(name).perform(context) for name in OWN}
-    shutdown = value["shutdown_after_play"].lower() in ("true", "1", "yes")
     choice = value["player"]
     if choice not in PLAYER_CHOICES:
-        reason = f"player:={choice} is not one of {', '.join(PLAYER_CHOICES)}"
-        return [LogInfo(msg=reason), Shutdown(reason=reason)]
+        return refuse(f"player:={choice} is not one of {', '.join(PLAYER_CHOICES)}")
     if choice == "ros2bag" and not ros2bag_installed():
-        reason = (
+        return refuse(
             "player:=ros2bag but `ros2 bag` (ros2bag, rosbag2) is not installed: install "
             "ros-$ROS_DISTRO-ros2bag and ros-$ROS_DISTRO-rosbag2-storage-mcap, or use player:=auto"
         )
-        return [LogInfo(msg=reason), Shutdown(reason=reason)]
+    shutdown = value["shutdown_after_play"].lower() in ("true", "1", "yes")
     on_exit = [Shutdown(reason="the bag player exited")] if shutdown else []
-    if choice == "pose_reloc" or (choice == "auto" and not ros2bag_installed()):
-        notes = []
-        if choice == "auto":
-            notes.append(
-                LogInfo(
-                    msg="`ros2 bag` (ros2bag) is not installed: playing with pose_reloc's bag_player"
-                )
-            )
-        image = LaunchConfiguration("image").perform(context)
-        return [
-            *notes,
-            Node(
-                package="pose_reloc",
-                executable="bag_player",
-                name="bag_player",
-                arguments=[
-                    *(value["bag"], "--clock", "--rate", value["rate"]),
-                    *("--wait-for", image, IMAGE_SUBSCRIBERS),
-                ],
-                output="screen",
-                on_exit=on_exit,
-            ),
-        ]
-    return [
-        ExecuteProcess(
-            cmd=["ros2", "bag", "play", value["bag"], "--clock", "--rate", value["rate"]],
-            output="screen",
-            on_exit=on_exit,
-        )
-    ]
-
-
-def generate_launch_description() -> LaunchDescription:
-    declared = [
-        DeclareLaunchArgument(name, description=description)
-        if default is None
-        else DeclareLaunchArgument(name, default_value=default, description=description)
-        for name, (default, description) in {**OWN, **PASSED_ON}.items()
-    ]
     robot = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(
             PathJoinSubstitution([FindPackageShare("pose_reloc"), "launch", "robot.launch.py"])
@@ -119,4 +81,45 @@ def generate_launch_description() -> LaunchDescription:
             "use_sim_time": "true",
         }.items(),
     )
-    return LaunchDescription([*declared, robot, OpaqueFunction(function=player)])
+    if choice == "ros2bag" or (choice == "auto" and ros2bag_installed()):
+        play = ExecuteProcess(
+            cmd=["ros2", "bag", "play", value["bag"], "--clock", "--rate", value["rate"]],
+            output="screen",
+            on_exit=on_exit,
+        )
+        return [robot, play]
+    notes = []
+    if choice == "auto":
+        notes.append(
+            LogInfo(
+                msg="`ros2 bag` (ros2bag) is not installed: playing with pose_reloc's bag_player"
+            )
+        )
+    image = LaunchConfiguration("image").perform(context)
+    play = Node(
+        package="pose_reloc",
+        executable="bag_player",
+        name="bag_player",
+        arguments=[
+            *(value["bag"], "--clock", "--rate", value["rate"]),
+            *("--wait-for", image, IMAGE_SUBSCRIBERS),
+        ],
+        output="screen",
+        on_exit=on_exit,
+    )
+    return [*notes, robot, play]
+
+
+def refuse(reason: str) -> NoReturn:
+    """Stop before anything starts: `ros2 launch` prints the reason and exits with 1."""
+    raise RuntimeError(reason)
+
+
+def generate_launch_description() -> LaunchDescription:
+    declared = [
+        DeclareLaunchArgument(name, description=description)
+        if default is None
+        else DeclareLaunchArgument(name, default_value=default, description=description)
+        for name, (default, description) in {**OWN, **PASSED_ON}.items()
+    ]
+    return LaunchDescription([*declared, OpaqueFunction(function=player_and_nodes)])
