@@ -7,9 +7,14 @@ where `make setup` built launch and tf2_ros from ../shared/ros2; skipped elsewhe
 from __future__ import annotations
 
 import math
+import sys
 import unittest
+from pathlib import Path
 
 import pytest
+
+# `launch_test FILE` loads this file without its folder on sys.path (pytest puts it there).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from launch_support import LAUNCH_MISSING, TF2_MISSING
 
 if LAUNCH_MISSING or TF2_MISSING:

@@ -4,11 +4,15 @@ half a graph running. Skipped where ROS 2 launch is not installed."""
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import unittest
 from pathlib import Path
 
 import pytest
+
+# `launch_test FILE` loads this file without its folder on sys.path (pytest puts it there).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from launch_support import LAUNCH_MISSING
 
 if LAUNCH_MISSING:
