@@ -238,7 +238,8 @@ def diagnostics_message(
 
 def run_node(make_node: Callable[[], Node], name: str, args: list[str] | None = None) -> int:
     """A node's console entry point: init, build (a PoseRelocError is a clean refusal to start,
-    exit code 1), spin until Ctrl-C or shutdown, clean up."""
+    exit code 1; Ctrl-C or SIGTERM while starting, a clean exit), spin until Ctrl-C or shutdown,
+    clean up."""
     import sys
 
     rclpy.init(args=args)
@@ -248,6 +249,9 @@ def run_node(make_node: Callable[[], Node], name: str, args: list[str] | None = 
         print(f"[{name}] cannot start: {error}", file=sys.stderr)
         rclpy.try_shutdown()
         return 1
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        rclpy.try_shutdown()
+        return 0
     try:
         rclpy.spin(node)
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):

@@ -11,14 +11,13 @@ from collections.abc import Sequence
 
 import numpy as np
 import rclpy
-import rclpy.executors
 from rclpy.node import Node
 from scipy.spatial.transform import Rotation
 from tf2_msgs.msg import TFMessage
 
 from pose_reloc import ros_convert
 from pose_reloc.geometry import Transform
-from pose_reloc.ros_node_tools import LATCHED_QOS
+from pose_reloc.ros_node_tools import LATCHED_QOS, run_node
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,6 +56,19 @@ def transform_from_args(args: argparse.Namespace) -> Transform:
     return Transform(rotation, translation)
 
 
+class StaticTfPublisher(Node):
+    """Publishes T_parent_child once on /tf_static (latched: late subscribers get it too)."""
+
+    def __init__(self, T_parent_child: Transform, parent: str, child: str):
+        super().__init__("static_tf_publisher")
+        header = ros_convert.make_header(0.0, parent)
+        header.stamp = self.get_clock().now().to_msg()
+        stamped = ros_convert.transform_stamped(T_parent_child, header, child)
+        self.publisher = self.create_publisher(TFMessage, "/tf_static", LATCHED_QOS)
+        self.publisher.publish(TFMessage(transforms=[stamped]))
+        self.get_logger().info(f"publishing {parent} -> {child} on /tf_static")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     command_line = ["static_tf_publisher", *(sys.argv[1:] if argv is None else argv)]
     parser = build_parser()
@@ -65,20 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         T_parent_child = transform_from_args(args)
     except ValueError as error:
         parser.error(str(error))
-    rclpy.init(args=command_line)
-    node = Node("static_tf_publisher")
-    try:
-        header = ros_convert.make_header(0.0, args.frame_id)
-        header.stamp = node.get_clock().now().to_msg()
-        stamped = ros_convert.transform_stamped(T_parent_child, header, args.child_frame_id)
-        node.create_publisher(TFMessage, "/tf_static", LATCHED_QOS).publish(
-            TFMessage(transforms=[stamped])
-        )
-        node.get_logger().info(f"publishing {args.frame_id} -> {args.child_frame_id} on /tf_static")
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(
+        lambda: StaticTfPublisher(T_parent_child, args.frame_id, args.child_frame_id),
+        "static_tf_publisher",
+        command_line,
+    )
