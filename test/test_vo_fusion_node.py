@@ -221,7 +221,6 @@ def test_priors_and_sun_directions_outside_their_frames_are_dropped(ros, world):
     rig = Rig(ros, map_path)
     suns = rig.feeder.create_publisher(SunDirection, "sun/direction", RELIABLE_QOS)
     ros.wait_for_subscribers(suns)
-    rig.start(drive[0])
     drops = rig.node.drops.counts
 
     def sun(frame, stamp):
@@ -230,8 +229,11 @@ def test_priors_and_sun_directions_outside_their_frames_are_dropped(ros, world):
             header, [0.0, -0.6, 0.8], 1e-3 * np.eye(3), 0.0, 0.5, 1e-3 * np.eye(2), 10, True
         )
 
-    suns.publish(sun("camera", drive[0].stamp))  # no image tracked yet: its frame is unknown
-    assert ros.spin_until(lambda: drops["sun_before_image"] == 1, 5.0)
+    suns.publish(sun("camera", drive[0].stamp))  # no camera_info nor image yet: frame unknown
+    assert ros.spin_until(lambda: drops["sun_before_camera"] == 1, 5.0)
+    rig.start(drive[0])  # camera_info in "camera"
+    suns.publish(sun("camera_rear", drive[0].stamp))  # before any image: against camera_info's
+    assert ros.spin_until(lambda: drops["sun_wrong_frame"] == 1, 5.0)
     T_map_base, covariance = propagate_pose_covariance(
         POSENET_COVARIANCE, posenet_like(drive[0].T_wc), T_BASE_CAM.inverse()
     )
@@ -243,13 +245,13 @@ def test_priors_and_sun_directions_outside_their_frames_are_dropped(ros, world):
     assert rig.node.core.prior is None
     rig.send(drive[0].image(), drive[0].stamp)  # frame "camera"
     suns.publish(sun("camera_rear", drive[1].stamp))
-    assert ros.spin_until(lambda: drops["sun_wrong_frame"] == 1, 5.0)
+    assert ros.spin_until(lambda: drops["sun_wrong_frame"] == 2, 5.0)
     assert rig.node.core.sun is None
     suns.publish(sun("camera", drive[1].stamp))  # the tracked camera's: kept for its image
     assert ros.spin_until(lambda: rig.node.core.sun is not None, 5.0)
     rig.prior(posenet_like(drive[1].T_wc), drive[1].stamp)
     assert rig.node.core.prior is not None
-    assert rig.node.drops.total == 3
+    assert rig.node.drops.total == 4
 
 
 def test_a_pose_without_new_images_is_reported_stale_and_its_std_grows(ros, world):

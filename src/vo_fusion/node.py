@@ -243,18 +243,21 @@ class VoFusionNode(Node):
         if not self.use_sun:
             return
         frame = msg.header.frame_id
-        if self._image_frame is None:
+        # The tracked images' frame; before the first image, the one camera_info names (a sun
+        # estimate often arrives before the fusion has finished its first image).
+        camera_frame = self._image_frame or self._camera_frame
+        if camera_frame is None:
             self.drops.drop(
-                "sun_before_image",
-                f"sun direction in frame {frame!r} before any tracked image: its frame cannot be "
-                "checked against the camera's",
+                "sun_before_camera",
+                f"sun direction in frame {frame!r} before any camera_info or image: its frame "
+                "cannot be checked against the camera's",
             )
             return
-        if frame != self._image_frame:
+        if frame != camera_frame:
             self.drops.drop(
                 "sun_wrong_frame",
-                f"sun direction in frame {frame!r}, the tracked images are in "
-                f"{self._image_frame!r}: run sun_bcnn_node on the same image topic",
+                f"sun direction in frame {frame!r}, the camera's images are in "
+                f"{camera_frame!r}: run sun_bcnn_node on the same image topic",
             )
             return
         try:
