@@ -40,10 +40,10 @@ def isolation_environment() -> list[Any]:
     """Launch actions that keep the launched graph on its own domain, on this machine."""
     from launch.actions import SetEnvironmentVariable
 
-    return [
-        SetEnvironmentVariable("ROS_DOMAIN_ID", str(LAUNCH_DOMAIN_ID)),
-        SetEnvironmentVariable("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST"),
-    ]
+    local = [SetEnvironmentVariable("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")]
+    if os.environ.get("ROS_DISTRO") == "humble":  # before ROS_AUTOMATIC_DISCOVERY_RANGE existed
+        local.append(SetEnvironmentVariable("ROS_LOCALHOST_ONLY", "1"))
+    return [SetEnvironmentVariable("ROS_DOMAIN_ID", str(LAUNCH_DOMAIN_ID)), *local]
 
 
 def demo_bag_player(*topics: str, rate: float = 1.0) -> Any:

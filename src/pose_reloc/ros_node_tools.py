@@ -106,11 +106,14 @@ class TransformLookup:
     and /tf (latest transform per child frame) with chained lookups, which suffices for fixed
     sensor mounts and the latest pose."""
 
-    def __init__(self, node: Node):
+    def __init__(self, node: Node, use_tf2: bool | None = None):
+        """use_tf2: None picks tf2_ros where it is installed; False forces the cache."""
         self.node = node
         self.buffer: Any = None
         self.links: dict[str, tuple[str, Transform]] = {}
-        if importlib.util.find_spec("tf2_ros") is not None:
+        if use_tf2 is None:
+            use_tf2 = importlib.util.find_spec("tf2_ros") is not None
+        if use_tf2:
             import tf2_ros
 
             self.buffer = tf2_ros.Buffer()
