@@ -40,7 +40,7 @@ wants_ros2_tooling() {
 
 inputs_hash() {
   { cat "$REQ"/{runtime,dev,train,ros-tooling,"ros-$DISTRO"}.txt "$CONSTRAINTS" "$ROOT/pyproject.toml" "$0"
-    echo "$DISTRO"; wants_ros2_tooling && echo tooling; } \
+    echo "$DISTRO"; if wants_ros2_tooling; then echo tooling; fi; } \
     | sha256sum | cut -c1-16
 }
 
