@@ -62,6 +62,40 @@ def demo_bag_player(*topics: str, rate: float = 1.0) -> Any:
     )
 
 
+def ros2_launch(launch_file: str, *arguments: str, timeout_s: float) -> Any:
+    """`ros2 launch pose_reloc LAUNCH_FILE ARGS` run to its end on the launch domain (the command,
+    as a user runs it: for launches that end by themselves, which race launch_testing's tests)."""
+    import shutil
+    import subprocess
+
+    ros2 = shutil.which("ros2")
+    assert ros2 is not None, "the ros2 command is not installed"
+    environment = os.environ | {
+        "ROS_DOMAIN_ID": str(LAUNCH_DOMAIN_ID),
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+    }
+    return subprocess.run(
+        [ros2, "launch", "pose_reloc", launch_file, *arguments],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        env=environment,
+        check=False,
+    )
+
+
+def started_pids(output: str) -> dict[str, int]:
+    """{process name: pid} from `ros2 launch`'s "process started with pid [N]" lines."""
+    import re
+
+    return {
+        name: int(pid)
+        for name, pid in re.findall(
+            r"\[INFO\] \[([\w-]+)\]: process started with pid \[(\d+)\]", output
+        )
+    }
+
+
 def demo_bag_span_s() -> tuple[float, float]:
     """The demo bag's first and last recorded times (s since the epoch), from its metadata."""
     import yaml

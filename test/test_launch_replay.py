@@ -8,13 +8,12 @@ active tests.) Skipped where ros2cli/launch are not installed."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
 
 import pytest
-from launch_support import DEMO_BAG, LAUNCH_DOMAIN_ID, LAUNCH_MISSING
+from launch_support import DEMO_BAG, LAUNCH_MISSING, ros2_launch
 
 ROS2 = shutil.which("ros2")
 pytestmark = pytest.mark.skipif(
@@ -34,19 +33,7 @@ def ros2bag_installed() -> bool:
 
 
 def ros2_launch_replay(*arguments: str, timeout_s: float) -> subprocess.CompletedProcess[str]:
-    assert ROS2 is not None
-    environment = os.environ | {
-        "ROS_DOMAIN_ID": str(LAUNCH_DOMAIN_ID),
-        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-    }
-    return subprocess.run(
-        [ROS2, "launch", "pose_reloc", "replay.launch.py", "rviz:=false", *arguments],
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        env=environment,
-        check=False,
-    )
+    return ros2_launch("replay.launch.py", "rviz:=false", *arguments, timeout_s=timeout_s)
 
 
 NODES = ("posenet_node", "sun_bcnn_node", "vo_fusion_node")
