@@ -157,7 +157,6 @@ register_venv_paths() {
   cat >"$site/pose_reloc_venv_paths.pth" <<'PTH'
 import os, sys; [os.environ.__setitem__(_k, os.pathsep.join(filter(None, [_v, os.environ.get(_k, "")]))) for _k, _v in (("AMENT_PREFIX_PATH", sys.prefix), ("PATH", os.path.join(sys.prefix, "bin"))) if _v not in os.environ.get(_k, "").split(os.pathsep)]
 PTH
-  rm -f "$site/pose_reloc_ament_prefix.pth"
 }
 
 build_package() {
