@@ -6,7 +6,7 @@ import json
 
 from onnx_models import mean_colour_model
 
-from pose_reloc.cli import main
+from pose_reloc.tools.cli import main
 
 
 def test_model_info_prints_the_metadata_and_active_provider(tmp_path, capsys):
@@ -46,8 +46,8 @@ def test_build_map_command_refuses_a_missing_dataset(tmp_path, capsys):
 def test_record_accuracy_stores_figures_in_the_model_and_its_card(tmp_path):
     from onnx_models import fake_posenet_model
 
-    from pose_reloc.cli import main
     from pose_reloc.onnx_session import load_model
+    from pose_reloc.tools.cli import main
 
     model = fake_posenet_model(tmp_path / "m.onnx")
     metrics = tmp_path / "eval.json"

@@ -31,7 +31,7 @@ def test_every_node_has_a_section_and_every_line_a_comment():
 @pytest.mark.parametrize(
     ("module", "class_name", "name"),
     [
-        ("pose_reloc.node", "PoseNetNode", "posenet_node"),
+        ("pose_reloc.posenet.node", "PoseNetNode", "posenet_node"),
         ("sun_bcnn.node", "SunBcnnNode", "sun_bcnn_node"),
         ("vo_fusion.node", "VoFusionNode", "vo_fusion_node"),
     ],

@@ -219,7 +219,7 @@ def message_keys() -> set[str]:
 
 def test_every_module_the_nodes_import_is_installed_by_rosdep_or_the_readme_pip_line():
     own, third_party = node_graph()
-    assert {"pose_reloc.node", "sun_bcnn.node", "vo_fusion.node", "pose_reloc.sun"} <= own
+    assert {"pose_reloc.posenet.node", "sun_bcnn.node", "vo_fusion.node", "pose_reloc.sun"} <= own
     assert {"rclpy", "numpy", "onnxruntime", "pvlib"} <= set(third_party)
     declared, pip = _runtime_keys(), readme_pip_packages()
     missing = []

@@ -18,6 +18,7 @@ from pose_reloc.geometry import (
     quat_wxyz_to_xyzw,
     quat_xyzw_to_wxyz,
     rotation_error_deg,
+    tangent_basis,
     translation_error_m,
     validate_covariance,
 )
@@ -135,3 +136,15 @@ def test_covariance_validation():
         validate_covariance(asymmetric, 6)
     with pytest.raises(GeometryError, match="positive semi-definite"):
         validate_covariance(np.diag([1, 1, 1, 1, 1, -1.0]), 6)
+
+
+def test_tangent_basis_is_orthonormal_and_orthogonal_to_the_direction():
+    for direction in (
+        np.array([0.6, -0.48, 0.64]),
+        np.array([0.0, 0.0, 1.0]),
+        np.array([1.0, 0.0, 0.0]),
+    ):
+        B = tangent_basis(direction)
+        assert B.shape == (3, 2)
+        np.testing.assert_allclose(B.T @ B, np.eye(2), atol=1e-12)
+        np.testing.assert_allclose(direction @ B, 0.0, atol=1e-12)

@@ -189,7 +189,7 @@ def test_any_compressed_payload_decodes_or_raises_image_decode_error(data, kind)
 def test_identical_to_cv_bridge(encoding):
     from cv_bridge import CvBridge
 
-    from pose_reloc import ros_convert
+    from pose_reloc.ros import convert as ros_convert
 
     pixels = random_pixels(encoding, 6, 8)
     msg = ros_convert.array_to_image_msg(pixels, encoding, ros_convert.make_header(0.0, "cam"))

@@ -65,7 +65,7 @@ def test_readme_opens_with_the_demo_and_the_test_command_that_ci_runs():
 
 def test_pose_reloc_command_reports_a_missing_model_cleanly(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "pose_reloc.cli", "model-info", str(tmp_path / "none.onnx")],
+        [sys.executable, "-m", "pose_reloc.tools.cli", "model-info", str(tmp_path / "none.onnx")],
         capture_output=True,
         text=True,
         check=False,
@@ -99,7 +99,7 @@ def test_launch_files_agree_on_their_arguments():
 
 
 def test_rviz_shows_the_topics_the_nodes_publish():
-    from pose_reloc.replay.topics import OUTPUT_TOPICS, PATH_TOPIC
+    from pose_reloc.tools.replay.topics import OUTPUT_TOPICS, PATH_TOPIC
 
     config = yaml.safe_load((ROOT / "rviz" / "pose_reloc.rviz").read_text())
     manager = config["Visualization Manager"]

@@ -11,7 +11,7 @@ from scipy.spatial.transform import Rotation
 
 from pose_reloc.errors import ModelLoadError, PoseRelocError
 from pose_reloc.geometry import Transform, pose_covariance_from_samples, propagate_pose_covariance
-from pose_reloc.posenet import PoseNetLocalizer
+from pose_reloc.posenet.localizer import PoseNetLocalizer
 
 
 def test_covariance_of_samples_matches_their_spread_in_the_fixed_frame():
@@ -81,7 +81,7 @@ def test_localizer_refuses_non_rgb_input(tmp_path):
 def test_calibration_scales_the_covariance_until_the_errors_fit(tmp_path):
     from pose_reloc.datasets.record import Frame
     from pose_reloc.evaluation.metrics import within_two_sigma
-    from pose_reloc.posenet import calibrate_covariance
+    from pose_reloc.posenet.localizer import calibrate_covariance
 
     localizer = PoseNetLocalizer(
         fake_posenet_model(tmp_path / "p.onnx", noise_m=0.1), ["cpu"], samples=32

@@ -16,12 +16,12 @@ if not ROS_MISSING:
     from std_srvs.srv import Trigger
     from tf2_msgs.msg import TFMessage
 
-    from pose_reloc import ros_convert
     from pose_reloc.camera import PinholeCamera
     from pose_reloc.errors import PoseRelocError
     from pose_reloc.geometry import Transform
-    from pose_reloc.node import PoseNetNode
-    from pose_reloc.ros_node_tools import LATCHED_QOS, SENSOR_QOS
+    from pose_reloc.posenet.node import PoseNetNode
+    from pose_reloc.ros import convert as ros_convert
+    from pose_reloc.ros.node_tools import LATCHED_QOS, SENSOR_QOS
 
 CAMERA = (
     PinholeCamera(np.array([[40.0, 0, 15.5], [0, 40.0, 11.5], [0, 0, 1]]), 32, 24, np.zeros(5))

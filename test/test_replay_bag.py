@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pose_reloc.replay.bag_stream import BagStream, ReplayError
-from pose_reloc.replay.camera_info_file import read_camera_info_yaml
+from pose_reloc.tools.replay.bag_stream import BagStream, ReplayError
+from pose_reloc.tools.replay.camera_info_file import read_camera_info_yaml
 
 DEMO_BAG = Path(__file__).resolve().parents[1] / "data" / "demo" / "kidnap_drive"
 IMAGES = "/camera/image_raw/compressed"

@@ -53,7 +53,7 @@ def kidnap_bag(tmp_path_factory):
 def settings(bag, out, **changes):
     from ros_harness import keep_discovery_local
 
-    from pose_reloc.replay.ros_graph import ReplaySettings
+    from pose_reloc.tools.replay.ros_graph import ReplaySettings
 
     keep_discovery_local()
     return ReplaySettings(bag=bag, out=out, domain_id=90 + os.getpid() % 10, **changes)
@@ -62,7 +62,7 @@ def settings(bag, out, **changes):
 def test_the_three_nodes_localize_a_kidnapped_robot_from_a_bag(kidnap_bag, tmp_path):
     from rosbags.highlevel import AnyReader
 
-    from pose_reloc.replay.run import run_replay
+    from pose_reloc.tools.replay.run import run_replay
 
     figures = run_replay(settings(kidnap_bag, tmp_path / "run"), progress=lambda _: None)
     fusion, reloc = figures["fusion"], figures["relocalization"]
@@ -138,7 +138,7 @@ def raw_image_bag_without_camera_info(source: Path, out: Path, frames: int) -> d
 
 
 def test_raw_bgr_images_and_calibration_from_a_file(kidnap_bag, tmp_path):
-    from pose_reloc.replay.run import run_replay
+    from pose_reloc.tools.replay.run import run_replay
 
     bag = tmp_path / "user_bag"
     calibration = tmp_path / "front.yaml"
@@ -160,7 +160,7 @@ def test_raw_bgr_images_and_calibration_from_a_file(kidnap_bag, tmp_path):
 
 
 def test_a_bag_without_the_image_topic_is_a_clear_error(kidnap_bag, tmp_path, capsys):
-    from pose_reloc.cli import main
+    from pose_reloc.tools.cli import main
 
     code = main(
         ["replay", str(kidnap_bag), "--image-topic", "/front/image", "--out", str(tmp_path)]

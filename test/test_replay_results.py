@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from pose_reloc.evaluation.posenet import PoseSample
 from pose_reloc.geometry import Transform
-from pose_reloc.replay.report import write_report
-from pose_reloc.replay.results import FrameState, ReplayLog, frame_records, replay_figures
-from pose_reloc.replay.run import prepare_output, write_results
+from pose_reloc.posenet.evaluate import PoseSample
+from pose_reloc.tools.replay.report import write_report
+from pose_reloc.tools.replay.results import FrameState, ReplayLog, frame_records, replay_figures
+from pose_reloc.tools.replay.run import prepare_output, write_results
 from sun_bcnn.inference import SunEstimate, azimuth_zenith
 from vo_fusion.fusion import TrackingState
 

@@ -14,7 +14,6 @@ if not ROS_MISSING:
     from sensor_msgs.msg import CameraInfo, CompressedImage, Image
     from visualization_msgs.msg import Marker
 
-    from pose_reloc import ros_convert as rc
     from pose_reloc.camera import PinholeCamera
     from pose_reloc.errors import (
         CameraModelError,
@@ -23,6 +22,7 @@ if not ROS_MISSING:
         NotACameraImageError,
     )
     from pose_reloc.geometry import Transform
+    from pose_reloc.ros import convert as rc
 
 T = (
     Transform(Rotation.from_euler("xyz", [3, -20, 95], degrees=True), np.array([4.0, -2.5, 0.3]))

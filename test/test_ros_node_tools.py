@@ -14,9 +14,9 @@ pytestmark = pytest.mark.skipif(bool(ROS_MISSING), reason=ROS_MISSING or "")
 if not ROS_MISSING:
     from tf2_msgs.msg import TFMessage
 
-    from pose_reloc import ros_convert
     from pose_reloc.geometry import Transform
-    from pose_reloc.ros_node_tools import (
+    from pose_reloc.ros import convert as ros_convert
+    from pose_reloc.ros.node_tools import (
         LATCHED_QOS,
         RELIABLE_QOS,
         DropCounter,

@@ -22,9 +22,9 @@ def test_plays_the_chosen_topics_in_order_with_clock_at_the_asked_rate(ros):
     from rosgraph_msgs.msg import Clock
     from sensor_msgs.msg import CameraInfo, CompressedImage
 
-    from pose_reloc.replay.bag_stream import BagStream
-    from pose_reloc.replay.ros_player import BagPlayer
-    from pose_reloc.ros_node_tools import RELIABLE_QOS
+    from pose_reloc.ros.node_tools import RELIABLE_QOS
+    from pose_reloc.tools.replay.bag_stream import BagStream
+    from pose_reloc.tools.replay.ros_player import BagPlayer
 
     rate = 20.0
     with BagStream(DEMO_BAG, image_topic=None, camera_info_topic=None) as stream:
@@ -57,8 +57,8 @@ def test_plays_the_chosen_topics_in_order_with_clock_at_the_asked_rate(ros):
 
 def test_bad_arguments_are_refused_by_name(ros):
     from pose_reloc.errors import PoseRelocError
-    from pose_reloc.replay.bag_stream import BagStream
-    from pose_reloc.replay.ros_player import BagPlayer
+    from pose_reloc.tools.replay.bag_stream import BagStream
+    from pose_reloc.tools.replay.ros_player import BagPlayer
 
     node = ros.node("bag_player")
     with BagStream(DEMO_BAG, image_topic=None, camera_info_topic=None) as stream:

@@ -15,8 +15,8 @@ if not ROS_MISSING:
     from sensor_msgs.msg import Image
     from tf2_msgs.msg import TFMessage
 
-    from pose_reloc import ros_convert
     from pose_reloc.geometry import Transform
+    from pose_reloc.ros import convert as ros_convert
 
 LATCHED = (
     dict(

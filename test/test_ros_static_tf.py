@@ -11,7 +11,7 @@ pytestmark = pytest.mark.skipif(bool(ROS_MISSING), reason=ROS_MISSING or "")
 
 
 def parse(*arguments: str):
-    from pose_reloc.ros_static_tf import build_parser, transform_from_args
+    from pose_reloc.ros.static_tf import build_parser, transform_from_args
 
     args = build_parser().parse_args([*arguments, "--frame-id", "a", "--child-frame-id", "b"])
     return transform_from_args(args)

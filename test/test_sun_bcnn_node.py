@@ -18,9 +18,9 @@ if not ROS_MISSING:
     from sensor_msgs.msg import CompressedImage, Image
     from visualization_msgs.msg import Marker
 
-    from pose_reloc import ros_convert
     from pose_reloc.errors import PoseRelocError
-    from pose_reloc.ros_node_tools import SENSOR_QOS
+    from pose_reloc.ros import convert as ros_convert
+    from pose_reloc.ros.node_tools import SENSOR_QOS
     from sun_bcnn.node import SunBcnnNode
 
 DIRECTION = (0.3, -0.5, 0.8)

@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="torch (the [train] extra) is not installed")
 
-from pose_reloc.train.export import export_checkpoint  # noqa: E402
+from pose_reloc.tools.export import export_checkpoint  # noqa: E402
 from sun_bcnn.inference import SunEstimator  # noqa: E402
 from sun_bcnn.train import (  # noqa: E402
     SunTrainConfig,

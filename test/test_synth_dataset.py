@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from synth_fixtures import small_config
 
-from pose_reloc.cli import main
 from pose_reloc.datasets import read_dataset
 from pose_reloc.datasets.rosbag import BagTopics, read_rosbag
 from pose_reloc.synth.generate import synthesize
+from pose_reloc.tools.cli import main
 
 
 @pytest.fixture(scope="module")

@@ -7,18 +7,18 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="torch (the [train] extra) is not installed")
 
-from pose_reloc.posenet import PoseNetLocalizer  # noqa: E402
-from pose_reloc.train.export import export_checkpoint  # noqa: E402
-from pose_reloc.train.layers import MCDropout, set_mc_dropout  # noqa: E402
-from pose_reloc.train.losses import (  # noqa: E402
+from pose_reloc.posenet.localizer import PoseNetLocalizer  # noqa: E402
+from pose_reloc.posenet.losses import (  # noqa: E402
     BetaLoss,
     LearnedWeightingLoss,
     ReprojectionLoss,
     quaternion_distance,
     rotation_matrices,
 )
-from pose_reloc.train.posenet_models import build_posenet  # noqa: E402
-from pose_reloc.train.posenet_train import PoseNetTrainConfig, evaluate_set, train_posenet  # noqa: E402
+from pose_reloc.posenet.networks import build_posenet  # noqa: E402
+from pose_reloc.posenet.train import PoseNetTrainConfig, evaluate_set, train_posenet  # noqa: E402
+from pose_reloc.tools.export import export_checkpoint  # noqa: E402
+from pose_reloc.train.layers import MCDropout, set_mc_dropout  # noqa: E402
 
 
 def batch_at(position, q):

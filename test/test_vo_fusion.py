@@ -205,8 +205,8 @@ def test_sun_updates_are_spaced_by_the_configured_interval(world):
 def test_evaluate_fusion_reports_accuracy_kidnaps_and_writes_tum_files(world, tmp_path):
     from dataclasses import replace
 
-    from pose_reloc.evaluation.fusion_sources import ground_truth_priors
-    from vo_fusion.evaluate import evaluate_fusion
+    from pose_reloc.tools.fusion_sources import ground_truth_priors
+    from vo_fusion.evaluation.fusion import evaluate_fusion
 
     feature_map, drive, _ = world
     # Teleported 3 s ahead after 1.5 s: the kidnap flag marks the jump, as the synthetic set does.
@@ -229,7 +229,7 @@ def test_evaluate_fusion_reports_accuracy_kidnaps_and_writes_tum_files(world, tm
 
 
 def test_drift_is_measured_over_the_first_tracked_stretch_only():
-    from vo_fusion.evaluate import FrameRecord, first_tracked_run, rotation_drift_per_100m
+    from vo_fusion.evaluation.fusion import FrameRecord, first_tracked_run, rotation_drift_per_100m
 
     def record(i, state, yaw_error_deg):
         truth = Transform(Rotation.identity(), np.array([1.0 * i, 0.0, 0.0]))
@@ -250,7 +250,7 @@ def test_drift_is_measured_over_the_first_tracked_stretch_only():
 def test_the_ground_truth_sun_stand_in_has_the_error_it_states():
     from pose_reloc.datasets.record import Frame
     from pose_reloc.errors import PoseRelocError
-    from pose_reloc.evaluation.fusion_sources import ground_truth_sun
+    from pose_reloc.tools.fusion_sources import ground_truth_sun
 
     true = np.array([0.3, -0.5, 0.8]) / np.linalg.norm([0.3, -0.5, 0.8])
     frame = Frame(0.0, CAMERA, Transform.identity(), lambda: None, "test", sun_cam=true)
@@ -273,8 +273,8 @@ def test_the_ground_truth_sun_stand_in_has_the_error_it_states():
 
 
 def test_drift_runs_repeat_the_same_odometry_with_and_without_sun(world):
-    from pose_reloc.evaluation.fusion_sources import ground_truth_priors
-    from vo_fusion.evaluate import _drift, evaluate_fusion
+    from pose_reloc.tools.fusion_sources import ground_truth_priors
+    from vo_fusion.evaluation.fusion import _drift, evaluate_fusion
 
     feature_map, drive, _ = world
     figures = _drift(feature_map, drive[:30], ground_truth_priors(1), None, None, None, runs=2)

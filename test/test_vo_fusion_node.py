@@ -23,9 +23,9 @@ if not ROS_MISSING:
     from std_srvs.srv import Trigger
     from tf2_msgs.msg import TFMessage
 
-    from pose_reloc import ros_convert
     from pose_reloc.geometry import Transform, propagate_pose_covariance, translation_error_m
-    from pose_reloc.ros_node_tools import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
+    from pose_reloc.ros import convert as ros_convert
+    from pose_reloc.ros.node_tools import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
     from vo_fusion.build_map import build_map
     from vo_fusion.feature_map import VoFusionError
     from vo_fusion.node import VoFusionNode

@@ -1,4 +1,4 @@
-"""Monocular VO on real images (`vo_fusion.evaluate_vo`): the Umeyama alignment and the figures
+"""Monocular VO on real images (`vo_fusion.evaluation.vo`): the Umeyama alignment and the figures
 on synthetic trajectories with exact answers, then the whole run on the KITTI snippet in
 ../shared/data, skipped with a reason where that folder is absent (a fresh clone)."""
 
@@ -12,8 +12,8 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from pose_reloc.geometry import Transform
-from vo_fusion.evaluate import FrameRecord
-from vo_fusion.evaluate_vo import evaluate_vo, umeyama_alignment, vo_figures
+from vo_fusion.evaluation.fusion import FrameRecord
+from vo_fusion.evaluation.vo import evaluate_vo, umeyama_alignment, vo_figures
 from vo_fusion.feature_map import VoFusionError
 from vo_fusion.fusion import TrackingState
 

@@ -13,12 +13,16 @@ from synth_fixtures import small_config
 from test_vo_feature_map import MAP_SECONDS, mapping_config, render
 
 from pose_reloc.camera import PinholeCamera
-from pose_reloc.geometry import Transform, rotation_error_deg, translation_error_m
+from pose_reloc.geometry import (
+    Transform,
+    left_jacobian_so3,
+    rotation_error_deg,
+    translation_error_m,
+)
 from vo_fusion.build_map import build_map
 from vo_fusion.feature_map import VoFusionError
 from vo_fusion.refine import (
     RefineConfig,
-    left_jacobian_so3,
     pnp_covariance,
     refine_pose,
     ros_covariance_from_pnp,

@@ -242,3 +242,27 @@ def propagate_pose_covariance(
     J = np.eye(6)
     J[:3, 3:] = -skew(lever)
     return T_map_a @ T_a_b, J @ cov @ J.T
+
+
+def left_jacobian_so3(rotvec: ArrayLike) -> NDArray[np.float64]:
+    """J_l(φ) with exp(φ + δ) ≈ exp(J_l(φ) δ) exp(φ)."""
+    phi = np.asarray(rotvec, dtype=np.float64).reshape(3)
+    theta = float(np.linalg.norm(phi))
+    Phi = skew(phi)
+    if theta < 1e-6:
+        return np.eye(3) + 0.5 * Phi + Phi @ Phi / 6.0
+    return np.asarray(
+        np.eye(3)
+        + (1.0 - np.cos(theta)) / theta**2 * Phi
+        + (theta - np.sin(theta)) / theta**3 * Phi @ Phi,
+        dtype=np.float64,
+    )
+
+
+def tangent_basis(direction: ArrayLike) -> NDArray[np.float64]:
+    """3x2 orthonormal basis of the plane orthogonal to a unit vector."""
+    d = np.asarray(direction, dtype=np.float64).reshape(3)
+    helper = np.eye(3)[int(np.argmin(np.abs(d)))]
+    first = np.cross(d, helper)
+    first /= np.linalg.norm(first)
+    return np.stack([first, np.cross(d, first)], axis=1)

@@ -27,9 +27,9 @@ from rclpy.node import Node
 from std_msgs.msg import Header
 from visualization_msgs.msg import Marker
 
-from pose_reloc import ros_convert
 from pose_reloc.errors import PoseRelocError
-from pose_reloc.ros_node_tools import (
+from pose_reloc.ros import convert as ros_convert
+from pose_reloc.ros.node_tools import (
     RELIABLE_QOS,
     DropCounter,
     camera_rgb,

@@ -38,8 +38,7 @@ from pose_reloc.train.data import (
     load_image_set,
     to_network_input,
 )
-from pose_reloc.train.layers import ConvBNAct, MCDropout, mobilenet_v3_small_features
-from pose_reloc.train.posenet_models import Inception
+from pose_reloc.train.layers import ConvBNAct, Inception, MCDropout, mobilenet_v3_small_features
 
 ARCHITECTURES = ("lite", "googlenet")
 DEFAULT_DROPOUT = {"lite": 0.3, "googlenet": 0.5}

@@ -12,6 +12,5 @@ ROS-free core, with `vo_fusion.node` the thin ROS 2 node on top:
   window of keyframes.
 - `pose_filter`: the SE(3) error-state filter (odometry increments, map poses, sun directions).
 - `fusion`: `FusionCore`, one image at a time, with the tracking state machine.
-- `evaluate`, `evaluate_vo`, `pnp_comparison`: the `pose-reloc evaluate fusion|vo` and
-  `benchmark pnp` commands.
+- `evaluation`: the `pose-reloc evaluate fusion|vo` and `benchmark pnp` commands.
 """

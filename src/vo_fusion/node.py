@@ -32,11 +32,11 @@ from sensor_msgs.msg import CameraInfo
 from std_srvs.srv import Trigger
 from tf2_msgs.msg import TFMessage
 
-from pose_reloc import ros_convert
 from pose_reloc.camera import PinholeCamera
 from pose_reloc.errors import PoseRelocError
 from pose_reloc.geometry import Transform, propagate_pose_covariance
-from pose_reloc.ros_node_tools import (
+from pose_reloc.ros import convert as ros_convert
+from pose_reloc.ros.node_tools import (
     RELIABLE_QOS,
     SENSOR_QOS,
     DropCounter,

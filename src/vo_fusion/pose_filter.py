@@ -31,7 +31,7 @@ from scipy.linalg import cho_factor, cho_solve
 from scipy.spatial.transform import Rotation
 
 from pose_reloc.errors import GeometryError
-from pose_reloc.geometry import Transform, skew, validate_covariance
+from pose_reloc.geometry import Transform, skew, tangent_basis, validate_covariance
 from vo_fusion.feature_map import VoFusionError
 
 logger = logging.getLogger(__name__)
@@ -111,15 +111,6 @@ def sun_jacobian(R_map_cam: Rotation, sun_map: ArrayLike) -> NDArray[np.float64]
     H = np.zeros((3, 6))
     H[:, 3:] = R_map_cam.as_matrix().T @ skew(sun_map)
     return H
-
-
-def tangent_basis(direction: ArrayLike) -> NDArray[np.float64]:
-    """3x2 orthonormal basis of the plane orthogonal to a unit vector."""
-    d = np.asarray(direction, dtype=np.float64).reshape(3)
-    helper = np.eye(3)[int(np.argmin(np.abs(d)))]
-    first = np.cross(d, helper)
-    first /= np.linalg.norm(first)
-    return np.stack([first, np.cross(d, first)], axis=1)
 
 
 def inject(T_map_cam: Transform, correction: ArrayLike) -> Transform:

@@ -32,7 +32,7 @@ from scipy.spatial.transform import Rotation
 
 from pose_reloc.camera import PinholeCamera
 from pose_reloc.errors import GeometryError
-from pose_reloc.geometry import Transform, skew, validate_covariance
+from pose_reloc.geometry import Transform, left_jacobian_so3, skew, validate_covariance
 from vo_fusion.feature_map import (
     DESCRIPTOR_DTYPES,
     FeatureMap,
@@ -397,21 +397,6 @@ def pnp_covariance(
     S = sigma2 * np.eye(2) + map_part
     middle = np.einsum("kai,kab,kbj->ij", J_points, S, J_points)
     return np.asarray(information_inverse @ middle @ information_inverse, dtype=np.float64)
-
-
-def left_jacobian_so3(rotvec: ArrayLike) -> NDArray[np.float64]:
-    """J_l(φ) with exp(φ + δ) ≈ exp(J_l(φ) δ) exp(φ)."""
-    phi = np.asarray(rotvec, dtype=np.float64).reshape(3)
-    theta = float(np.linalg.norm(phi))
-    Phi = skew(phi)
-    if theta < 1e-6:
-        return np.eye(3) + 0.5 * Phi + Phi @ Phi / 6.0
-    return np.asarray(
-        np.eye(3)
-        + (1.0 - np.cos(theta)) / theta**2 * Phi
-        + (theta - np.sin(theta)) / theta**3 * Phi @ Phi,
-        dtype=np.float64,
-    )
 
 
 def ros_covariance_from_pnp(

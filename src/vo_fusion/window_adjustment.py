@@ -24,8 +24,7 @@ from scipy.optimize import least_squares
 from scipy.sparse import csr_matrix
 from scipy.spatial.transform import Rotation
 
-from pose_reloc.geometry import Transform
-from vo_fusion.refine import left_jacobian_so3
+from pose_reloc.geometry import Transform, left_jacobian_so3
 
 
 @dataclass(frozen=True)

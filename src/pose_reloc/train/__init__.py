@@ -1,4 +1,6 @@
-"""Training (torch, an optional extra: `pip install .[train]`): networks, losses, data, export.
+"""Training (torch, an optional extra: `pip install .[train]`): the layers and data both networks
+share. Each network trains in its own package (`pose_reloc.posenet.train`, `sun_bcnn.train`);
+`pose_reloc.tools.export` turns a checkpoint into the ONNX model the nodes load.
 
 Nothing here is imported at run time; nodes and evaluation use the exported ONNX models only.
 """

@@ -102,6 +102,18 @@ MOBILENET_V3_SMALL = (
 )
 
 
+class Inception(nn.Module):
+    def __init__(self, cin: int, c1: int, c3r: int, c3: int, c5r: int, c5: int, pool: int):
+        super().__init__()
+        self.b1 = ConvBNAct(cin, c1, 1)
+        self.b3 = nn.Sequential(ConvBNAct(cin, c3r, 1), ConvBNAct(c3r, c3, 3))
+        self.b5 = nn.Sequential(ConvBNAct(cin, c5r, 1), ConvBNAct(c5r, c5, 5))
+        self.bp = nn.Sequential(nn.MaxPool2d(3, 1, 1), ConvBNAct(cin, pool, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.b1(x), self.b3(x), self.b5(x), self.bp(x)], dim=1)
+
+
 def mobilenet_v3_small_features(width: float = 1.0) -> tuple[nn.Sequential, int]:
     """The convolutional trunk of MobileNetV3-small and its output channel count."""
 

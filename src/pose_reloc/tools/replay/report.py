@@ -9,7 +9,12 @@ from typing import Any
 import numpy as np
 
 from pose_reloc.geometry import rotation_error_deg, translation_error_m
-from pose_reloc.replay.results import ReplayLog, frame_records, posenet_with_truth, state_spans
+from pose_reloc.tools.replay.results import (
+    ReplayLog,
+    frame_records,
+    posenet_with_truth,
+    state_spans,
+)
 from sun_bcnn.inference import angle_between_deg
 from vo_fusion.fusion import TrackingState
 

@@ -26,15 +26,15 @@ from rclpy.serialization import deserialize_message
 from rosgraph_msgs.msg import Clock
 from std_srvs.srv import Trigger
 
-from pose_reloc import ros_convert
 from pose_reloc.camera import PinholeCamera
 from pose_reloc.datasets.rosbag import POSE_TYPES, static_chain
 from pose_reloc.errors import PoseRelocError
-from pose_reloc.node import PoseNetNode
-from pose_reloc.replay.bag_stream import BagMessage, BagStream, ReplayError, message_class
-from pose_reloc.replay.results import FrameState, ReplayLog
-from pose_reloc.replay.ros_recorder import OutputRecorder
-from pose_reloc.ros_node_tools import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, package_share
+from pose_reloc.posenet.node import PoseNetNode
+from pose_reloc.ros import convert as ros_convert
+from pose_reloc.ros.node_tools import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, package_share
+from pose_reloc.tools.replay.bag_stream import BagMessage, BagStream, ReplayError, message_class
+from pose_reloc.tools.replay.results import FrameState, ReplayLog
+from pose_reloc.tools.replay.ros_recorder import OutputRecorder
 from sun_bcnn.node import SunBcnnNode
 from vo_fusion.fusion import TrackingState
 from vo_fusion.node import VoFusionNode

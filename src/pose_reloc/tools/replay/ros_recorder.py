@@ -11,13 +11,13 @@ import numpy as np
 from rclpy.node import Node
 from rclpy.serialization import deserialize_message, serialize_message
 
-from pose_reloc import ros_convert
 from pose_reloc.errors import PoseRelocError
-from pose_reloc.evaluation.posenet import PoseSample
 from pose_reloc.geometry import Transform
-from pose_reloc.replay.bag_stream import ReplayError, message_class
-from pose_reloc.replay.topics import OUTPUT_TOPICS, PATH_TOPIC
-from pose_reloc.ros_node_tools import LATCHED_QOS, package_share
+from pose_reloc.posenet.evaluate import PoseSample
+from pose_reloc.ros import convert as ros_convert
+from pose_reloc.ros.node_tools import LATCHED_QOS, package_share
+from pose_reloc.tools.replay.bag_stream import ReplayError, message_class
+from pose_reloc.tools.replay.topics import OUTPUT_TOPICS, PATH_TOPIC
 from sun_bcnn.inference import SunEstimate
 
 RECORD_QOS_DEPTH = 1000

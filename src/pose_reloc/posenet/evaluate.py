@@ -21,7 +21,7 @@ from pose_reloc.evaluation.metrics import (
 )
 from pose_reloc.evaluation.retrieval import RetrievalLocalizer
 from pose_reloc.geometry import Transform, rotation_error_deg, translation_error_m
-from pose_reloc.posenet import PoseNetLocalizer
+from pose_reloc.posenet.localizer import PoseNetLocalizer
 
 
 @dataclass(frozen=True)

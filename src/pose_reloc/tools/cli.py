@@ -83,7 +83,7 @@ def _train_posenet(args: argparse.Namespace) -> int:
     from pose_reloc.train import require_torch
 
     require_torch()
-    from pose_reloc.train.posenet_train import PoseNetTrainConfig, train_posenet
+    from pose_reloc.posenet.train import PoseNetTrainConfig, train_posenet
 
     config = PoseNetTrainConfig(
         arch=args.arch,
@@ -132,14 +132,14 @@ def _export(args: argparse.Namespace) -> int:
     from pose_reloc.train import require_torch
 
     require_torch()
-    from pose_reloc.train.export import export_checkpoint
+    from pose_reloc.tools.export import export_checkpoint
 
     accuracy = _read_metrics(args.metrics) if args.metrics else None
     path, card = export_checkpoint(
         args.checkpoint, args.out, samples=args.samples, accuracy=accuracy
     )
     if args.calibration_data:
-        from pose_reloc.train.export import calibrate_exported
+        from pose_reloc.tools.export import calibrate_exported
 
         calibrate_exported(path, card, args.calibration_data)
     return 0
@@ -228,7 +228,7 @@ def _add_train_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _evaluate_posenet(args: argparse.Namespace) -> int:
-    from pose_reloc.evaluation.posenet import evaluate_posenet
+    from pose_reloc.posenet.evaluate import evaluate_posenet
 
     evaluate_posenet(args.model, args.data, args.train, args.out, args.providers, args.samples)
     print(f"wrote {args.out}")
@@ -264,14 +264,14 @@ def _build_map(args: argparse.Namespace) -> int:
 
 def _evaluate_fusion(args: argparse.Namespace) -> int:
     from pose_reloc.datasets import read_dataset
-    from pose_reloc.evaluation.fusion_sources import (
+    from pose_reloc.tools.fusion_sources import (
         ground_truth_priors,
         ground_truth_sun,
         posenet_priors,
         scene_ephemeris,
         sun_bcnn_observations,
     )
-    from vo_fusion.evaluate import evaluate_fusion
+    from vo_fusion.evaluation.fusion import evaluate_fusion
     from vo_fusion.feature_map import FeatureMap
     from vo_fusion.fusion import FusionConfig
 
@@ -306,7 +306,7 @@ def _evaluate_fusion(args: argparse.Namespace) -> int:
 
 
 def _replay_settings(args: argparse.Namespace, bag: Path) -> object:
-    from pose_reloc.replay.ros_graph import ReplaySettings
+    from pose_reloc.tools.replay.ros_graph import ReplaySettings
 
     parameters: dict[str, dict[str, object]] = {}
     for node, key, value in (
@@ -332,14 +332,14 @@ def _replay_settings(args: argparse.Namespace, bag: Path) -> object:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from pose_reloc.replay.run import run_replay
+    from pose_reloc.tools.replay.run import run_replay
 
     run_replay(_replay_settings(args, Path(args.bag)))
     return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from pose_reloc.replay.run import run_replay
+    from pose_reloc.tools.replay.run import run_replay
 
     bag = Path(args.bag)
     if not bag.exists():
@@ -396,7 +396,7 @@ def _add_replay_commands(commands: argparse._SubParsersAction) -> None:
 
 def _evaluate_vo(args: argparse.Namespace) -> int:
     from pose_reloc.datasets import read_dataset
-    from vo_fusion.evaluate_vo import evaluate_vo
+    from vo_fusion.evaluation.vo import evaluate_vo
 
     evaluate_vo(read_dataset(args.data), init_frames=args.init_frames, out=args.out)
     return 0
@@ -485,8 +485,8 @@ def _add_evaluate_commands(commands: argparse._SubParsersAction) -> None:
 def _benchmark_pnp(args: argparse.Namespace) -> int:
     from pose_reloc.datasets import read_dataset
     from pose_reloc.evaluation.metrics import write_json
+    from vo_fusion.evaluation.pnp_comparison import compare_pnp
     from vo_fusion.feature_map import FeatureMap
-    from vo_fusion.pnp_comparison import compare_pnp
 
     frames = list(itertools.islice(read_dataset(args.data), args.frames))
     figures = compare_pnp(
@@ -501,7 +501,7 @@ def _benchmark_posenet(args: argparse.Namespace) -> int:
     from pose_reloc.datasets import read_dataset
 
     frame = next(iter(read_dataset(args.data)))
-    from pose_reloc.ros_benchmark import benchmark_posenet
+    from pose_reloc.tools.ros_benchmark import benchmark_posenet
 
     result = benchmark_posenet(args.model, frame.image(), frame.camera, args.frames, args.samples)
     print(

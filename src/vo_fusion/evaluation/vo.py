@@ -34,7 +34,7 @@ from pose_reloc.datasets.record import Frame
 from pose_reloc.evaluation.metrics import median
 from pose_reloc.geometry import pose_errors, translation_error_m
 from vo_fusion.build_map import build_map
-from vo_fusion.evaluate import FrameRecord, rotation_drift_per_100m, write_run
+from vo_fusion.evaluation.fusion import FrameRecord, rotation_drift_per_100m, write_run
 from vo_fusion.feature_map import VoFusionError
 from vo_fusion.fusion import FusionConfig, FusionCore, FusionOutput, TrackingState
 from vo_fusion.odometry import OdometryConfig

@@ -15,12 +15,12 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, Image
 
-from pose_reloc import ros_convert
 from pose_reloc.camera import PinholeCamera
 from pose_reloc.evaluation.metrics import median
-from pose_reloc.node import PoseNetNode
-from pose_reloc.posenet import PoseNetLocalizer
-from pose_reloc.ros_node_tools import RELIABLE_QOS, SENSOR_QOS
+from pose_reloc.posenet.localizer import PoseNetLocalizer
+from pose_reloc.posenet.node import PoseNetNode
+from pose_reloc.ros import convert as ros_convert
+from pose_reloc.ros.node_tools import RELIABLE_QOS, SENSOR_QOS
 
 
 def _spin_until(executor: SingleThreadedExecutor, done: Any, timeout_s: float) -> bool:

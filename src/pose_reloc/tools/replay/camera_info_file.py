@@ -11,7 +11,7 @@ import yaml
 
 from pose_reloc.camera import PinholeCamera
 from pose_reloc.errors import PoseRelocError
-from pose_reloc.replay.bag_stream import ReplayError
+from pose_reloc.tools.replay.bag_stream import ReplayError
 
 
 def _matrix(doc: dict[str, Any], key: str, rows: int | None, path: Path) -> np.ndarray:

@@ -14,11 +14,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pose_reloc.evaluation.metrics import median, summary
-from pose_reloc.evaluation.posenet import PoseSample, posenet_figures
 from pose_reloc.geometry import Transform, interpolate, translation_error_m
+from pose_reloc.posenet.evaluate import PoseSample, posenet_figures
 from sun_bcnn.evaluate import sun_elevation_deg, sun_figures
 from sun_bcnn.inference import SunEstimate
-from vo_fusion.evaluate import KIDNAP_SPEED_MPS, FrameRecord, fusion_figures
+from vo_fusion.evaluation.fusion import KIDNAP_SPEED_MPS, FrameRecord, fusion_figures
 from vo_fusion.fusion import TrackingState
 
 GT_MAX_GAP_S = 0.25  # never interpolate ground truth across a wider gap (lost tracking, a cut)

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from pose_reloc.evaluation.metrics import write_json
-from pose_reloc.replay.bag_stream import BagStream, ReplayError
-from pose_reloc.replay.camera_info_file import read_camera_info_yaml
-from pose_reloc.replay.results import ReplayLog, frame_records, replay_figures
-from vo_fusion.evaluate import write_tum
+from pose_reloc.tools.replay.bag_stream import BagStream, ReplayError
+from pose_reloc.tools.replay.camera_info_file import read_camera_info_yaml
+from pose_reloc.tools.replay.results import ReplayLog, frame_records, replay_figures
+from vo_fusion.evaluation.fusion import write_tum
 
 # What a previous run wrote into its folder: replaced on the next run into the same folder.
 RUN_FILES = ("metrics.json", "report.md", "groundtruth.tum", "fused.tum", "posenet.tum")
@@ -35,7 +35,9 @@ def prepare_output(out: Path) -> None:
 
 def run_replay(settings: Any, progress: Callable[[str], None] = print) -> dict[str, Any]:
     """Replay `settings.bag` (a ReplaySettings) and write everything into `settings.out`."""
-    from pose_reloc.replay.ros_graph import ReplayGraph  # rclpy: imported only when a run starts
+    from pose_reloc.tools.replay.ros_graph import (
+        ReplayGraph,  # rclpy: imported only when a run starts
+    )
 
     camera = read_camera_info_yaml(settings.camera_info_file) if settings.camera_info_file else None
     with BagStream(
@@ -55,7 +57,7 @@ def run_replay(settings: Any, progress: Callable[[str], None] = print) -> dict[s
 
 
 def write_results(log: ReplayLog, out: Path, progress: Callable[[str], None]) -> dict[str, Any]:
-    from pose_reloc.replay.report import write_report
+    from pose_reloc.tools.replay.report import write_report
 
     figures = replay_figures(log)
     write_json(out / "metrics.json", figures)

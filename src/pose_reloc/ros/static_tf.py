@@ -15,9 +15,9 @@ from rclpy.node import Node
 from scipy.spatial.transform import Rotation
 from tf2_msgs.msg import TFMessage
 
-from pose_reloc import ros_convert
 from pose_reloc.geometry import Transform
-from pose_reloc.ros_node_tools import LATCHED_QOS, run_node
+from pose_reloc.ros import convert as ros_convert
+from pose_reloc.ros.node_tools import LATCHED_QOS, run_node
 
 
 def build_parser() -> argparse.ArgumentParser:

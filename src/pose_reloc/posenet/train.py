@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from pose_reloc.posenet.losses import build_loss
+from pose_reloc.posenet.networks import AUX_LOSS_WEIGHTS, build_posenet
 from pose_reloc.train.data import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -21,8 +23,6 @@ from pose_reloc.train.data import (
     load_image_set,
     to_network_input,
 )
-from pose_reloc.train.losses import build_loss
-from pose_reloc.train.posenet_models import AUX_LOSS_WEIGHTS, build_posenet
 
 
 @dataclass

@@ -21,12 +21,12 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo
 from std_srvs.srv import Trigger
 
-from pose_reloc import ros_convert
 from pose_reloc.camera import PinholeCamera
 from pose_reloc.errors import PoseRelocError
 from pose_reloc.geometry import Transform, propagate_pose_covariance
-from pose_reloc.posenet import PoseEstimate, PoseNetLocalizer
-from pose_reloc.ros_node_tools import (
+from pose_reloc.posenet.localizer import PoseEstimate, PoseNetLocalizer
+from pose_reloc.ros import convert as ros_convert
+from pose_reloc.ros.node_tools import (
     RELIABLE_QOS,
     SENSOR_QOS,
     DropCounter,

@@ -35,7 +35,7 @@ OUTPUTS = {
 def _build(checkpoint: dict[str, Any]) -> torch.nn.Module:
     task = checkpoint["task"]
     if task == "posenet":
-        from pose_reloc.train.posenet_models import build_posenet
+        from pose_reloc.posenet.networks import build_posenet
 
         model = build_posenet(
             checkpoint["arch"],
@@ -148,7 +148,7 @@ def calibrate_exported(
     frames = frames[:: max(1, len(frames) // 400)]
     extra = dict(metadata.extra)
     if metadata.task == "posenet":
-        from pose_reloc.posenet import PoseNetLocalizer, calibrate_covariance
+        from pose_reloc.posenet.localizer import PoseNetLocalizer, calibrate_covariance
 
         scales = calibrate_covariance(PoseNetLocalizer(path, ["cpu"]), frames)
         extra["covariance_scale"] = {**scales, "calibrated_on": str(data)}

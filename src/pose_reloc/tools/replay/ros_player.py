@@ -19,8 +19,8 @@ from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 
 from pose_reloc.errors import PoseRelocError
-from pose_reloc.replay.bag_stream import BagStream, message_class
-from pose_reloc.ros_node_tools import LATCHED_QOS, RELIABLE_QOS
+from pose_reloc.ros.node_tools import LATCHED_QOS, RELIABLE_QOS
+from pose_reloc.tools.replay.bag_stream import BagStream, message_class
 
 WAIT_POLL_S = 0.05
 

@@ -1,4 +1,4 @@
-"""What feeds `vo_fusion.evaluate` offline, as the nodes would online: PoseNet priors (or ground-
+"""What feeds `vo_fusion.evaluation.fusion` offline, as the nodes would online: PoseNet priors (or ground-
 truth stand-ins), Sun-BCNN observations, and the ephemeris of a scene's location. Kept here, at
 the edge where the packages meet, so vo_fusion and sun_bcnn never import each other."""
 
@@ -44,7 +44,7 @@ def ground_truth_sun(
     """A Sun-BCNN stand-in: the true sun in the camera frame turned by white noise of `error_deg`
     per tangent axis, with that covariance (an estimate as good as its sigma says). For measuring
     what a better sun estimate would give the fusion; needs frames with `sun_cam` (synthetic)."""
-    from vo_fusion.pose_filter import tangent_basis
+    from pose_reloc.geometry import tangent_basis
 
     if not error_deg > 0:
         raise PoseRelocError(f"the stand-in sun error must be positive, got {error_deg} deg")
@@ -69,7 +69,7 @@ def ground_truth_sun(
 def posenet_priors(
     model: str | Path, providers: Sequence[str]
 ) -> Callable[[Frame], tuple[Transform, NDArray]]:
-    from pose_reloc.posenet import PoseNetLocalizer
+    from pose_reloc.posenet.localizer import PoseNetLocalizer
 
     localizer = PoseNetLocalizer(model, providers)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pose_reloc.train.layers import ConvBNAct, MCDropout, mobilenet_v3_small_features
+from pose_reloc.train.layers import ConvBNAct, Inception, MCDropout, mobilenet_v3_small_features
 
 ARCHITECTURES = ("lite", "googlenet")
 AUX_LOSS_WEIGHTS = (
@@ -76,18 +76,6 @@ class PoseNetLite(nn.Module):
     def heads(self, image: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Every regressor's output (one here), for the training loss."""
         return [self(image)]
-
-
-class Inception(nn.Module):
-    def __init__(self, cin: int, c1: int, c3r: int, c3: int, c5r: int, c5: int, pool: int):
-        super().__init__()
-        self.b1 = ConvBNAct(cin, c1, 1)
-        self.b3 = nn.Sequential(ConvBNAct(cin, c3r, 1), ConvBNAct(c3r, c3, 3))
-        self.b5 = nn.Sequential(ConvBNAct(cin, c5r, 1), ConvBNAct(c5r, c5, 5))
-        self.bp = nn.Sequential(nn.MaxPool2d(3, 1, 1), ConvBNAct(cin, pool, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.b1(x), self.b3(x), self.b5(x), self.bp(x)], dim=1)
 
 
 class AuxRegressor(nn.Module):

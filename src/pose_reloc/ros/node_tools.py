@@ -28,10 +28,10 @@ from rclpy.qos import (
 from sensor_msgs.msg import CompressedImage, Image
 from tf2_msgs.msg import TFMessage
 
-from pose_reloc import ros_convert
 from pose_reloc.camera import PinholeCamera
 from pose_reloc.errors import NotACameraImageError, PoseRelocError
 from pose_reloc.geometry import Transform
+from pose_reloc.ros import convert as ros_convert
 
 SENSOR_QOS = qos_profile_sensor_data
 LATCHED_QOS = QoSProfile(
