@@ -18,27 +18,27 @@ Torch is imported only here (the [train] extra).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from pose_reloc.errors import PoseRelocError
-from pose_reloc.train.data import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    ImageSet,
-    augment,
-    load_image_set,
-    to_network_input,
-)
+from pose_reloc.train.data import ImageSet, augment, load_image_set, to_network_input
 from pose_reloc.train.layers import ConvBNAct, Inception, MCDropout, mobilenet_v3_small_features
+from pose_reloc.train.loop import (
+    finish_epoch,
+    network_input,
+    one_cycle_optimizer,
+    run_epoch,
+    save_run,
+    shuffled_batches,
+)
 
 ARCHITECTURES = ("lite", "googlenet")
 DEFAULT_DROPOUT = {"lite": 0.3, "googlenet": 0.5}
@@ -195,6 +195,17 @@ def _usable(train: ImageSet, config: SunTrainConfig) -> torch.Tensor:
     return torch.nonzero(keep).flatten()
 
 
+def _sun_loss(
+    model: SunNetwork,
+    train: ImageSet,
+    config: SunTrainConfig,
+    generator: torch.Generator,
+    index: torch.Tensor,
+) -> torch.Tensor:
+    batch = train.batch(index)
+    return batch_loss(model, augment(batch["images"], generator), batch, config)
+
+
 def train_sun_bcnn(
     data: str | Path,
     out: str | Path,
@@ -216,39 +227,21 @@ def train_sun_bcnn(
     )
     model = build_sun_network(config.arch, config.dropout)
     batch_size = max(2, min(config.batch_size, len(usable)))  # BatchNorm needs 2 per batch
-    steps_per_epoch = max(1, len(usable) // batch_size)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-    )
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer,
+    optimizer, schedule = one_cycle_optimizer(
+        model.parameters(),
         config.learning_rate,
-        total_steps=max(1, config.epochs * steps_per_epoch),
-        pct_start=0.15,
+        config.weight_decay,
+        total_steps=max(1, config.epochs * (len(usable) // batch_size)),
     )
     generator = torch.Generator().manual_seed(config.seed)
+    validate = partial(evaluate_set, model, val) if val is not None else None
     history: list[dict[str, Any]] = []
+    sun_loss = partial(_sun_loss, model, train, config, generator)
     for epoch in range(config.epochs):
-        model.train()
-        order = usable[torch.randperm(len(usable), generator=generator)]
-        losses = []
-        for step in range(steps_per_epoch):
-            batch = train.batch(order[step * batch_size : (step + 1) * batch_size])
-            loss = batch_loss(model, augment(batch["images"], generator), batch, config)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            losses.append(float(loss.detach()))
-        record: dict[str, Any] = {
-            "epoch": epoch + 1,
-            "loss": float(np.mean(losses)),
-            "seconds": time.perf_counter() - started,
-        }
-        if val is not None:
-            record |= evaluate_set(model, val)
-        history.append(record)
-        log(json.dumps(record))
+        batches = shuffled_batches(usable, batch_size, generator)
+        loss = run_epoch(model, batches, sun_loss, optimizer, schedule)
+        record = {"epoch": epoch + 1, "loss": loss, "seconds": time.perf_counter() - started}
+        finish_epoch(record, history, validate, log)
     return save_checkpoint(model, config, train.source, history, Path(out))
 
 
@@ -260,28 +253,13 @@ def save_checkpoint(
     out: Path,
 ) -> Path:
     """out/checkpoint.pt (what `pose-reloc export` reads) and out/history.json."""
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "checkpoint.pt"
-    dropout = DEFAULT_DROPOUT[config.arch] if config.dropout is None else config.dropout
-    torch.save(
-        {
-            "task": "sun_bcnn",
-            "arch": config.arch,
-            "state_dict": model.state_dict(),
-            "input": {
-                "width": config.input_width,
-                "height": config.input_height,
-                "channel_order": "RGB",
-                "mean": list(IMAGENET_MEAN),
-                "std": list(IMAGENET_STD),
-                "center_crop": config.center_crop,
-            },
-            "dropout": dropout,
-            "train_config": asdict(config),
-            "train_data": train_source,
-            "history": history,
-        },
-        path,
-    )
-    (out / "history.json").write_text(json.dumps(history, indent=1))
-    return path
+    checkpoint = {
+        "task": "sun_bcnn",
+        "arch": config.arch,
+        "state_dict": model.state_dict(),
+        "input": network_input(config.input_width, config.input_height, config.center_crop),
+        "dropout": DEFAULT_DROPOUT[config.arch] if config.dropout is None else config.dropout,
+        "train_config": asdict(config),
+        "train_data": train_source,
+    }
+    return save_run(checkpoint, history, out)

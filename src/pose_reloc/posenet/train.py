@@ -3,25 +3,25 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from pose_reloc.posenet.losses import build_loss
 from pose_reloc.posenet.networks import AUX_LOSS_WEIGHTS, build_posenet
-from pose_reloc.train.data import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    ImageSet,
-    augment,
-    load_image_set,
-    to_network_input,
+from pose_reloc.train.data import ImageSet, augment, load_image_set, to_network_input
+from pose_reloc.train.loop import (
+    finish_epoch,
+    network_input,
+    one_cycle_optimizer,
+    run_epoch,
+    save_run,
+    shuffled_batches,
 )
 
 
@@ -100,53 +100,53 @@ def train_posenet(
         _load_init(model, config.init_checkpoint, log)
     history: list[dict[str, Any]] = []
     generator = torch.Generator().manual_seed(config.seed)
+    validate = partial(evaluate_set, model, val) if val is not None else None
+    for loss_name, epochs in _phases(config):
+        loss_fn = build_loss(loss_name, config.beta)
+        optimizer, schedule = one_cycle_optimizer(
+            list(model.parameters()) + list(loss_fn.parameters()),
+            config.learning_rate,
+            config.weight_decay,
+            total_steps=epochs * max(1, len(train) // config.batch_size),
+        )
+        batch_loss = partial(_pose_loss, model, loss_fn, train, generator)
+        for epoch in range(epochs):
+            batches = shuffled_batches(torch.arange(len(train)), config.batch_size, generator)
+            record = {
+                "phase": loss_name,
+                "epoch": epoch + 1,
+                "loss": run_epoch(model, batches, batch_loss, optimizer, schedule),
+                "seconds": time.perf_counter() - started,
+            }
+            finish_epoch(record, history, validate, log)
+    return save_checkpoint(model, config, train, history, Path(out))
+
+
+def _phases(config: PoseNetTrainConfig) -> list[tuple[str, int]]:
+    """(loss, epochs) in order: the reprojection loss starts from a model the learned loss trained."""
     phases = (
         [("learned", config.pretrain_epochs), (config.loss, config.epochs)]
         if config.loss == "reprojection"
         else [(config.loss, config.epochs)]
     )
-    for loss_name, epochs in phases:
-        if epochs <= 0:
-            continue
-        loss_fn = build_loss(loss_name, config.beta)
-        parameters = list(model.parameters()) + list(loss_fn.parameters())
-        optimizer = torch.optim.AdamW(
-            parameters, lr=config.learning_rate, weight_decay=config.weight_decay
-        )
-        steps = epochs * max(1, len(train) // config.batch_size)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, config.learning_rate, total_steps=steps, pct_start=0.15
-        )
-        for epoch in range(epochs):
-            model.train()
-            order = torch.randperm(len(train), generator=generator)
-            losses = []
-            for start in range(0, len(order) - config.batch_size + 1, config.batch_size):
-                batch = train.batch(order[start : start + config.batch_size])
-                x = augment(batch["images"], generator)
-                heads: list[tuple[torch.Tensor, torch.Tensor]] = model.heads(x)  # type: ignore[operator]
-                loss = torch.stack(
-                    [
-                        w * loss_fn(p, q, batch)
-                        for w, (p, q) in zip(_weights(model), heads, strict=True)
-                    ]
-                ).sum()
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                losses.append(float(loss.detach()))
-            record = {
-                "phase": loss_name,
-                "epoch": epoch + 1,
-                "loss": float(np.mean(losses)),
-                "seconds": time.perf_counter() - started,
-            }
-            if val is not None:
-                record |= evaluate_set(model, val)
-            history.append(record)
-            log(json.dumps(record))
-    return save_checkpoint(model, config, train, history, Path(out))
+    return [(loss, epochs) for loss, epochs in phases if epochs > 0]
+
+
+def _pose_loss(
+    model: torch.nn.Module,
+    loss_fn: torch.nn.Module,
+    train: ImageSet,
+    generator: torch.Generator,
+    index: torch.Tensor,
+) -> torch.Tensor:
+    """The loss of a batch, summed over the network's regressors (GoogLeNet's auxiliary ones
+    weighted)."""
+    batch = train.batch(index)
+    x = augment(batch["images"], generator)
+    heads: list[tuple[torch.Tensor, torch.Tensor]] = model.heads(x)  # type: ignore[operator]
+    return torch.stack(
+        [w * loss_fn(p, q, batch) for w, (p, q) in zip(_weights(model), heads, strict=True)]
+    ).sum()
 
 
 def save_checkpoint(
@@ -156,29 +156,16 @@ def save_checkpoint(
     history: list[dict[str, Any]],
     out: Path,
 ) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "checkpoint.pt"
-    torch.save(
-        {
-            "task": "posenet",
-            "arch": config.arch,
-            "state_dict": model.state_dict(),
-            "position_mean": model.state_dict()["head.position_mean"],
-            "position_scale": model.state_dict()["head.position_scale"],
-            "input": {
-                "width": config.input_width,
-                "height": config.input_height,
-                "channel_order": "RGB",
-                "mean": list(IMAGENET_MEAN),
-                "std": list(IMAGENET_STD),
-                "center_crop": config.center_crop,
-            },
-            "dropout": config.dropout,
-            "train_config": asdict(config),
-            "train_data": train.source,
-            "history": history,
-        },
-        path,
-    )
-    (out / "history.json").write_text(json.dumps(history, indent=1))
-    return path
+    state = model.state_dict()
+    checkpoint = {
+        "task": "posenet",
+        "arch": config.arch,
+        "state_dict": state,
+        "position_mean": state["head.position_mean"],
+        "position_scale": state["head.position_scale"],
+        "input": network_input(config.input_width, config.input_height, config.center_crop),
+        "dropout": config.dropout,
+        "train_config": asdict(config),
+        "train_data": train.source,
+    }
+    return save_run(checkpoint, history, out)

@@ -20,6 +20,7 @@ from pose_reloc.synth.config import SceneConfig
 LAYOUT_SIZE = (1024, 256)  # width, height of every layer of the layout texture array
 GROUND_TEXTURE_SIZE = 2048
 GROUND_MARGIN_M = 30.0  # the outer ring of buildings stands in this margin
+PAINT_YELLOW, PAINT_WHITE = (210, 180, 40), (225, 225, 220)  # road markings, RGB
 
 
 @dataclass(frozen=True)
@@ -400,42 +401,52 @@ def _road_markings(
     px: Callable[[float, float], tuple[int, int]],
     scale: float,
 ) -> None:
-    c = city.config.city
-    half_w = c.street_width / 2
     thick = max(1, int(0.12 * scale))
-    yellow, white = (210, 180, 40), (225, 225, 220)
-    for x in city.street_x:
-        for y in np.arange(-city.half_extent_y, city.half_extent_y, 3.0):
-            if np.abs(city.street_y - y).min() > half_w + 1.5:
-                cv2.line(image, px(x, y), px(x, y + 1.5), yellow, thick)
-    for y in city.street_y:
-        for x in np.arange(-city.half_extent, city.half_extent, 3.0):
-            if np.abs(city.street_x - x).min() > half_w + 1.5:
-                cv2.line(image, px(x, y), px(x + 1.5, y), yellow, thick)
+    half_w = city.config.city.street_width / 2
+    _centre_lines(city, image, px, thick)
     for x in city.street_x:  # crosswalks on every approach to every intersection
         for y in city.street_y:
-            for k in np.arange(-half_w + 0.8, half_w - 0.5, 1.0):
-                cv2.rectangle(
-                    image, px(x + k, y + half_w + 2.5), px(x + k + 0.5, y + half_w + 0.5), white, -1
-                )
-                cv2.rectangle(
-                    image, px(x + k, y - half_w - 0.5), px(x + k + 0.5, y - half_w - 2.5), white, -1
-                )
-                cv2.rectangle(
-                    image, px(x + half_w + 0.5, y + k + 0.5), px(x + half_w + 2.5, y + k), white, -1
-                )
-                cv2.rectangle(
-                    image, px(x - half_w - 2.5, y + k + 0.5), px(x - half_w - 0.5, y + k), white, -1
-                )
+            _crosswalks(image, px, x, y, half_w)
     for _ in range(40):  # painted words on the road
         x = float(rng.choice(city.street_x)) + float(rng.uniform(-half_w + 1, half_w - 3))
         y = float(rng.uniform(-city.half_extent_y, city.half_extent_y))
+        word = textures.random_word(rng)
         cv2.putText(
-            image,
-            textures.random_word(rng),
-            px(x, y),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            0.02 * scale,
-            white,
-            thick,
+            image, word, px(x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.02 * scale, PAINT_WHITE, thick
         )
+
+
+def _centre_lines(
+    city: City,
+    image: NDArray[np.uint8],
+    px: Callable[[float, float], tuple[int, int]],
+    thick: int,
+) -> None:
+    """Dashed yellow lines along every street, stopping short of the intersections."""
+    clear = city.config.city.street_width / 2 + 1.5
+    for x in city.street_x:
+        for y in np.arange(-city.half_extent_y, city.half_extent_y, 3.0):
+            if np.abs(city.street_y - y).min() > clear:
+                cv2.line(image, px(x, y), px(x, y + 1.5), PAINT_YELLOW, thick)
+    for y in city.street_y:
+        for x in np.arange(-city.half_extent, city.half_extent, 3.0):
+            if np.abs(city.street_x - x).min() > clear:
+                cv2.line(image, px(x, y), px(x + 1.5, y), PAINT_YELLOW, thick)
+
+
+def _crosswalks(
+    image: NDArray[np.uint8],
+    px: Callable[[float, float], tuple[int, int]],
+    x: float,
+    y: float,
+    half_w: float,
+) -> None:
+    """Zebra stripes across the four approaches of the intersection at (x, y)."""
+    for k in np.arange(-half_w + 0.8, half_w - 0.5, 1.0):
+        for corner_a, corner_b in (
+            ((x + k, y + half_w + 2.5), (x + k + 0.5, y + half_w + 0.5)),
+            ((x + k, y - half_w - 0.5), (x + k + 0.5, y - half_w - 2.5)),
+            ((x + half_w + 0.5, y + k + 0.5), (x + half_w + 2.5, y + k)),
+            ((x - half_w - 2.5, y + k + 0.5), (x - half_w - 0.5, y + k)),
+        ):
+            cv2.rectangle(image, px(*corner_a), px(*corner_b), PAINT_WHITE, -1)

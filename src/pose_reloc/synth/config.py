@@ -221,6 +221,11 @@ def _check_values(config: SceneConfig, source: str) -> None:
             raise SceneConfigError(
                 f"{source}: {name} must be a range [low, high] with 0 <= low <= high"
             )
+    _check_consistency(config, source)
+
+
+def _check_consistency(config: SceneConfig, source: str) -> None:
+    """What no single field's range says: the parts of the scene must fit together."""
     city = config.city
     if 2 * city.sidewalk_width >= city.block_size:
         raise SceneConfigError(

@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -163,20 +163,10 @@ def synthesize(
         pending = []
         for index, posed in enumerate(frames):
             record = _render_frame(renderer, config, posed, schedule, index, with_depth)
-            pending.append(io.submit(cv2.imwrite, str(writer.image_path(index)), record.rgb_bgr))
-            if with_depth and record.depth_mm is not None:
-                pending.append(
-                    io.submit(cv2.imwrite, str(writer.image_path(index, "depth")), record.depth_mm)
-                )
-            if with_noshadow_twin:
-                twin = renderer.render(posed.T_map_cam, shadows=False).rgb
-                pending.append(
-                    io.submit(
-                        cv2.imwrite,
-                        str(writer.image_path(index, "images_noshadow")),
-                        twin[..., ::-1],
-                    )
-                )
+            twin = (
+                renderer.render(posed.T_map_cam, shadows=False).rgb if with_noshadow_twin else None
+            )
+            pending += _queue_image_writes(io, writer, index, record, twin)
             writer.add(record.frame, float(schedule.elevation_deg[index]))
             if bag is not None:
                 bag.add(record.frame, posed.T_map_base, record.rgb_bgr)
@@ -190,6 +180,22 @@ def synthesize(
         bag.close()
     renderer.release()
     return SynthReport(len(frames), elapsed, out)
+
+
+def _queue_image_writes(
+    io: ThreadPoolExecutor,
+    writer: SyntheticDatasetWriter,
+    index: int,
+    record: _RenderedFrame,
+    noshadow_rgb: NDArray[np.uint8] | None,
+) -> list[Future[bool]]:
+    """The frame's PNGs (image, depth, shadowless twin) written in the background."""
+    writes: list[tuple[Path, NDArray[Any]]] = [(writer.image_path(index), record.rgb_bgr)]
+    if record.depth_mm is not None:
+        writes.append((writer.image_path(index, "depth"), record.depth_mm))
+    if noshadow_rgb is not None:
+        writes.append((writer.image_path(index, "images_noshadow"), noshadow_rgb[..., ::-1]))
+    return [io.submit(cv2.imwrite, str(path), image) for path, image in writes]
 
 
 @dataclass

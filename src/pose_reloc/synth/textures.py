@@ -141,10 +141,20 @@ def facade(
     image = tint(fractal_noise(rng, (height, width), 4), wall, 0.35)
     floor_h = px_per_m * float(rng.uniform(2.9, 3.6))
     bay_w = px_per_m * float(rng.uniform(2.2, 4.0))
+    _windows(image, rng, wall, floor_h, bay_w)
+    _shop_fronts(image, rng, floor_h, bay_w, px_per_m)
+    _stains(image, rng, wall)
+    return np.asarray(cv2.GaussianBlur(image, (3, 3), 0.6), dtype=np.uint8)
+
+
+def _windows(
+    image: Image, rng: np.random.Generator, wall: tuple[int, int, int], floor_h: float, bay_w: float
+) -> None:
+    """A floor line and a row of windows (some missing, some with blinds) on every upper floor."""
+    height, width = image.shape[:2]
     win_w, win_h = bay_w * rng.uniform(0.45, 0.75), floor_h * rng.uniform(0.4, 0.6)
     glass_base = rng.integers(20, 90, 3)
-    floors = int(height // floor_h)
-    for floor in range(1, floors):
+    for floor in range(1, int(height // floor_h)):
         y_bottom = height - floor * floor_h  # image rows grow downwards; v = 0 is the roof line
         cv2.line(
             image, (0, int(y_bottom)), (width, int(y_bottom)), tuple(int(c * 0.7) for c in wall), 2
@@ -165,15 +175,21 @@ def facade(
                     tuple(int(c) for c in rng.integers(150, 250, 3)),
                     -1,
                 )
+
+
+def _shop_fronts(
+    image: Image, rng: np.random.Generator, floor_h: float, bay_w: float, px_per_m: float
+) -> None:
+    """Along the ground floor: shops with a sign and a door, shop windows, or posters."""
+    height, width = image.shape[:2]
     street = int(height - floor_h)
     x = int(rng.integers(0, int(bay_w)))
     while x < width - 20:
         shop_w = int(px_per_m * rng.uniform(3, 8))
         kind = rng.random()
+        right = min(width - 1, x + shop_w)
         if kind < 0.45:
-            _sign(
-                image, rng, x, street + 4, min(width - 1, x + shop_w), street + int(floor_h * 0.3)
-            )
+            _sign(image, rng, x, street + 4, right, street + int(floor_h * 0.3))
             door = (x + shop_w // 3, street + int(floor_h * 0.35))
             cv2.rectangle(
                 image, door, (door[0] + int(px_per_m * 1.1), height - 1), (40, 35, 30), -1
@@ -182,18 +198,12 @@ def facade(
             cv2.rectangle(
                 image,
                 (x, street + int(floor_h * 0.3)),
-                (min(width - 1, x + shop_w), height - int(floor_h * 0.1)),
+                (right, height - int(floor_h * 0.1)),
                 tuple(int(c) for c in rng.integers(10, 80, 3)),
                 -1,
             )
-            _sign(
-                image,
-                rng,
-                x + 3,
-                street + 3,
-                min(width - 1, x + shop_w - 3),
-                street + int(floor_h * 0.25),
-            )
+            right = min(width - 1, x + shop_w - 3)
+            _sign(image, rng, x + 3, street + 3, right, street + int(floor_h * 0.25))
         else:
             for _ in range(int(rng.integers(1, 4))):  # posters
                 px, py = (
@@ -202,7 +212,11 @@ def facade(
                 )
                 _sign(image, rng, px, py, px + int(px_per_m * 0.8), py + int(px_per_m * 1.1))
         x += shop_w + int(rng.integers(4, 30))
-    for _ in range(int(rng.integers(3, 9))):  # stains and patches
+
+
+def _stains(image: Image, rng: np.random.Generator, wall: tuple[int, int, int]) -> None:
+    height, width = image.shape[:2]
+    for _ in range(int(rng.integers(3, 9))):
         cx, cy = int(rng.integers(0, width)), int(rng.integers(0, height))
         cv2.ellipse(
             image,
@@ -214,7 +228,6 @@ def facade(
             tuple(int(c * 0.75) for c in wall),
             -1,
         )
-    return np.asarray(cv2.GaussianBlur(image, (3, 3), 0.6), dtype=np.uint8)
 
 
 def solid(

@@ -83,10 +83,20 @@ def export_checkpoint(
     checkpoint = _load_checkpoint(Path(checkpoint_path))
     model = _build(checkpoint).eval()
     set_mc_dropout(model, True)
-    spec = checkpoint["input"]
-    outputs = OUTPUTS[checkpoint["task"]]
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _write_onnx(model, checkpoint["input"], OUTPUTS[checkpoint["task"]], path)
+    metadata = _metadata(checkpoint, samples, _takes_sample_slots(model), accuracy)
+    write_metadata(path, metadata)
+    card = path.with_suffix(".json")
+    write_card(path, metadata)
+    log(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) and {card}")
+    return path, card
+
+
+def _write_onnx(
+    model: torch.nn.Module, spec: dict[str, Any], outputs: dict[str, str], path: Path
+) -> None:
     image = torch.zeros(1, 3, spec["height"], spec["width"])
     if _takes_sample_slots(model):
         # One image in, N samples out: the trunk runs once, the dropout head N times.
@@ -104,6 +114,15 @@ def export_checkpoint(
         opset_version=OPSET,
         dynamo=False,
     )
+
+
+def _metadata(
+    checkpoint: dict[str, Any],
+    samples: int,
+    sample_slots: bool,
+    accuracy: dict[str, Any] | None,
+) -> ModelMetadata:
+    spec = checkpoint["input"]
     input_spec = InputSpec(
         "image",
         spec["width"],
@@ -117,7 +136,7 @@ def export_checkpoint(
         "architecture": checkpoint["arch"],
         "frame": "map" if checkpoint["task"] == "posenet" else "camera_optical",
         "mc_samples": samples,
-        "sample_slots_input": SAMPLE_SLOTS if _takes_sample_slots(model) else None,
+        "sample_slots_input": SAMPLE_SLOTS if sample_slots else None,
         "dropout_live": True,
         "training": {
             "data": checkpoint.get("train_data"),
@@ -127,12 +146,7 @@ def export_checkpoint(
         "accuracy": accuracy,
         "exported": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    metadata = ModelMetadata(checkpoint["task"], input_spec, outputs, extra)
-    write_metadata(path, metadata)
-    card = path.with_suffix(".json")
-    write_card(path, metadata)
-    log(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) and {card}")
-    return path, card
+    return ModelMetadata(checkpoint["task"], input_spec, OUTPUTS[checkpoint["task"]], extra)
 
 
 def calibrate_exported(
