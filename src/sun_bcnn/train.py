@@ -29,10 +29,11 @@ import torch
 from torch import nn
 
 from pose_reloc.errors import PoseRelocError
-from pose_reloc.train.data import ImageSet, augment, load_image_set, to_network_input
+from pose_reloc.train.data import ImageSet, augment, to_network_input
 from pose_reloc.train.layers import ConvBNAct, Inception, MCDropout, mobilenet_v3_small_features
 from pose_reloc.train.loop import (
     finish_epoch,
+    load_training_sets,
     network_input,
     one_cycle_optimizer,
     run_epoch,
@@ -214,12 +215,15 @@ def train_sun_bcnn(
     log: Callable[[str], None] = print,
 ) -> Path:
     """Train on a dataset folder; returns the path of the saved checkpoint (out/checkpoint.pt)."""
-    torch.manual_seed(config.seed)
-    torch.set_num_threads(config.threads)
-    size = (config.input_width, config.input_height)
     started = time.perf_counter()
-    train = load_image_set(data, size, config.center_crop, seed=config.seed)
-    val = load_image_set(val_data, size, config.center_crop) if val_data else None
+    train, val = load_training_sets(
+        data,
+        val_data,
+        (config.input_width, config.input_height),
+        config.center_crop,
+        seed=config.seed,
+        threads=config.threads,
+    )
     usable = _usable(train, config)
     log(
         f"loaded {len(train)} training images, {len(usable)} used "

@@ -14,9 +14,10 @@ import torch
 
 from pose_reloc.posenet.losses import build_loss
 from pose_reloc.posenet.networks import AUX_LOSS_WEIGHTS, build_posenet
-from pose_reloc.train.data import ImageSet, augment, load_image_set, to_network_input
+from pose_reloc.train.data import ImageSet, augment, to_network_input
 from pose_reloc.train.loop import (
     finish_epoch,
+    load_training_sets,
     network_input,
     one_cycle_optimizer,
     run_epoch,
@@ -83,15 +84,16 @@ def train_posenet(
     val_data: str | Path | None = None,
     log: Callable[[str], None] = print,
 ) -> Path:
-    torch.manual_seed(config.seed)
-    torch.set_num_threads(config.threads)
-    size = (config.input_width, config.input_height)
-    points = config.reprojection_points if config.loss == "reprojection" else 0
     started = time.perf_counter()
-    train = load_image_set(
-        data, size, config.center_crop, points_per_image=points, seed=config.seed
+    train, val = load_training_sets(
+        data,
+        val_data,
+        (config.input_width, config.input_height),
+        config.center_crop,
+        seed=config.seed,
+        threads=config.threads,
+        points_per_image=config.reprojection_points if config.loss == "reprojection" else 0,
     )
-    val = load_image_set(val_data, size, config.center_crop) if val_data else None
     log(f"loaded {len(train)} training images ({time.perf_counter() - started:.0f} s)")
     mean = train.position.mean(dim=0)
     scale = train.position.std(dim=0).clamp_min(1.0)

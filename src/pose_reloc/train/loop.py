@@ -11,7 +11,25 @@ from typing import Any
 import numpy as np
 import torch
 
-from pose_reloc.train.data import IMAGENET_MEAN, IMAGENET_STD
+from pose_reloc.train.data import IMAGENET_MEAN, IMAGENET_STD, ImageSet, load_image_set
+
+
+def load_training_sets(
+    data: str | Path,
+    val_data: str | Path | None,
+    size: tuple[int, int],
+    center_crop: bool,
+    *,
+    seed: int,
+    threads: int,
+    points_per_image: int = 0,
+) -> tuple[ImageSet, ImageSet | None]:
+    """Seed torch, set its CPU threads, and load the training set and the optional validation set."""
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    train = load_image_set(data, size, center_crop, points_per_image=points_per_image, seed=seed)
+    val = load_image_set(val_data, size, center_crop) if val_data else None
+    return train, val
 
 
 def one_cycle_optimizer(
