@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from onnx_models import mean_colour_model
 
-from pose_reloc.errors import ModelLoadError
+from pose_reloc.errors import ModelLoadError, PoseRelocError
+from pose_reloc.mc_model import McSampleModel
 from pose_reloc.onnx_session import (
     InputSpec,
     ModelMetadata,
@@ -131,3 +132,60 @@ def test_tensorrt_runs_fp16_with_an_engine_cache_from_the_environment(monkeypatc
     assert tensorrt_defaults()["TensorrtExecutionProvider"]["trt_engine_cache_path"].endswith(
         "pose_reloc/tensorrt"
     )
+
+
+def sampled_model(path, dropout_live=True, mc_samples=4):
+    """mean_colour_model (output `channel_means`, 3 per sample) with MC-dropout metadata."""
+    metadata = ModelMetadata(
+        task="test",
+        input=InputSpec("image", 8, 6, "RGB", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
+        outputs={"channel_means": "per-channel mean"},
+        extra={"mc_samples": mc_samples, "dropout_live": dropout_live},
+    )
+    return mean_colour_model(path, metadata=metadata)
+
+
+def test_mc_model_takes_the_asked_sample_count_else_the_models_and_one_without_dropout(tmp_path):
+    path = sampled_model(tmp_path / "live.onnx", mc_samples=4)
+    widths = {"channel_means": 3}
+    assert McSampleModel(path, "test", widths, ["cpu"]).samples == 4
+    assert McSampleModel(path, "test", widths, ["cpu"], samples=9).samples == 9
+    zero = sampled_model(tmp_path / "zero.onnx", mc_samples=0)
+    assert McSampleModel(zero, "test", widths, ["cpu"]).samples == 1, "at least one sample"
+    frozen = sampled_model(tmp_path / "frozen.onnx", dropout_live=False)
+    model = McSampleModel(frozen, "test", widths, ["cpu"], samples=9)
+    assert model.samples == 1 and not model.dropout_live
+
+
+def test_mc_model_runs_every_sample_in_one_call_with_one_row_each(tmp_path):
+    model = McSampleModel(
+        sampled_model(tmp_path / "m.onnx"), "test", {"channel_means": 3}, ["cpu"], samples=5
+    )
+    assert model.input_size == (8, 6)
+    assert model.preprocess(np.zeros((12, 16, 3), np.uint8)).shape == (1, 3, 6, 8)
+    red = np.zeros((12, 16, 3), np.uint8)
+    red[..., 0] = 255
+    rows, elapsed_ms = model.run(red)
+    assert rows["channel_means"].shape == (5, 3) and rows["channel_means"].dtype == np.float64
+    np.testing.assert_allclose(rows["channel_means"], [[1.0, 0.0, 0.0]] * 5, atol=1e-6)
+    assert elapsed_ms > 0
+
+
+def test_mc_model_refuses_a_model_missing_an_output_or_of_the_wrong_width_or_task(tmp_path):
+    path = sampled_model(tmp_path / "m.onnx")
+    with pytest.raises(ModelLoadError, match=r"m\.onnx must output 'sun' with 3 floats per sample"):
+        McSampleModel(path, "test", {"sun": 3}, ["cpu"])
+    with pytest.raises(ModelLoadError, match="must output 'channel_means' with 4 floats"):
+        McSampleModel(path, "test", {"channel_means": 4}, ["cpu"])
+    with pytest.raises(ModelLoadError, match="is a 'test' model, this node needs 'posenet'"):
+        McSampleModel(path, "posenet", {"channel_means": 3}, ["cpu"])
+
+
+def test_mc_model_refuses_a_run_returning_the_wrong_number_of_samples(tmp_path, monkeypatch):
+    path = sampled_model(tmp_path / "m.onnx")
+    model = McSampleModel(path, "test", {"channel_means": 3}, ["cpu"])
+    monkeypatch.setattr(
+        model.model, "run_samples", lambda image, n: ({"channel_means": np.zeros((n - 1, 3))}, 1.0)
+    )
+    with pytest.raises(PoseRelocError, match=r"returned \(3, 3\) of 'channel_means' for 4 samples"):
+        model.run(np.zeros((6, 8, 3), np.uint8))

@@ -173,6 +173,45 @@ def test_continuous_mode_is_rate_limited_by_image_time(ros, tmp_path):
     assert len(rig.poses) == 4
 
 
+def test_the_continuous_rate_and_mode_apply_at_run_time(ros, tmp_path):
+    rig = Rig(ros, tmp_path, mode="continuous", continuous_rate_hz=2.0)
+    rig.publish_mount()
+    rig.publish_info()
+    for _ in range(10):  # 1 s at 10 Hz: 2 poses at 2 Hz
+        rig.send()
+    assert ros.spin_until(lambda: len(rig.poses) >= 2)
+    assert rig.node.set_parameters([Parameter("continuous_rate_hz", value=5.0)])[0].successful
+    assert rig.node.get_parameter("continuous_rate_hz").value == 5.0
+    for _ in range(10):  # 1 s more: 5 poses at 5 Hz
+        rig.send()
+    ros.spin_for(0.3)
+    assert len(rig.poses) == 7
+    assert rig.node.set_parameters([Parameter("mode", value="on_demand")])[0].successful
+    for _ in range(5):
+        rig.send()
+    ros.spin_for(0.3)
+    assert len(rig.poses) == 7 and rig.node.mode == "on_demand"
+
+
+def test_run_time_changes_of_start_up_parameters_and_bad_values_are_refused(ros, tmp_path):
+    rig = Rig(ros, tmp_path, mode="continuous")
+    for name, value in (("mc_samples", 4), ("model", "other.onnx"), ("compressed", True)):
+        result = rig.node.set_parameters([Parameter(name, value=value)])[0]
+        assert not result.successful
+        assert f"parameter {name} is read at start-up only" in result.reason
+        assert rig.node.describe_parameter(name).read_only
+    assert rig.node.localizer.samples == 16 and rig.node.get_parameter("mc_samples").value == 0
+    for name, value, problem in (
+        ("continuous_rate_hz", 0.0, "must be positive"),
+        ("mode", "sometimes", "must be one of ('startup', 'on_demand', 'continuous')"),
+        ("camera_extrinsic", [0.0] * 7, "is not x y z qx qy qz qw"),
+    ):
+        result = rig.node.set_parameters([Parameter(name, value=value)])[0]
+        assert not result.successful and f"parameter {name} = {value!r} {problem}" in result.reason
+    assert rig.node.get_parameter("continuous_rate_hz").value == 1.0 and rig.node.period_s == 1.0
+    assert rig.node.mode == "continuous" and rig.node.fallback_extrinsic is None
+
+
 def test_without_an_extrinsic_poses_are_not_guessed(ros, tmp_path):
     rig = Rig(ros, tmp_path)
     rig.publish_info()

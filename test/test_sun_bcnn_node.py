@@ -180,8 +180,33 @@ def test_thresholds_change_at_run_time_but_the_model_does_not(ros, tmp_path):
     rig.send(rig.image(colour=RED))
     assert ros.spin_until(lambda: len(rig.directions) == 1)
     assert rig.directions[0].valid, "the loosened thresholds were not applied"
-    assert not rig.node.set_parameters([Parameter("model", value="other.onnx")])[0].successful
-    assert not rig.node.set_parameters([Parameter("min_mean_norm", value=1.5)])[0].successful
+    for name, value in (("model", "other.onnx"), ("mc_samples", 4), ("compressed", True)):
+        result = rig.node.set_parameters([Parameter(name, value=value)])[0]
+        assert not result.successful
+        assert f"parameter {name} is read at start-up only" in result.reason
+        assert rig.node.describe_parameter(name).read_only
+    result = rig.node.set_parameters([Parameter("min_mean_norm", value=1.5)])[0]
+    assert not result.successful
+    assert result.reason == "parameter min_mean_norm = 1.5 must be in [0, 1] or -1"
+    assert rig.node.get_parameter("min_mean_norm").value == 0.0
+    assert rig.node.estimator.min_mean_norm == 0.0
+    assert rig.node.set_parameters([Parameter("min_mean_norm", value=-1.0)])[0].successful
+    assert rig.node.estimator.min_mean_norm == rig.node.estimator.model_thresholds["min_mean_norm"]
+
+
+def test_the_rate_applies_at_run_time_and_a_bad_one_is_refused(ros, tmp_path):
+    rig = Rig(ros, tmp_path, rate_hz=2.0)
+    for _ in range(10):  # 1 s at 10 Hz: 2 estimates at 2 Hz
+        rig.send()
+    assert ros.spin_until(lambda: len(rig.directions) >= 2)
+    assert rig.node.set_parameters([Parameter("rate_hz", value=0.0)])[0].successful
+    for _ in range(5):  # every image now
+        rig.send()
+    assert ros.spin_until(lambda: len(rig.directions) == 7)
+    result = rig.node.set_parameters([Parameter("rate_hz", value=-1.0)])[0]
+    assert not result.successful
+    assert result.reason == "parameter rate_hz = -1.0 must be 0 (every image) or positive"
+    assert rig.node.get_parameter("rate_hz").value == 0.0 and rig.node.period_s == 0.0
 
 
 def test_diagnostics_report_validity_and_drops(ros, tmp_path):

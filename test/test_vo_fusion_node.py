@@ -309,12 +309,45 @@ def test_a_bad_map_stops_the_node_from_starting_with_the_file_named(ros, tmp_pat
         VoFusionNode(context=ros.context, parameter_overrides=[Parameter("map", value=str(path))])
 
 
-def test_parameters_are_read_at_start_so_run_time_changes_are_refused(ros, world):
+def test_core_parameters_are_read_at_start_so_run_time_changes_are_refused(ros, world):
     map_path, _ = world
     rig = Rig(ros, map_path, map_features=1500, lost_kept_fraction=0.4)
     assert rig.node.core.refine_config.max_features == 1500
     assert rig.node.core.config.lost_kept_fraction == 0.4
-    for name, value in (("lost_after_failures", 7), ("map_features", 500), ("use_sun", False)):
+    for name, value in (("lost_after_failures", 7), ("map_features", 500), ("map", "other.npz")):
         result = rig.node.set_parameters([Parameter(name, value=value)])[0]
-        assert not result.successful and "start-up only" in result.reason
+        assert not result.successful
+        assert f"parameter {name} is read at start-up only" in result.reason
+        assert rig.node.describe_parameter(name).read_only
     assert rig.node.core.config.lost_after_failures == 3
+
+
+def test_simple_parameters_apply_at_run_time_and_bad_values_are_refused(ros, world):
+    map_path, _ = world
+    rig = Rig(ros, map_path, use_sun=False)
+    suns = rig.feeder.create_publisher(SunDirection, "sun/direction", RELIABLE_QOS)
+    ros.wait_for_subscribers(suns)
+    header = ros_convert.make_header(100.0, "camera")
+    sun = ros_convert.sun_direction_msg(
+        header, [0.0, -0.6, 0.8], 1e-3 * np.eye(3), 0.0, 0.5, 1e-3 * np.eye(2), 10, True
+    )
+    suns.publish(sun)  # ignored: use_sun is off
+    ros.spin_for(0.3)
+    assert rig.node.drops.total == 0
+    assert rig.node.set_parameters([Parameter("use_sun", value=True)])[0].successful
+    suns.publish(sun)  # now looked at: before any camera_info its frame cannot be checked
+    assert ros.spin_until(lambda: rig.node.drops.counts["sun_before_camera"] == 1, 5.0)
+    assert rig.node.set_parameters(
+        [Parameter("path_length", value=5), Parameter("stale_after_s", value=4.0)]
+    )[0].successful
+    assert rig.node.path.maxlen == 5 and rig.node.stale_after_s == 4.0
+    for name, value, problem in (
+        ("stale_after_s", 0.0, "must be positive"),
+        ("origin_lat", 95.0, "must be in [-90, 90]"),
+        ("path_length", -1, "must be 0 or positive"),
+    ):
+        result = rig.node.set_parameters([Parameter(name, value=value)])[0]
+        assert not result.successful
+        assert result.reason == f"parameter {name} = {value!r} {problem}"
+    assert rig.node.get_parameter("stale_after_s").value == 4.0 and rig.node.stale_after_s == 4.0
+    assert rig.node.origin[0] == 43.6629 and rig.node.path.maxlen == 5

@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from pose_reloc.errors import ModelLoadError, PoseRelocError
-from pose_reloc.onnx_session import DEFAULT_PROVIDERS, OnnxModel, load_model
+from pose_reloc.errors import PoseRelocError
+from pose_reloc.mc_model import McModelAttributes, McSampleModel
+from pose_reloc.onnx_session import DEFAULT_PROVIDERS
 
 SUN_OUTPUT = "sun"
 DEFAULT_MAX_SPREAD_DEG = 20.0
@@ -108,7 +109,7 @@ def summarize_samples(
     )
 
 
-class SunEstimator:
+class SunEstimator(McModelAttributes):
     """Loads a sun_bcnn ONNX model; `estimate(rgb)` returns a SunEstimate.
 
     A model whose dropout is not live gives one sample: its spread is 0 and only the floor makes
@@ -125,21 +126,11 @@ class SunEstimator:
         min_mean_norm: float | None = None,
         floor_deg: float = DEFAULT_FLOOR_DEG,
     ):
-        self.model: OnnxModel = load_model(model_path, providers, threads, expected_task="sun_bcnn")
-        outputs = {o.name: o.shape for o in self.model.session.get_outputs()}
-        shape = outputs.get(SUN_OUTPUT)
-        if shape is None or len(shape) != 2 or shape[-1] != 3:
-            raise ModelLoadError(
-                f"model file {model_path} must output {SUN_OUTPUT!r} with 3 floats per sample "
-                f"(shape N x 3), has {outputs}: re-export it with `pose-reloc export`"
-            )
-        default = int(self.model.metadata.extra.get("mc_samples", 1))
-        self.samples = samples if samples > 0 else max(1, default)
-        self.dropout_live = bool(self.model.metadata.extra.get("dropout_live", False))
-        if not self.dropout_live:
-            self.samples = 1  # identical samples would fake a zero spread
+        self.mc_model = McSampleModel(
+            model_path, "sun_bcnn", {SUN_OUTPUT: 3}, providers, samples, threads
+        )
         # Validity thresholds: given here, else the ones calibrated into the model, else defaults.
-        calibrated = self.model.metadata.extra.get("validity") or {}
+        calibrated = self.mc_model.extra.get("validity") or {}
         self.model_thresholds = {
             "max_spread_deg": float(calibrated.get("max_spread_deg", DEFAULT_MAX_SPREAD_DEG)),
             "min_mean_norm": float(calibrated.get("min_mean_norm", DEFAULT_MIN_MEAN_NORM)),
@@ -152,27 +143,13 @@ class SunEstimator:
         )
         self.floor_deg = floor_deg
         self.angle_scale = float(
-            (self.model.metadata.extra.get("covariance_scale") or {}).get("angles", 1.0)
+            (self.mc_model.extra.get("covariance_scale") or {}).get("angles", 1.0)
         )
-
-    @property
-    def input_size(self) -> tuple[int, int]:
-        spec = self.model.metadata.input
-        return spec.width, spec.height
-
-    def preprocess(self, rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
-        return self.model.prepare(rgb)
 
     def run_samples(self, rgb: NDArray[np.uint8]) -> tuple[NDArray[np.float64], float]:
         """The raw (samples, 3) network outputs for one image and the inference time in ms."""
-        out, elapsed_ms = self.model.run_samples(self.model.prepare(rgb), self.samples)
-        sun = np.asarray(out[SUN_OUTPUT], dtype=np.float64)
-        if sun.size != 3 * self.samples:
-            raise PoseRelocError(
-                f"model {self.model.path} returned {sun.shape} for {self.samples} samples, "
-                f"expected ({self.samples}, 3)"
-            )
-        return sun.reshape(-1, 3), elapsed_ms
+        out, elapsed_ms = self.mc_model.run(rgb)
+        return out[SUN_OUTPUT], elapsed_ms
 
     def estimate(self, rgb: NDArray[np.uint8]) -> SunEstimate:
         samples, elapsed_ms = self.run_samples(rgb)

@@ -22,8 +22,6 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Vector3Stamped
 from pose_reloc.msg import SunDirection
-from rcl_interfaces.msg import SetParametersResult
-from rclpy.node import Node
 from std_msgs.msg import Header
 from visualization_msgs.msg import Marker
 
@@ -33,36 +31,36 @@ from pose_reloc.ros.node_tools import (
     RELIABLE_QOS,
     DropCounter,
     camera_rgb,
-    declare,
     diagnostics_message,
     image_subscription,
-    reject_changes,
-    resolve_model_path,
     run_node,
+)
+from pose_reloc.ros.parameters import (
+    POSITIVE,
+    PolicyNode,
+    declare_model_parameters,
+    number_in,
 )
 from sun_bcnn.inference import (
     SunEstimate,
     SunEstimator,
 )
 
-START_ONLY = ("model", "providers", "threads", "mc_samples", "compressed")
 VALID_RGBA = (0.1, 0.9, 0.1, 0.9)
 INVALID_RGBA = (0.5, 0.5, 0.5, 0.5)
 VALIDITY_WINDOW = 20  # estimates the diagnostics' validity rate is taken over
 
 
-class SunBcnnNode(Node):
+class SunBcnnNode(PolicyNode):
     def __init__(self, **kwargs: Any):
         super().__init__("sun_bcnn_node", **kwargs)
-        p = self._declare_parameters()
-        self.estimator = SunEstimator(
-            resolve_model_path(p["model"], "sun_bcnn_demo.onnx"),
-            p["providers"],
-            p["mc_samples"],
-            p["threads"],
-            None if p["max_spread_deg"] < 0 else p["max_spread_deg"],
-            None if p["min_mean_norm"] < 0 else p["min_mean_norm"],
+        model = declare_model_parameters(self, "sun_bcnn_demo.onnx")
+        compressed = self.declare(
+            "compressed", False, "subscribe to `image` as sensor_msgs/CompressedImage"
         )
+        self._declare_runtime_parameters()
+        self.estimator = SunEstimator(model.path, model.providers, model.mc_samples, model.threads)
+        self.start_applying(self._apply_parameters)
         self.get_logger().info(
             f"Sun-BCNN model {self.estimator.model.path} on {self.estimator.model.providers[0]} "
             f"({self.estimator.samples} MC samples"
@@ -87,76 +85,48 @@ class SunBcnnNode(Node):
         )
         self.marker_publisher = self.create_publisher(Marker, "sun/marker", RELIABLE_QOS)
         self.diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", RELIABLE_QOS)
-        self.image_subscription = image_subscription(self, p["compressed"], self.on_image)
+        self.image_subscription = image_subscription(self, compressed, self.on_image)
         self.create_timer(1.0, self.publish_diagnostics)
-        self.add_on_set_parameters_callback(self.on_set_parameters)
 
-    def _declare_parameters(self) -> dict[str, Any]:
-        p = {
-            "model": declare(
-                self, "model", "", "ONNX model (empty: the shipped models/sun_bcnn_demo.onnx)"
-            ),
-            "providers": declare(
-                self,
-                "providers",
-                ["tensorrt", "cuda", "cpu"],
-                "ONNX Runtime providers, priority order",
-            ),
-            "threads": declare(self, "threads", 2, "CPU threads for inference"),
-            "mc_samples": declare(
-                self, "mc_samples", 0, "MC-dropout samples per image (0: the model's default)"
-            ),
-            "rate_hz": declare(
-                self, "rate_hz", 2.0, "estimates per second of image time (0: every image)"
-            ),
-            "compressed": declare(
-                self, "compressed", False, "subscribe to `image` as sensor_msgs/CompressedImage"
-            ),
-            "max_spread_deg": declare(
-                self,
-                "max_spread_deg",
-                -1.0,
-                "an estimate whose samples scatter more than this (RMS angle, deg) is not valid; "
-                "-1: the value calibrated into the model",
-            ),
-            "min_mean_norm": declare(
-                self,
-                "min_mean_norm",
-                -1.0,
-                "an estimate whose mean of unit samples is shorter than this (0..1) is not valid; "
-                "-1: the value calibrated into the model",
-            ),
-            "marker_length_m": declare(
-                self, "marker_length_m", 1.0, "length of the sun/marker arrow in RViz"
-            ),
-        }
-        for name in ("rate_hz", "max_spread_deg", "min_mean_norm", "marker_length_m"):
-            problem = _check(name, p[name])
-            if problem:
-                raise PoseRelocError(problem)
+    def _declare_runtime_parameters(self) -> None:
+        """What `_apply_parameters` reads: a change takes effect with the next image."""
+        self.declare(
+            "rate_hz",
+            2.0,
+            "estimates per second of image time (0: every image)",
+            runtime=True,
+            check=number_in(0.0, float("inf"), "0 (every image) or positive"),
+        )
+        self.declare(
+            "max_spread_deg",
+            -1.0,
+            "an estimate whose samples scatter more than this (RMS angle, deg) is not valid; "
+            "-1: the value calibrated into the model",
+            runtime=True,
+            check=number_in(1e-9, 180.0, "in (0, 180] or -1", also=(-1.0,)),
+        )
+        self.declare(
+            "min_mean_norm",
+            -1.0,
+            "an estimate whose mean of unit samples is shorter than this (0..1) is not valid; "
+            "-1: the value calibrated into the model",
+            runtime=True,
+            check=number_in(0.0, 1.0, "in [0, 1] or -1", also=(-1.0,)),
+        )
+        self.declare(
+            "marker_length_m",
+            1.0,
+            "length of the sun/marker arrow in RViz",
+            runtime=True,
+            check=POSITIVE,
+        )
+
+    def _apply_parameters(self, p: dict[str, Any]) -> None:
         self.period_s = _period(p["rate_hz"])
         self.marker_length_m = p["marker_length_m"]
-        return p
-
-    def on_set_parameters(self, parameters: list[Any]) -> SetParametersResult:
-        """Start-only parameters are refused; thresholds, rate and marker length apply at once."""
-        result = reject_changes(START_ONLY)(parameters)
-        if not result.successful:
-            return result
-        for parameter in parameters:
-            problem = _check(parameter.name, parameter.value)
-            if problem:
-                return SetParametersResult(successful=False, reason=problem)
-        for parameter in parameters:
-            if parameter.name == "rate_hz":
-                self.period_s = _period(parameter.value)
-            elif parameter.name in ("max_spread_deg", "min_mean_norm"):
-                value = float(parameter.value)
-                model_value = self.estimator.model_thresholds[parameter.name]
-                setattr(self.estimator, parameter.name, model_value if value < 0 else value)
-            elif parameter.name == "marker_length_m":
-                self.marker_length_m = float(parameter.value)
-        return SetParametersResult(successful=True)
+        for name in ("max_spread_deg", "min_mean_norm"):  # -1: the model's calibrated value
+            value = self.estimator.model_thresholds[name] if p[name] < 0 else float(p[name])
+            setattr(self.estimator, name, value)
 
     def _wanted(self, stamp: float) -> bool:
         if stamp < self.last_stamp:  # time went backwards (a bag looped, a simulator reset)
@@ -251,24 +221,6 @@ def sun_direction_msg(estimate: SunEstimate, header: Header) -> SunDirection:
 
 def _period(rate_hz: float) -> float:
     return 0.0 if rate_hz == 0 else 1.0 / rate_hz
-
-
-def _check(name: str, value: Any) -> str | None:
-    """Why a value of a run-time parameter is refused, or None."""
-    limits = {
-        "rate_hz": (0.0, np.inf, "0 (every image) or positive"),
-        "max_spread_deg": (1e-9, 180.0, "in (0, 180]"),
-        "min_mean_norm": (0.0, 1.0, "in [0, 1]"),
-        "marker_length_m": (1e-9, np.inf, "positive"),
-    }
-    if name not in limits:
-        return None
-    low, high, text = limits[name]
-    if name in ("max_spread_deg", "min_mean_norm") and value == -1.0:
-        return None  # -1: the model's calibrated value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        return f"parameter {name} = {value!r} must be {text}"
-    return None
 
 
 def main(args: list[str] | None = None) -> int:

@@ -17,6 +17,7 @@ import time
 from collections import deque
 from dataclasses import replace
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,8 @@ from geometry_msgs.msg import PoseWithCovarianceStamped
 from nav_msgs.msg import Odometry
 from nav_msgs.msg import Path as PathMsg
 from pose_reloc.msg import SunDirection
-from rclpy.node import Node
 from rclpy.time import Time
+from rclpy.timer import Timer
 from sensor_msgs.msg import CameraInfo
 from std_srvs.srv import Trigger
 from tf2_msgs.msg import TFMessage
@@ -42,13 +43,18 @@ from pose_reloc.ros.node_tools import (
     DropCounter,
     TransformLookup,
     camera_from_info,
-    declare,
     diagnostics_message,
     image_for_camera,
     image_subscription,
     package_share,
-    reject_changes,
     run_node,
+)
+from pose_reloc.ros.parameters import (
+    POSITIVE,
+    PolicyNode,
+    declare_camera_extrinsic,
+    extrinsic_from_parameter,
+    number_in,
 )
 from pose_reloc.sun import enu_to_map, sun_positions
 from vo_fusion.feature_map import FeatureMap
@@ -68,10 +74,28 @@ LEVELS = {
 }
 
 
-class VoFusionNode(Node):
+# Read into the FusionCore (and its map refinement) when it is built: it cannot change them safely.
+CORE_PARAMETERS = (
+    ("map_fix_period_s", 0.0, "map refinement at most this often (0: every frame)"),
+    ("map_features", 1000, "ORB features per image for the map fix"),
+    ("lost_after_failures", 3, "untracked frames in a row before LOST"),
+    (
+        "lost_kept_fraction",
+        0.5,
+        "odometry keeping fewer of its points (and no map fix): LOST at once",
+    ),
+    ("lost_position_std_m", 10.0, "position std added when tracking is lost (m)"),
+    ("lost_rotation_std_deg", 20.0, "rotation std added when tracking is lost"),
+    ("relocalize_retry_s", 0.1, "ask posenet_node again this often while lost"),
+    ("sun_min_interval_s", 5.0, "at most one sun update this often (s)"),
+)
+
+
+class VoFusionNode(PolicyNode):
     def __init__(self, **kwargs: Any):
         super().__init__("vo_fusion_node", **kwargs)
-        p = self._declare_parameters()
+        p = self._declare_start_up_parameters()
+        self._declare_runtime_parameters()
         self.core = FusionCore(
             load_map(p["map"]),
             self._fusion_config(p),
@@ -87,7 +111,7 @@ class VoFusionNode(Node):
         self.last: FusionOutput | None = None
         self._camera_frame: str | None = None
         self._image_frame: str | None = None  # of the last image decoded for tracking
-        self.path: deque[tuple[float, Transform]] = deque(maxlen=p["path_length"])
+        self.path: deque[tuple[float, Transform]] = deque(maxlen=0)  # sized by path_length
         self.pose_publisher = self.create_publisher(
             PoseWithCovarianceStamped, "reloc/pose", RELIABLE_QOS
         )
@@ -106,90 +130,80 @@ class VoFusionNode(Node):
         # Node clock (sim time with use_sim_time): a paused bag is not a stale pose.
         self._last_fused: Time | None = None  # node-clock time of the last image fused
         self._stale = False
-        self.create_timer(min(1.0, 0.5 * self.stale_after_s), self.check_stale)
-        # Every parameter is read once, at start (the fusion core is built from them): a change
-        # at run time is refused rather than accepted and silently ignored.
-        self.add_on_set_parameters_callback(reject_changes(tuple(p)))
+        self._stale_timer: Timer | None = None
+        self.stale_after_s = 0.0  # the parameter's, once applied
         self.frame_ms = float("nan")
         self.stats: dict[str, int] = {"received": 0}
+        self.start_applying(self._apply_parameters)
 
-    def _declare_parameters(self) -> dict[str, Any]:
+    def _declare_start_up_parameters(self) -> dict[str, Any]:
+        """The map, the image subscription and what the fusion core is built from."""
         p = {
-            "map": declare(
-                self, "map", "", "feature map file (pose-reloc build-map); empty: the demo map"
+            "map": self.declare(
+                "map", "", "feature map file (pose-reloc build-map); empty: the demo map"
             ),
-            "compressed": declare(
-                self, "compressed", False, "subscribe to `image` as sensor_msgs/CompressedImage"
-            ),
-            "map_frame": declare(self, "map_frame", "map", "fixed frame of the map"),
-            "odom_frame": declare(self, "odom_frame", "odom", "continuous odometry frame"),
-            "base_frame": declare(self, "base_frame", "base_link", "the robot's frame"),
-            "camera_extrinsic": declare(
-                self,
-                "camera_extrinsic",
-                [0.0],
-                "T_base_camera as x y z qx qy qz qw, used when TF has no camera mount",
-            ),
-            "publish_odom_tf": declare(
-                self, "publish_odom_tf", False, "also publish odom -> base_link (no wheel odometry)"
-            ),
-            "path_length": declare(self, "path_length", 1000, "poses kept in reloc/path"),
-            "map_fix_period_s": declare(
-                self, "map_fix_period_s", 0.0, "map refinement at most this often (0: every frame)"
-            ),
-            "map_features": declare(
-                self, "map_features", 1000, "ORB features per image for the map fix"
-            ),
-            "lost_after_failures": declare(
-                self, "lost_after_failures", 3, "untracked frames in a row before LOST"
-            ),
-            "lost_kept_fraction": declare(
-                self,
-                "lost_kept_fraction",
-                0.5,
-                "odometry keeping fewer of its points (and no map fix): LOST at once",
-            ),
-            "lost_position_std_m": declare(
-                self, "lost_position_std_m", 10.0, "position std added when tracking is lost (m)"
-            ),
-            "lost_rotation_std_deg": declare(
-                self, "lost_rotation_std_deg", 20.0, "rotation std added when tracking is lost"
-            ),
-            "relocalize_retry_s": declare(
-                self, "relocalize_retry_s", 0.1, "ask posenet_node again this often while lost"
-            ),
-            "use_sun": declare(self, "use_sun", True, "correct orientation with sun/direction"),
-            "sun_min_interval_s": declare(
-                self, "sun_min_interval_s", 5.0, "at most one sun update this often (s)"
-            ),
-            "origin_lat": declare(self, "origin_lat", 43.6629, "map origin latitude (deg)"),
-            "origin_lon": declare(self, "origin_lon", -79.3957, "map origin longitude (deg)"),
-            "origin_alt": declare(self, "origin_alt", 100.0, "map origin altitude (m)"),
-            "yaw_to_enu_deg": declare(
-                self, "yaw_to_enu_deg", 0.0, "angle from east to the map's x axis (deg, CCW)"
-            ),
-            "stale_after_s": declare(
-                self,
-                "stale_after_s",
-                1.0,
-                "no image fused for this long (node clock): diagnostics WARN 'stale' and the "
-                "reported std grows; the state is kept until images return (s)",
+            "compressed": self.declare(
+                "compressed", False, "subscribe to `image` as sensor_msgs/CompressedImage"
             ),
         }
-        if not p["stale_after_s"] > 0:
-            raise PoseRelocError(
-                f"parameter stale_after_s must be positive, got {p['stale_after_s']}"
-            )
-        self.stale_after_s = float(p["stale_after_s"])
+        for name, default, description in CORE_PARAMETERS:
+            p[name] = self.declare(name, default, description)
+        return p
+
+    def _declare_runtime_parameters(self) -> None:
+        """What `_apply_parameters` reads: frames, outputs, the sun's use and the staleness."""
+        declare = partial(self.declare, runtime=True)
+        declare("map_frame", "map", "fixed frame of the map")
+        declare("odom_frame", "odom", "continuous odometry frame")
+        declare("base_frame", "base_link", "the robot's frame")
+        declare_camera_extrinsic(self)
+        declare("publish_odom_tf", False, "also publish odom -> base_link (no wheel odometry)")
+        declare(
+            "path_length",
+            1000,
+            "poses kept in reloc/path",
+            check=number_in(0, float("inf"), "0 or positive"),
+        )
+        declare("use_sun", True, "correct orientation with sun/direction")
+        declare(
+            "origin_lat",
+            43.6629,
+            "map origin latitude (deg)",
+            check=number_in(-90.0, 90.0, "in [-90, 90]"),
+        )
+        declare(
+            "origin_lon",
+            -79.3957,
+            "map origin longitude (deg)",
+            check=number_in(-180.0, 180.0, "in [-180, 180]"),
+        )
+        declare("origin_alt", 100.0, "map origin altitude (m)")
+        declare("yaw_to_enu_deg", 0.0, "angle from east to the map's x axis (deg, CCW)")
+        declare(
+            "stale_after_s",
+            1.0,
+            "no image fused for this long (node clock): diagnostics WARN 'stale' and the "
+            "reported std grows; the state is kept until images return (s)",
+            check=POSITIVE,
+        )
+
+    def _apply_parameters(self, p: dict[str, Any]) -> None:
         self.map_frame, self.odom_frame = p["map_frame"], p["odom_frame"]
         self.base_frame, self.publish_odom_tf = p["base_frame"], p["publish_odom_tf"]
         self.use_sun = p["use_sun"]
         self.origin = (p["origin_lat"], p["origin_lon"], p["origin_alt"], p["yaw_to_enu_deg"])
-        extrinsic = p["camera_extrinsic"]
-        self.fallback_extrinsic = (
-            Transform.from_xyz_quat(extrinsic[:3], extrinsic[3:]) if len(extrinsic) == 7 else None
-        )
-        return p
+        self.fallback_extrinsic = extrinsic_from_parameter(p["camera_extrinsic"])
+        if self.path.maxlen != p["path_length"]:
+            self.path = deque(self.path, maxlen=p["path_length"])  # the latest poses kept
+        self._check_staleness_every(float(p["stale_after_s"]))
+
+    def _check_staleness_every(self, stale_after_s: float) -> None:
+        if self._stale_timer is not None:
+            if stale_after_s == self.stale_after_s:
+                return
+            self.destroy_timer(self._stale_timer)
+        self.stale_after_s = stale_after_s
+        self._stale_timer = self.create_timer(min(1.0, 0.5 * stale_after_s), self.check_stale)
 
     @staticmethod
     def _fusion_config(p: dict[str, Any]) -> FusionConfig:

@@ -12,9 +12,10 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.spatial.transform import Rotation
 
-from pose_reloc.errors import ModelLoadError, PoseRelocError
+from pose_reloc.errors import PoseRelocError
 from pose_reloc.geometry import Transform, pose_covariance_from_samples
-from pose_reloc.onnx_session import DEFAULT_PROVIDERS, OnnxModel, load_model
+from pose_reloc.mc_model import McModelAttributes, McSampleModel
+from pose_reloc.onnx_session import DEFAULT_PROVIDERS
 
 POSITION_OUTPUT, ORIENTATION_OUTPUT = "position", "orientation"
 
@@ -36,7 +37,7 @@ class PoseEstimate:
         return float(np.degrees(np.sqrt(np.trace(self.covariance[3:, 3:]))))
 
 
-class PoseNetLocalizer:
+class PoseNetLocalizer(McModelAttributes):
     """Loads a posenet ONNX model; `localize(rgb)` returns a PoseEstimate."""
 
     def __init__(
@@ -48,37 +49,23 @@ class PoseNetLocalizer:
         floor_position_m: float = 0.05,
         floor_rotation_deg: float = 0.5,
     ):
-        self.model: OnnxModel = load_model(model_path, providers, threads, expected_task="posenet")
-        outputs = {o.name: o.shape for o in self.model.session.get_outputs()}
-        for name, width in ((POSITION_OUTPUT, 3), (ORIENTATION_OUTPUT, 4)):
-            if name not in outputs or outputs[name][-1] != width:
-                raise ModelLoadError(
-                    f"model file {model_path} must output {name!r} with {width} floats per sample, "
-                    f"has {outputs}: re-export it with `pose-reloc export`"
-                )
-        default = int(self.model.metadata.extra.get("mc_samples", 1))
-        self.samples = samples if samples > 0 else default
-        self.dropout_live = bool(self.model.metadata.extra.get("dropout_live", False))
-        if not self.dropout_live:
-            self.samples = 1  # identical samples would fake a zero covariance
+        self.mc_model = McSampleModel(
+            model_path,
+            "posenet",
+            {POSITION_OUTPUT: 3, ORIENTATION_OUTPUT: 4},
+            providers,
+            samples,
+            threads,
+        )
         self.floors = (floor_position_m, np.radians(floor_rotation_deg))
-        scale = self.model.metadata.extra.get("covariance_scale") or {}
+        scale = self.mc_model.extra.get("covariance_scale") or {}
         self.covariance_scale = covariance_scaling(
             float(scale.get("position", 1.0)), float(scale.get("rotation", 1.0))
         )
 
-    @property
-    def input_size(self) -> tuple[int, int]:
-        spec = self.model.metadata.input
-        return spec.width, spec.height
-
-    def preprocess(self, rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
-        return self.model.prepare(rgb)
-
     def localize(self, rgb: NDArray[np.uint8]) -> PoseEstimate:
-        out, elapsed_ms = self.model.run_samples(self.model.prepare(rgb), self.samples)
-        positions = np.asarray(out[POSITION_OUTPUT], dtype=np.float64).reshape(-1, 3)
-        quats = np.asarray(out[ORIENTATION_OUTPUT], dtype=np.float64).reshape(-1, 4)
+        out, elapsed_ms = self.mc_model.run(rgb)
+        positions, quats = out[POSITION_OUTPUT], out[ORIENTATION_OUTPUT]
         norms = np.linalg.norm(quats, axis=1)
         if not (
             np.all(np.isfinite(positions)) and np.all(np.isfinite(quats)) and np.all(norms > 1e-6)

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseWithCovarianceStamped
-from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo
 from std_srvs.srv import Trigger
 
@@ -32,37 +30,33 @@ from pose_reloc.ros.node_tools import (
     DropCounter,
     TransformLookup,
     camera_from_info,
-    declare,
     diagnostics_message,
     image_for_camera,
     image_subscription,
-    reject_changes,
-    resolve_model_path,
     run_node,
+)
+from pose_reloc.ros.parameters import (
+    POSITIVE,
+    PolicyNode,
+    declare_camera_extrinsic,
+    declare_model_parameters,
+    extrinsic_from_parameter,
+    one_of,
 )
 
 MODES = ("startup", "on_demand", "continuous")
-START_ONLY = (
-    "model",
-    "providers",
-    "threads",
-    "mc_samples",
-    "compressed",
-    "initialpose_topic",
-    "isaac_pose_hint_topic",
-)
 
 
-class PoseNetNode(Node):
+class PoseNetNode(PolicyNode):
     def __init__(self, **kwargs: Any):
         super().__init__("posenet_node", **kwargs)
-        p = self._declare_parameters()
+        model = declare_model_parameters(self, "posenet_demo.onnx")
+        p = self._declare_start_up_parameters()
+        self._declare_runtime_parameters()
         self.localizer = PoseNetLocalizer(
-            resolve_model_path(p["model"], "posenet_demo.onnx"),
-            p["providers"],
-            p["mc_samples"],
-            p["threads"],
+            model.path, model.providers, model.mc_samples, model.threads
         )
+        self.start_applying(self._apply_parameters)
         self.get_logger().info(
             f"PoseNet model {self.localizer.model.path} on {self.localizer.model.providers[0]} "
             f"({self.localizer.samples} MC samples, mode {self.mode})"
@@ -95,62 +89,52 @@ class PoseNetNode(Node):
         self.image_subscription = image_subscription(self, p["compressed"], self.on_image)
         self.create_service(Trigger, "reloc/relocalize", self.on_relocalize)
         self.create_timer(1.0, self.publish_diagnostics)
-        self.add_on_set_parameters_callback(reject_changes(START_ONLY))
 
-    def _declare_parameters(self) -> dict[str, Any]:
-        p = {
-            "model": declare(
-                self, "model", "", "ONNX model (empty: the shipped models/posenet_demo.onnx)"
-            ),
-            "providers": declare(
-                self,
-                "providers",
-                ["tensorrt", "cuda", "cpu"],
-                "ONNX Runtime providers, priority order",
-            ),
-            "threads": declare(self, "threads", 2, "CPU threads for inference"),
-            "mc_samples": declare(
-                self, "mc_samples", 0, "MC-dropout samples per image (0: the model's default)"
-            ),
-            "mode": declare(self, "mode", "startup", "startup | on_demand | continuous"),
-            "continuous_rate_hz": declare(
-                self, "continuous_rate_hz", 1.0, "localizations per second in continuous mode"
-            ),
+    def _declare_start_up_parameters(self) -> dict[str, Any]:
+        """What makes the subscriptions and publishers."""
+        declare = self.declare
+        return {
             "compressed": declare(
-                self, "compressed", False, "subscribe to `image` as sensor_msgs/CompressedImage"
-            ),
-            "map_frame": declare(self, "map_frame", "map", "frame of the published pose"),
-            "base_frame": declare(
-                self, "base_frame", "base_link", "the robot frame whose pose is published"
-            ),
-            "camera_extrinsic": declare(
-                self,
-                "camera_extrinsic",
-                [0.0],
-                "T_base_camera as x y z qx qy qz qw, used when TF has no camera mount",
+                "compressed", False, "subscribe to `image` as sensor_msgs/CompressedImage"
             ),
             "publish_initialpose": declare(
-                self, "publish_initialpose", False, "also publish to initialpose_topic (Nav2 AMCL)"
+                "publish_initialpose", False, "also publish to initialpose_topic (Nav2 AMCL)"
             ),
             "initialpose_topic": declare(
-                self, "initialpose_topic", "initialpose", "topic for Nav2's initial pose"
+                "initialpose_topic", "initialpose", "topic for Nav2's initial pose"
             ),
             "isaac_pose_hint_topic": declare(
-                self,
-                "isaac_pose_hint_topic",
-                "",
-                "also publish here (Isaac ROS VSLAM hint); empty: off",
+                "isaac_pose_hint_topic", "", "also publish here (Isaac ROS VSLAM hint); empty: off"
             ),
         }
-        if p["mode"] not in MODES:
-            raise PoseRelocError(f"parameter mode = {p['mode']!r} is not one of {MODES}")
-        if p["continuous_rate_hz"] <= 0:
-            raise PoseRelocError("parameter continuous_rate_hz must be positive")
+
+    def _declare_runtime_parameters(self) -> None:
+        """What `_apply_parameters` reads: a change takes effect with the next image."""
+        self.declare(
+            "mode",
+            "startup",
+            "startup | on_demand | continuous (set to startup at run time: as on_demand)",
+            runtime=True,
+            check=one_of(MODES),
+        )
+        self.declare(
+            "continuous_rate_hz",
+            1.0,
+            "localizations per second in continuous mode",
+            runtime=True,
+            check=POSITIVE,
+        )
+        self.declare("map_frame", "map", "frame of the published pose", runtime=True)
+        self.declare(
+            "base_frame", "base_link", "the robot frame whose pose is published", runtime=True
+        )
+        declare_camera_extrinsic(self)
+
+    def _apply_parameters(self, p: dict[str, Any]) -> None:
         self.mode = p["mode"]
         self.period_s = 1.0 / p["continuous_rate_hz"]
         self.map_frame, self.base_frame = p["map_frame"], p["base_frame"]
-        self.fallback_extrinsic = _extrinsic(p["camera_extrinsic"])
-        return p
+        self.fallback_extrinsic = extrinsic_from_parameter(p["camera_extrinsic"])
 
     def on_camera_info(self, msg: CameraInfo) -> None:
         self.camera = camera_from_info(msg, self.camera, self.drops) or self.camera
@@ -234,12 +218,6 @@ class PoseNetNode(Node):
         self.diagnostics.publish(
             diagnostics_message(self, "pose_reloc: posenet_node", level, message, values)
         )
-
-
-def _extrinsic(values: Sequence[float]) -> Transform | None:
-    if len(values) != 7:
-        return None
-    return Transform.from_xyz_quat(values[:3], values[3:])
 
 
 def main(args: list[str] | None = None) -> int:

@@ -1,5 +1,5 @@
 """Node-layer pieces the three nodes share: QoS profiles, TF lookups (tf2_ros where it exists, a
-/tf_static + /tf cache where it does not), counted and throttled drops, diagnostics, parameters,
+/tf_static + /tf cache where it does not), counted and throttled drops, diagnostics, model paths
 and the package's share folder."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib.util
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,6 @@ import rclpy
 import rclpy.executors
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from numpy.typing import NDArray
-from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
 from rclpy.qos import (
     DurabilityPolicy,
@@ -57,26 +56,6 @@ def resolve_model_path(value: str, default_name: str) -> Path:
     """A model parameter: empty = the shipped model; relative = relative to the package share."""
     path = Path(value) if value else Path("models") / default_name
     return path if path.is_absolute() else package_share() / path
-
-
-def declare(node: Node, name: str, default: Any, description: str) -> Any:
-    """Declare a typed, described parameter and return its value."""
-    return node.declare_parameter(name, default, ParameterDescriptor(description=description)).value
-
-
-def reject_changes(names: Sequence[str]) -> Callable[[list[Any]], SetParametersResult]:
-    """An on-set callback refusing run-time changes of parameters that only take effect at start."""
-
-    def check(parameters: list[Any]) -> SetParametersResult:
-        for parameter in parameters:
-            if parameter.name in names:
-                return SetParametersResult(
-                    successful=False,
-                    reason=f"{parameter.name} is read at start-up only: restart the node",
-                )
-        return SetParametersResult(successful=True)
-
-    return check
 
 
 class DropCounter:
