@@ -1,12 +1,22 @@
-"""The pose-reloc command line: a clean `error:` line for bad input, real output for good input."""
+"""The pose-reloc command line: a clean `error:` line for bad input, real output for good input.
+(The parser's shape, help text and shared flags: test_cli_parser.py.)"""
 
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
+from importlib import import_module
+from pathlib import Path
 
-from onnx_models import mean_colour_model
+import pytest
+from onnx_models import fake_posenet_model, mean_colour_model
 
+from pose_reloc.onnx_session import load_model
 from pose_reloc.tools.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_model_info_prints_the_metadata_and_active_provider(tmp_path, capsys):
@@ -44,11 +54,6 @@ def test_build_map_command_refuses_a_missing_dataset(tmp_path, capsys):
 
 
 def test_record_accuracy_stores_figures_in_the_model_and_its_card(tmp_path):
-    from onnx_models import fake_posenet_model
-
-    from pose_reloc.onnx_session import load_model
-    from pose_reloc.tools.cli import main
-
     model = fake_posenet_model(tmp_path / "m.onnx")
     metrics = tmp_path / "eval.json"
     metrics.write_text(json.dumps({"median_translation_m": 3.5, "frames": 10}))
@@ -59,3 +64,31 @@ def test_record_accuracy_stores_figures_in_the_model_and_its_card(tmp_path):
     assert card["task"] == "posenet" and "intended_use" in card
     metrics.write_text("{not json")
     assert main(["record-accuracy", str(model), str(metrics)]) == 1
+
+
+def test_the_console_script_names_main():
+    script = re.search(r'^pose-reloc = "(.+)"$', (ROOT / "pyproject.toml").read_text(), re.M)
+    assert script is not None
+    module, _, function = script[1].partition(":")
+    assert getattr(import_module(module), function) is main
+
+
+def test_python_dash_m_runs_the_command():
+    result = subprocess.run(
+        [sys.executable, "-m", "pose_reloc.tools.cli", "evaluate", "fusion", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: pose-reloc evaluate fusion")
+    assert "--providers" in result.stdout
+
+
+def test_a_bad_command_line_is_a_usage_error(capsys):
+    for argv in ([], ["evaluate"], ["synth", "--scene", "s.yaml"], ["model-info", "m", "--nope"]):
+        with pytest.raises(SystemExit) as exited:
+            main(argv)
+        assert exited.value.code == 2
+        assert "usage: pose-reloc" in capsys.readouterr().err

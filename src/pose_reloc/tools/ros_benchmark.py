@@ -4,6 +4,7 @@ pose message out, over real rclpy/DDS in one process), on the same image."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +32,18 @@ def _spin_until(executor: SingleThreadedExecutor, done: Any, timeout_s: float) -
 
 
 def benchmark_posenet(
-    model: str | Path, rgb: np.ndarray, camera: PinholeCamera, frames: int = 100, samples: int = 0
+    model: str | Path,
+    rgb: np.ndarray,
+    camera: PinholeCamera,
+    frames: int = 100,
+    samples: int = 0,
+    providers: Sequence[str] = ("cpu",),
 ) -> dict[str, float]:
-    localizer = PoseNetLocalizer(model, ["cpu"], samples)
+    """Bare inference and the node, both on `providers` with the same sample count."""
+    localizer = PoseNetLocalizer(model, providers, samples)
     bare = _time_bare_inference(localizer, rgb, frames)
-    through_node, in_callback = _time_through_node(model, localizer.samples, rgb, camera, frames)
+    parameters = _node_parameters(model, localizer.samples, providers)
+    through_node, in_callback = _time_through_node(parameters, rgb, camera, frames)
     result = {
         "samples": float(localizer.samples),
         "bare_inference_ms": float(np.median(bare)),
@@ -60,11 +68,11 @@ def _time_bare_inference(
     return times_ms
 
 
-def _node_parameters(model: str | Path, samples: int) -> list[Parameter]:
-    """posenet_node localizing every image it gets, on the CPU, camera at base_link."""
+def _node_parameters(model: str | Path, samples: int, providers: Sequence[str]) -> list[Parameter]:
+    """posenet_node localizing every image it gets, camera at base_link."""
     return [
         Parameter("model", value=str(model)),
-        Parameter("providers", value=["cpu"]),
+        Parameter("providers", value=list(providers)),
         Parameter("mode", value="continuous"),
         Parameter("continuous_rate_hz", value=1000.0),
         Parameter("mc_samples", value=samples),
@@ -73,8 +81,7 @@ def _node_parameters(model: str | Path, samples: int) -> list[Parameter]:
 
 
 def _time_through_node(
-    model: str | Path,
-    samples: int,
+    parameters: list[Parameter],
     rgb: np.ndarray,
     camera: PinholeCamera,
     frames: int,
@@ -84,7 +91,7 @@ def _time_through_node(
     context = Context()
     rclpy.init(context=context, domain_id=int(time.time()) % 100 + 100)
     executor = SingleThreadedExecutor(context=context)
-    node = PoseNetNode(context=context, parameter_overrides=_node_parameters(model, samples))
+    node = PoseNetNode(context=context, parameter_overrides=parameters)
     feeder = rclpy.create_node("benchmark_feeder", context=context)
     for n in (node, feeder):
         executor.add_node(n)

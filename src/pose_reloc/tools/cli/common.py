@@ -1,0 +1,150 @@
+"""What several sub-commands share: their parser set-up, the model, training and replay arguments,
+and reading a metrics file.
+
+Only the standard library at import time: the heavy modules are imported inside the functions that
+use them, so that `pose-reloc --help` starts without torch, rclpy or matplotlib.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from pose_reloc.errors import PoseRelocError
+
+if TYPE_CHECKING:
+    from pose_reloc.tools.replay.ros_graph import ReplaySettings
+
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+"""What `add_subparsers` returns: each command module's `add_parser(commands)` adds itself to it."""
+
+PROVIDERS_HELP = (
+    "ONNX Runtime providers in priority order (tensorrt, cuda, cpu or full names, "
+    "e.g. CUDAExecutionProvider)"
+)
+
+
+def add_command(commands: Commands, name: str, summary: str) -> argparse.ArgumentParser:
+    """The parser of sub-command `name`: `summary` is both its line in the list of commands and the
+    description its own --help shows."""
+    return commands.add_parser(name, help=summary, description=summary)
+
+
+def add_providers_argument(parser: argparse.ArgumentParser) -> None:
+    """--providers, the same on every command that loads an ONNX model."""
+    parser.add_argument("--providers", nargs="+", default=["cpu"], help=PROVIDERS_HELP)
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, model_help: str) -> None:
+    """--model (required), --samples and --providers."""
+    parser.add_argument("--model", required=True, help=model_help)
+    parser.add_argument(
+        "--samples", type=int, default=0, help="MC-dropout samples (0: the model's default)"
+    )
+    add_providers_argument(parser)
+
+
+def add_training_arguments(
+    parser: argparse.ArgumentParser, *, data_help: str, val_help: str
+) -> None:
+    """The arguments `train posenet` and `train sun` share: data, run folder, network and schedule."""
+    parser.add_argument("--data", required=True, help=data_help)
+    parser.add_argument("--val", help=val_help)
+    parser.add_argument(
+        "--out", required=True, help="run folder for checkpoint.pt and history.json"
+    )
+    parser.add_argument(
+        "--arch",
+        default="lite",
+        choices=["lite", "googlenet"],
+        help="lite: MobileNetV3-small trunk (Jetson/CPU); googlenet: Inception trunk, centre-"
+        "cropped input",
+    )
+    parser.add_argument("--epochs", type=int, default=30, help="training epochs")
+    parser.add_argument("--batch-size", type=int, default=32, help="images per training batch")
+    parser.add_argument(
+        "--lr", type=float, default=2e-3, help="peak learning rate (one-cycle schedule)"
+    )
+    parser.add_argument(
+        "--input-size",
+        type=int,
+        nargs=2,
+        default=[160, 120],
+        metavar=("W", "H"),
+        help="network input width and height in pixels",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the initial weights, batch order and dropout"
+    )
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+
+
+def add_replay_arguments(parser: argparse.ArgumentParser, out: str) -> None:
+    """The arguments `replay` and `demo` share (all but the bag); `out`: the default --out."""
+    parser.add_argument("--out", default=out, help="folder for metrics.json, report, outputs bag")
+    parser.add_argument(
+        "--image-topic",
+        default="/camera/image_raw/compressed",
+        help="Image or CompressedImage topic in the bag",
+    )
+    parser.add_argument(
+        "--camera-info-topic",
+        default="/camera/camera_info",
+        help="CameraInfo topic in the bag (not read with --camera-info)",
+    )
+    parser.add_argument(
+        "--camera-info", help="camera calibration YAML (ROS camera_calibration format) instead"
+    )
+    parser.add_argument(
+        "--gt-topic",
+        default="/ground_truth/pose",
+        help="ground-truth pose of base_link in map (PoseStamped, PoseWithCovarianceStamped or "
+        "Odometry); '' for none",
+    )
+    parser.add_argument("--gt-sun-topic", default="/ground_truth/sun", help="'' for none")
+    parser.add_argument(
+        "--config", help="node parameters YAML (default: share/pose_reloc/config/robot.yaml)"
+    )
+    parser.add_argument("--posenet-model", help="ONNX model for posenet_node (default: config's)")
+    parser.add_argument("--sun-model", help="ONNX model for sun_bcnn_node (default: config's)")
+    parser.add_argument("--map", help="feature map for vo_fusion_node (default: config's)")
+    parser.add_argument("--domain-id", type=int, help="ROS_DOMAIN_ID of the run (default: env)")
+    parser.add_argument("--max-images", type=int, help="stop after this many images")
+
+
+def replay_settings(args: argparse.Namespace, bag: Path) -> ReplaySettings:
+    """The ReplaySettings the replay arguments describe, for the rosbag `bag`."""
+    from pose_reloc.tools.replay.ros_graph import ReplaySettings  # rclpy: only when replaying
+
+    parameters: dict[str, dict[str, object]] = {}
+    for node, key, value in (
+        ("posenet_node", "model", args.posenet_model),
+        ("sun_bcnn_node", "model", args.sun_model),
+        ("vo_fusion_node", "map", args.map),
+    ):
+        if value:
+            parameters.setdefault(node, {})[key] = str(Path(value).resolve())
+    return ReplaySettings(
+        bag=bag,
+        out=Path(args.out),
+        image_topic=args.image_topic,
+        camera_info_topic=args.camera_info_topic,
+        camera_info_file=Path(args.camera_info) if args.camera_info else None,
+        gt_topic=args.gt_topic or None,
+        gt_sun_topic=args.gt_sun_topic or None,
+        config=Path(args.config) if args.config else None,
+        parameters=parameters,
+        domain_id=args.domain_id,
+        max_images=args.max_images,
+    )
+
+
+def read_metrics(path: str) -> dict[str, Any]:
+    """A metrics JSON written by `pose-reloc evaluate`; a PoseRelocError names it otherwise."""
+    try:
+        figures = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise PoseRelocError(f"metrics {path} cannot be read: {error}") from error
+    return figures

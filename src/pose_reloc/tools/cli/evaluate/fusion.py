@@ -1,0 +1,85 @@
+"""`pose-reloc evaluate fusion`: VO fusion (map, odometry, sun) against ground truth."""
+
+from __future__ import annotations
+
+import argparse
+
+from pose_reloc.tools.cli.common import Commands, add_command, add_providers_argument
+
+
+def add_parser(commands: Commands) -> None:
+    parser = add_command(commands, "fusion", "VO fusion (map, odometry, sun) against ground truth")
+    parser.add_argument("--map", required=True, help="feature map (pose-reloc build-map)")
+    parser.add_argument("--data", required=True, help="a posed drive (dataset folder or bag)")
+    parser.add_argument("--out", required=True, help="metrics JSON; TUM trajectories beside it")
+    parser.add_argument(
+        "--posenet", help="PoseNet model giving the priors (default: ground truth 2-3 m off)"
+    )
+    suns = parser.add_mutually_exclusive_group()
+    suns.add_argument("--sun", help="Sun-BCNN model for sun observations (default: no sun)")
+    suns.add_argument(
+        "--sun-stand-in-deg",
+        type=float,
+        help="instead of Sun-BCNN: the true sun with this much white error (synthetic data)",
+    )
+    parser.add_argument(
+        "--sun-min-interval-s",
+        type=float,
+        help="at most one sun update this often (default: FusionConfig's)",
+    )
+    parser.add_argument(
+        "--scene", default="config/scenes/demo.yaml", help="scene whose location gives the sun"
+    )
+    parser.add_argument("--drift-data", help="a long drive: rotation drift with one map fix")
+    parser.add_argument(
+        "--drift-runs", type=int, default=1, help="drift measured this many times (own seeds)"
+    )
+    parser.add_argument(
+        "--map-fix-period-s", type=float, default=0.0, help="map refinement at most this often"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="of the ground-truth stand-in priors")
+    add_providers_argument(parser)  # of the --posenet and --sun models
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pose_reloc.datasets import read_dataset
+    from pose_reloc.tools.fusion_sources import (
+        ground_truth_priors,
+        ground_truth_sun,
+        posenet_priors,
+        scene_ephemeris,
+        sun_bcnn_observations,
+    )
+    from vo_fusion.evaluation.fusion import evaluate_fusion
+    from vo_fusion.feature_map import FeatureMap
+    from vo_fusion.fusion import FusionConfig
+
+    posenet = posenet_priors(args.posenet, args.providers) if args.posenet else None
+    priors = posenet if posenet is not None else ground_truth_priors(args.seed)
+    sun = None
+    if args.sun:
+        sun = sun_bcnn_observations(args.sun, args.providers)
+    elif args.sun_stand_in_deg is not None:
+        sun = ground_truth_sun(args.sun_stand_in_deg, args.seed)
+    evaluate_fusion(
+        FeatureMap.load(args.map),
+        list(read_dataset(args.data)),
+        priors,
+        posenet=posenet,
+        sun_source=sun,
+        ephemeris=scene_ephemeris(args.scene),
+        config=FusionConfig(
+            map_fix_period_s=args.map_fix_period_s,
+            sun_min_interval_s=(
+                FusionConfig.sun_min_interval_s
+                if args.sun_min_interval_s is None
+                else args.sun_min_interval_s
+            ),
+        ),
+        drift_frames=list(read_dataset(args.drift_data)) if args.drift_data else None,
+        drift_runs=args.drift_runs,
+        out=args.out,
+    )
+    print(f"wrote {args.out}")
+    return 0

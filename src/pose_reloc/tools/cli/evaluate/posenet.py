@@ -1,0 +1,28 @@
+"""`pose-reloc evaluate posenet`: PoseNet against ground truth, and the image-retrieval baseline."""
+
+from __future__ import annotations
+
+import argparse
+
+from pose_reloc.tools.cli.common import Commands, add_command, add_model_arguments
+
+
+def add_parser(commands: Commands) -> None:
+    parser = add_command(
+        commands, "posenet", "PoseNet against ground truth, and the retrieval baseline"
+    )
+    add_model_arguments(parser, "posenet ONNX model")
+    parser.add_argument(
+        "--data", required=True, help="test frames (any dataset format, e.g. a drive or a bag)"
+    )
+    parser.add_argument("--train", help="training frames, for the image-retrieval baseline")
+    parser.add_argument("--out", required=True, help="metrics JSON to write")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pose_reloc.posenet.evaluate import evaluate_posenet
+
+    evaluate_posenet(args.model, args.data, args.train, args.out, args.providers, args.samples)
+    print(f"wrote {args.out}")
+    return 0

@@ -1,0 +1,29 @@
+"""`pose-reloc evaluate vo`: monocular VO on a real sequence, its scale from its first frames."""
+
+from __future__ import annotations
+
+import argparse
+
+from pose_reloc.tools.cli.common import Commands, add_command
+
+
+def add_parser(commands: Commands) -> None:
+    parser = add_command(
+        commands,
+        "vo",
+        "monocular VO on a real sequence (e.g. KITTI): scale from a map of its first frames",
+    )
+    parser.add_argument("--data", required=True, help="posed images (KITTI odometry folder, ...)")
+    parser.add_argument("--out", required=True, help="metrics JSON; TUM trajectories beside it")
+    parser.add_argument(
+        "--init-frames", type=int, default=3, help="frames whose ground truth builds the map"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pose_reloc.datasets import read_dataset
+    from vo_fusion.evaluation.vo import evaluate_vo
+
+    evaluate_vo(read_dataset(args.data), init_frames=args.init_frames, out=args.out)
+    return 0

@@ -1,0 +1,59 @@
+"""`pose-reloc train posenet`: train PoseNet (camera-pose regression) into a checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+
+from pose_reloc.tools.cli.common import Commands, add_command, add_training_arguments
+
+
+def add_parser(commands: Commands) -> None:
+    parser = add_command(commands, "posenet", "PoseNet camera-pose regression")
+    add_training_arguments(
+        parser,
+        data_help="training dataset (e.g. pose-reloc synth --trajectory train)",
+        val_help="a dataset to report median errors on after every epoch",
+    )
+    parser.add_argument(
+        "--loss",
+        default="learned",
+        choices=["beta", "learned", "reprojection"],
+        help="beta: position + --beta x quaternion error; learned: the two weighted by learned "
+        "uncertainties; reprojection: pixel error of scene points (after --pretrain-epochs)",
+    )
+    parser.add_argument(
+        "--pretrain-epochs", type=int, default=10, help="learned-loss epochs before reprojection"
+    )
+    parser.add_argument(
+        "--beta", type=float, default=250.0, help="weight of the quaternion term (beta loss)"
+    )
+    parser.add_argument(
+        "--init", help="a local ImageNet/Places state dict to start from (matching tensors)"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pose_reloc.train import require_torch
+
+    require_torch()
+    from pose_reloc.posenet.train import PoseNetTrainConfig, train_posenet
+
+    config = PoseNetTrainConfig(
+        arch=args.arch,
+        loss=args.loss,
+        epochs=args.epochs,
+        pretrain_epochs=args.pretrain_epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        beta=args.beta,
+        input_width=args.input_size[0],
+        input_height=args.input_size[1],
+        center_crop=args.arch == "googlenet",
+        seed=args.seed,
+        threads=args.threads,
+        init_checkpoint=args.init,
+    )
+    path = train_posenet(args.data, args.out, config, val_data=args.val)
+    print(f"wrote {path}")
+    return 0
