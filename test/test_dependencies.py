@@ -184,26 +184,29 @@ def launch_keys() -> dict[str, str]:
             top = name.partition(".")[0]
             if top and top not in sys.stdlib_module_names and top != "__future__":
                 keys.setdefault(top, f"imported by {path.name}")
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.Call):
-                continue
-            for keyword in node.keywords:
-                if keyword.arg == "package" and isinstance(keyword.value, ast.Constant):
-                    keys.setdefault(str(keyword.value.value), f"a node in {path.name}")
-                if keyword.arg == "cmd" and isinstance(keyword.value, ast.List):
-                    words = [
-                        e.value
-                        for e in ast.walk(keyword.value)
-                        if isinstance(e, ast.Constant) and isinstance(e.value, str)
-                    ]
-                    if words[:1] == ["ros2"] and len(words) > 1:
-                        assert words[1] in ROS2_VERBS, f"{path.name} runs ros2 {words[1]}"
-                        keys.setdefault(ROS2_VERBS[words[1]], f"`ros2 {words[1]}` in {path.name}")
-                        if words[1] == "bag":
-                            for key, bag in _bag_storage_keys().items():
-                                keys.setdefault(key, f"`ros2 bag` on the {bag} bag")
+        calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)]
+        for keyword in (keyword for call in calls for keyword in call.keywords):
+            if keyword.arg == "package" and isinstance(keyword.value, ast.Constant):
+                keys.setdefault(str(keyword.value.value), f"a node in {path.name}")
+            if keyword.arg == "cmd" and isinstance(keyword.value, ast.List):
+                _add_ros2_verb_keys(keys, keyword.value, path.name)
     keys.pop("pose_reloc", None)
     return keys
+
+
+def _add_ros2_verb_keys(keys: dict[str, str], cmd: ast.List, launch_file: str) -> None:
+    """The package a `ros2 VERB ...` command needs (and, for `ros2 bag`, the bags' storage plugins)."""
+    words = [
+        e.value for e in ast.walk(cmd) if isinstance(e, ast.Constant) and isinstance(e.value, str)
+    ]
+    if words[:1] != ["ros2"] or len(words) < 2:
+        return
+    verb = words[1]
+    assert verb in ROS2_VERBS, f"{launch_file} runs ros2 {verb}"
+    keys.setdefault(ROS2_VERBS[verb], f"`ros2 {verb}` in {launch_file}")
+    if verb == "bag":
+        for key, bag in _bag_storage_keys().items():
+            keys.setdefault(key, f"`ros2 bag` on the {bag} bag")
 
 
 def message_keys() -> set[str]:

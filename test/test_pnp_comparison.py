@@ -15,6 +15,7 @@ from test_vo_refine import PRIOR_COVARIANCE, held_out_config, perturbed
 from pose_reloc.camera import PinholeCamera
 from pose_reloc.geometry import Transform, rotation_error_deg, translation_error_m
 from vo_fusion.build_map import build_map
+from vo_fusion.errors import VoFusionError
 from vo_fusion.evaluation.pnp_comparison import (
     PYCOLMAP_MISSING,
     PnpOutcome,
@@ -25,8 +26,8 @@ from vo_fusion.evaluation.pnp_comparison import (
     prior_covariance,
     summarize,
 )
-from vo_fusion.feature_map import VoFusionError
-from vo_fusion.refine import RefineConfig, find_correspondences, refine_pose, solve_pnp
+from vo_fusion.pnp import solve_pnp
+from vo_fusion.refine import RefineConfig, find_correspondences, refine_pose
 
 PYCOLMAP_REASON = "pycolmap is not installed: pip install pycolmap (optional, for the comparison)"
 CAMERA = PinholeCamera(

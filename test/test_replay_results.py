@@ -16,7 +16,7 @@ from pose_reloc.tools.replay.report import write_report
 from pose_reloc.tools.replay.results import FrameState, ReplayLog, frame_records, replay_figures
 from pose_reloc.tools.replay.run import prepare_output, write_results
 from sun_bcnn.inference import SunEstimate, azimuth_zenith
-from vo_fusion.fusion import TrackingState
+from vo_fusion.tracking import TrackingState
 
 RATE_HZ = 10.0
 T_BASE_CAM = Transform.from_xyz_quat([0.15, 0.0, 1.3], [-0.5, 0.5, -0.5, 0.5])

@@ -14,8 +14,10 @@ from synth_fixtures import small_config
 from pose_reloc.camera import PinholeCamera
 from pose_reloc.datasets import read_dataset
 from pose_reloc.geometry import Transform
-from vo_fusion.build_map import build_map, covisible_pairs, load_colmap_model
-from vo_fusion.feature_map import FORMAT_VERSION, FeatureMap, VoFusionError
+from vo_fusion.build_map import build_map, covisible_pairs
+from vo_fusion.colmap_model import load_colmap_model
+from vo_fusion.errors import VoFusionError
+from vo_fusion.feature_map import FORMAT_VERSION, FeatureMap
 
 # The mapping run: a robot drives north up the street at x = 2 m with its camera turned 35° to the
 # left, towards the façades (a sideways component of motion gives triangulation angles), 4 Hz.

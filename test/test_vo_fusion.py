@@ -16,8 +16,9 @@ from test_vo_odometry import CAMERA, drive_config
 
 from pose_reloc.geometry import Transform, rotation_error_deg, translation_error_m
 from vo_fusion.build_map import build_map
-from vo_fusion.feature_map import VoFusionError
-from vo_fusion.fusion import FusionConfig, FusionCore, TrackingState
+from vo_fusion.errors import VoFusionError
+from vo_fusion.fusion import FusionConfig, FusionCore
+from vo_fusion.tracking import TrackingState
 
 POSENET_COVARIANCE = np.diag([2.0**2] * 3 + [np.radians(6.0) ** 2] * 3)
 

@@ -27,7 +27,7 @@ if not ROS_MISSING:
     from pose_reloc.ros import convert as ros_convert
     from pose_reloc.ros.node_tools import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
     from vo_fusion.build_map import build_map
-    from vo_fusion.feature_map import VoFusionError
+    from vo_fusion.errors import VoFusionError
     from vo_fusion.node import VoFusionNode
 
 T_BASE_CAM = (

@@ -12,10 +12,10 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from pose_reloc.geometry import Transform
+from vo_fusion.errors import VoFusionError
 from vo_fusion.evaluation.fusion import FrameRecord
 from vo_fusion.evaluation.vo import evaluate_vo, umeyama_alignment, vo_figures
-from vo_fusion.feature_map import VoFusionError
-from vo_fusion.fusion import TrackingState
+from vo_fusion.tracking import TrackingState
 
 KITTI_SNIPPET = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "kitti_snippet_a"
 FIGURE_KEYS = {

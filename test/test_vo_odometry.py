@@ -15,8 +15,9 @@ from test_vo_feature_map import render
 from pose_reloc.camera import PinholeCamera
 from pose_reloc.datasets import read_dataset
 from pose_reloc.geometry import Transform, rotation_error_deg, translation_error_m
-from vo_fusion.feature_map import VoFusionError
-from vo_fusion.odometry import OdometryConfig, OdometrySeed, VisualOdometry, triangulate
+from vo_fusion.errors import VoFusionError
+from vo_fusion.odometry import OdometryConfig, OdometrySeed, VisualOdometry
+from vo_fusion.triangulation import triangulate
 
 CAMERA = PinholeCamera(
     np.array([[260.0, 0, 159.5], [0, 260.0, 119.5], [0, 0, 1]]), 320, 240, np.zeros(0)

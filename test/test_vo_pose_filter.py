@@ -10,7 +10,7 @@ from scipy.spatial.transform import Rotation
 from scipy.stats import chi2
 
 from pose_reloc.geometry import Transform, rotation_error_deg, tangent_basis
-from vo_fusion.feature_map import VoFusionError
+from vo_fusion.errors import VoFusionError
 from vo_fusion.pose_filter import (
     FilterConfig,
     PoseFilter,

@@ -17,12 +17,9 @@ map keeps every observation (point, image, pixel) so it can be checked or re-opt
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -31,14 +28,15 @@ from scipy.spatial import cKDTree
 from pose_reloc.camera import PinholeCamera
 from pose_reloc.datasets.record import Frame
 from pose_reloc.geometry import Transform, skew
-from vo_fusion.feature_map import (
+from vo_fusion.errors import VoFusionError
+from vo_fusion.feature_map import FeatureMap
+from vo_fusion.features import (
     DESCRIPTOR_DTYPES,
-    FeatureMap,
     ImageFeatures,
-    VoFusionError,
     detect_features,
     make_detector,
     match_descriptors,
+    representative_descriptors,
 )
 
 LOOK_AHEAD_M = 8.0  # pairs are chosen by where cameras stand and what they look at this far ahead
@@ -120,9 +118,8 @@ def build_map(
     views = _detect_all(frames, descriptor, max_features)
     if len(views) < 2:
         raise VoFusionError(f"a map needs at least 2 posed images, got {len(views)}")
-    log(
-        f"detected {sum(len(v.features) for v in views)} {descriptor} features in {len(views)} images"
-    )
+    features = sum(len(v.features) for v in views)
+    log(f"detected {features} {descriptor} features in {len(views)} images")
     pairs = covisible_pairs(
         np.array([v.centre for v in views]),
         np.array([v.axis for v in views]),
@@ -130,15 +127,13 @@ def build_map(
         max_pair_distance_m,
         max_pair_angle_deg,
     )
-    tolerance = 2.0 * max_reprojection_px / float(np.mean([v.camera.fx for v in views]))
-    edges = [_match_pair(views[i], views[j], i, j, descriptor, ratio, tolerance) for i, j in pairs]
+    edges = _match_pairs(views, pairs, descriptor, ratio, max_reprojection_px)
     log(f"matched {len(pairs)} covisible pairs: {sum(len(e) for e in edges)} verified matches")
     tracks = _merge_tracks(views, edges, min_track)
     points = _triangulate_and_filter(
         views, tracks, max_reprojection_px, min_track, keypoint_sigma_px
     )
-    angles = _triangulation_angles_deg(views, points.tracks, points.world)
-    points = points.select((angles >= min_triangulation_deg) & (points.std_m <= max_point_std_m))
+    points = _well_placed(views, points, min_triangulation_deg, max_point_std_m)
     feature_map = _assemble(views, points, descriptor, frame_id)
     elapsed = time.perf_counter() - started
     log(f"kept {len(feature_map)} map points from {len(views)} images in {elapsed:.1f} s")
@@ -206,6 +201,19 @@ def covisible_pairs(
     return sorted(pairs)
 
 
+def _match_pairs(
+    views: list[_View],
+    pairs: list[tuple[int, int]],
+    descriptor: str,
+    ratio: float,
+    max_reprojection_px: float,
+) -> list[NDArray[np.int64]]:
+    """The verified matches of each pair (`_match_pair`), the epipolar tolerance in normalised
+    coordinates twice the reprojection threshold."""
+    tolerance = 2.0 * max_reprojection_px / float(np.mean([v.camera.fx for v in views]))
+    return [_match_pair(views[i], views[j], i, j, descriptor, ratio, tolerance) for i, j in pairs]
+
+
 def _match_pair(
     a: _View, b: _View, ia: int, ib: int, descriptor: str, ratio: float, tolerance: float
 ) -> NDArray[np.int64]:
@@ -229,42 +237,19 @@ def _match_pair(
 
 
 def _merge_tracks(views: list[_View], edges: list[NDArray[np.int64]], min_track: int) -> _Tracks:
-    """Tracks by union-find over (view, keypoint) nodes. Two tracks are not merged when they both
-    hold a keypoint of the same view: a chain of slightly wrong matches must not glue different
-    points into one track."""
+    """Tracks by union-find over (view, keypoint) nodes (`_TrackUnion`), those seen in at least
+    `min_track` views kept."""
     offsets = np.concatenate([[0], np.cumsum([len(v.features) for v in views])])
     matches = np.vstack([*edges, np.zeros((0, 4), dtype=np.int64)])
     a = (offsets[matches[:, 0]] + matches[:, 1]).tolist()
     b = (offsets[matches[:, 2]] + matches[:, 3]).tolist()
-    view_of = dict(zip(a + b, matches[:, 0].tolist() + matches[:, 2].tolist(), strict=True))
-    parent: dict[int, int] = {}
-    members: dict[int, set[int]] = {}  # root -> views in its track
-
-    def find(node: int) -> int:
-        parent.setdefault(node, node)
-        root = node
-        while parent[root] != root:
-            root = parent[root]
-        while parent[node] != root:
-            parent[node], node = root, parent[node]
-        return root
-
+    union = _TrackUnion(
+        dict(zip(a + b, matches[:, 0].tolist() + matches[:, 2].tolist(), strict=True))
+    )
     for u, v in zip(a, b, strict=True):
-        ru, rv = find(u), find(v)
-        if ru == rv:
-            continue
-        views_u = members.get(ru) or {view_of[u]}
-        views_v = members.get(rv) or {view_of[v]}
-        if views_u & views_v:
-            continue
-        if len(views_u) < len(views_v):
-            ru, rv, views_u, views_v = rv, ru, views_v, views_u
-        parent[rv] = ru
-        views_u |= views_v
-        members[ru] = views_u
-        members.pop(rv, None)
-    nodes = np.array(sorted(parent), dtype=np.int64)
-    roots = np.array([find(int(n)) for n in nodes], dtype=np.int64)
+        union.join(u, v)
+    nodes = np.array(sorted(union.parent), dtype=np.int64)
+    roots = np.array([union.find(int(n)) for n in nodes], dtype=np.int64)
     view = np.searchsorted(offsets, nodes, side="right") - 1
     keypoint = nodes - offsets[view]
     order = np.lexsort((view, roots))
@@ -273,6 +258,42 @@ def _merge_tracks(views: list[_View], edges: list[NDArray[np.int64]], min_track:
     if len(tracks.track) == 0:
         return tracks
     return _renumber(tracks, np.bincount(tracks.track)[tracks.track] >= min_track)
+
+
+class _TrackUnion:
+    """Union-find over observation nodes (a keypoint of a view, numbered across views). Two
+    tracks are not joined when they both hold a keypoint of the same view: a chain of slightly
+    wrong matches must not glue different points into one track."""
+
+    def __init__(self, view_of: dict[int, int]):
+        self.view_of = view_of
+        self.parent: dict[int, int] = {}
+        self.members: dict[int, set[int]] = {}  # root -> views in its track
+
+    def find(self, node: int) -> int:
+        parent = self.parent
+        parent.setdefault(node, node)
+        root = node
+        while parent[root] != root:
+            root = parent[root]
+        while parent[node] != root:
+            parent[node], node = root, parent[node]
+        return root
+
+    def join(self, u: int, v: int) -> None:
+        ru, rv = self.find(u), self.find(v)
+        if ru == rv:
+            return
+        views_u = self.members.get(ru) or {self.view_of[u]}
+        views_v = self.members.get(rv) or {self.view_of[v]}
+        if views_u & views_v:
+            return
+        if len(views_u) < len(views_v):
+            ru, rv, views_u, views_v = rv, ru, views_v, views_u
+        self.parent[rv] = ru
+        views_u |= views_v
+        self.members[ru] = views_u
+        self.members.pop(rv, None)
 
 
 def _renumber(tracks: _Tracks, keep_observation: NDArray[np.bool_]) -> _Tracks:
@@ -400,6 +421,14 @@ def _triangulate_and_filter(
     return points.select(worst <= max_reprojection_px)
 
 
+def _well_placed(
+    views: list[_View], points: _Points, min_triangulation_deg: float, max_point_std_m: float
+) -> _Points:
+    """The points seen under a wide enough angle, with a small enough position uncertainty."""
+    angles = _triangulation_angles_deg(views, points.tracks, points.world)
+    return points.select((angles >= min_triangulation_deg) & (points.std_m <= max_point_std_m))
+
+
 def _triangulation_angles_deg(
     views: list[_View], tracks: _Tracks, points: NDArray[np.float64]
 ) -> NDArray[np.float64]:
@@ -426,7 +455,7 @@ def _assemble(views: list[_View], points: _Points, descriptor: str, frame_id: st
     pixels = np.array([views[v].features.pixels[k] for v, k in pairs]).reshape(-1, 2)
     all_descriptors = np.array([views[v].features.descriptors[k] for v, k in pairs])
     for ids, obs in _by_length(tracks):
-        descriptors[ids] = _representative(all_descriptors[obs], descriptor)
+        descriptors[ids] = representative_descriptors(all_descriptors[obs], descriptor)
         rays = centres[tracks.view[obs]] - points.world[ids][:, None, :]
         rays /= np.linalg.norm(rays, axis=2, keepdims=True)
         mean = rays.mean(axis=1)
@@ -440,71 +469,4 @@ def _assemble(views: list[_View], points: _Points, descriptor: str, frame_id: st
         point_covariances=points.covariance,
         observations=np.column_stack([tracks.track, tracks.view, pixels]),
         frame_id=frame_id,
-    )
-
-
-def _representative(stacked: NDArray[Any], descriptor: str) -> NDArray[Any]:
-    """(T, D) one descriptor per track from (T, L, D): the Hamming medoid (ORB) or mean (SIFT)."""
-    if descriptor == "sift":
-        return np.asarray(stacked.mean(axis=1), dtype=np.float32)
-    bits = np.unpackbits(stacked, axis=2).astype(np.int16)
-    distances = np.abs(bits[:, :, None, :] - bits[:, None, :, :]).sum(axis=(2, 3))
-    medoid = distances.argmin(axis=1)
-    return stacked[np.arange(len(stacked)), medoid]
-
-
-def load_colmap_model(
-    path: str | Path, database_path: str | Path | None = None, frame_id: str = "map"
-) -> FeatureMap:
-    """A SIFT FeatureMap from a COLMAP sparse model folder (cameras/images/points3D) read with
-    pycolmap, and the descriptors of its database (`database.db`, looked for next to the model
-    and two folders up). COLMAP stores L1-root SIFT as uint8; they are mapped back to
-    L2-normalised SIFT at OpenCV's scale (512) and averaged over each track."""
-    try:
-        import pycolmap
-    except ImportError:
-        raise VoFusionError(
-            f"pycolmap is not installed, so COLMAP model {path} cannot be read: `pip install "
-            "pycolmap`, or build the map from posed images with vo_fusion.build_map.build_map()"
-        ) from None
-    model = Path(path)
-    if not model.is_dir():
-        raise VoFusionError(f"COLMAP model folder {model} does not exist")
-    candidates = [Path(database_path)] if database_path else []
-    candidates += [model / "database.db", model.parent / "database.db"]
-    candidates += [model.parent.parent / "database.db"]
-    database = next((c for c in candidates if c.is_file()), None)
-    if database is None:
-        raise VoFusionError(
-            f"no COLMAP database with descriptors found for {model} (looked at "
-            f"{', '.join(map(str, candidates))}): pass database_path"
-        )
-    reconstruction = pycolmap.Reconstruction(str(model))
-    with sqlite3.connect(database) as connection:
-        rows = connection.execute("SELECT image_id, rows, cols, data FROM descriptors").fetchall()
-    per_image = {
-        int(i): np.frombuffer(data, np.uint8).reshape(r, c).astype(np.float64)
-        for i, r, c, data in rows
-    }
-    points, descriptors, counts, directions = [], [], [], []
-    for point in reconstruction.points3D.values():
-        observations = [(e.image_id, e.point2D_idx) for e in point.track.elements]
-        sift = np.stack([per_image[i][k] for i, k in observations]) / 512.0
-        sift = sift**2
-        sift /= np.maximum(np.linalg.norm(sift, axis=1, keepdims=True), 1e-12)
-        centres = np.stack([reconstruction.images[i].projection_center() for i, _ in observations])
-        rays = centres - point.xyz
-        rays /= np.linalg.norm(rays, axis=1, keepdims=True)
-        points.append(point.xyz)
-        descriptors.append(512.0 * sift.mean(axis=0))
-        counts.append(len(observations))
-        directions.append(rays.mean(axis=0) / np.linalg.norm(rays.mean(axis=0)))
-    return FeatureMap(
-        points_world=np.array(points).reshape(-1, 3),
-        descriptors=np.array(descriptors, dtype=np.float32).reshape(-1, 128),
-        descriptor_type="sift",
-        observation_counts=np.array(counts, dtype=np.int32),
-        viewing_directions=np.array(directions).reshape(-1, 3),
-        frame_id=frame_id,
-        metadata={"source": f"COLMAP model {model}", "database": str(database)},
     )

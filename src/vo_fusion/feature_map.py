@@ -1,12 +1,12 @@
 """The 3D feature map: triangulated points with one descriptor each, saved as one versioned file.
 
 A map is built offline from posed images (`vo_fusion.build_map`) and queried online from a prior
-pose (`vo_fusion.refine`). Both sides detect and match features with the helpers here, so the
-detector that made a map is the one that queries it.
+pose (`vo_fusion.refine`); both sides detect and match features with `vo_fusion.features`.
 
 File format (`FeatureMap.save`): one `np.savez_compressed` archive holding `format_version`, the
 arrays of the dataclass and `metadata_json` (a JSON string: how the map was built). Nothing in it
-is pickled.
+is pickled. `vo_fusion.colmap_model.load_colmap_model` reads a COLMAP model into a FeatureMap
+instead (needs pycolmap).
 """
 
 from __future__ import annotations
@@ -18,17 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
 from pose_reloc.camera import PinholeCamera
-from pose_reloc.errors import PoseRelocError
 from pose_reloc.geometry import Transform
+from vo_fusion.errors import VoFusionError
+from vo_fusion.features import DESCRIPTOR_DTYPES, DESCRIPTOR_TYPES
 
 FORMAT_VERSION = 1
-DESCRIPTOR_TYPES = ("orb", "sift")
-DESCRIPTOR_DTYPES = {"orb": np.uint8, "sift": np.float32}
 _ARRAY_FIELDS = (
     "points_world",
     "descriptors",
@@ -41,10 +39,6 @@ _STORED_AS_FLOAT32 = ("viewing_directions", "point_covariances", "observations")
 MIN_DEPTH_M = (
     0.05  # a point must be at least this far in front of the camera (along z) to be in view
 )
-
-
-class VoFusionError(PoseRelocError):
-    """The one exception of vo_fusion: a map that cannot be built, read or used; says the fix."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -223,63 +217,3 @@ class FeatureMap:
             raise VoFusionError(
                 f"feature map {source} is inconsistent ({error}): {rebuild}"
             ) from None
-
-
-@dataclass(frozen=True)
-class ImageFeatures:
-    """Keypoints of one image: pixel positions (M, 2) and descriptors (M, D)."""
-
-    pixels: NDArray[np.float64]
-    descriptors: NDArray[Any]
-
-    def __len__(self) -> int:
-        return len(self.pixels)
-
-
-def make_detector(descriptor_type: str, max_features: int) -> cv2.Feature2D:
-    """The OpenCV detector+descriptor of a map type: ORB (binary, fast) or SIFT (float, slower)."""
-    if descriptor_type == "orb":
-        return cv2.ORB.create(nfeatures=max_features, fastThreshold=12)
-    if descriptor_type == "sift":
-        return cv2.SIFT.create(nfeatures=max_features)
-    raise VoFusionError(f"descriptor type {descriptor_type!r} is not one of {DESCRIPTOR_TYPES}")
-
-
-def detect_features(image: NDArray[np.uint8], detector: cv2.Feature2D, dtype: Any) -> ImageFeatures:
-    """Keypoints and descriptors of an RGB (or grey) uint8 image; none for a featureless image."""
-    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    keypoints, descriptors = detector.detectAndCompute(np.ascontiguousarray(grey), None)
-    if descriptors is None or len(keypoints) == 0:
-        return ImageFeatures(np.zeros((0, 2)), np.zeros((0, 0), dtype=dtype))
-    pixels = np.array([kp.pt for kp in keypoints], dtype=np.float64).reshape(-1, 2)
-    return ImageFeatures(pixels, np.asarray(descriptors, dtype=dtype))
-
-
-def match_descriptors(
-    query: ArrayLike, train: ArrayLike, descriptor_type: str, ratio: float = 0.8
-) -> NDArray[np.int64]:
-    """(K, 2) index pairs (query, train) that pass Lowe's ratio test in both directions and are
-    mutual nearest neighbours."""
-    q, t = np.asarray(query), np.asarray(train)
-    if len(q) < 2 or len(t) < 2:
-        return np.zeros((0, 2), dtype=np.int64)
-    norm = cv2.NORM_HAMMING if descriptor_type == "orb" else cv2.NORM_L2
-    matcher = cv2.BFMatcher(norm)
-    forward = _ratio_matches(matcher.knnMatch(q, t, k=2), ratio)
-    if not forward:
-        return np.zeros((0, 2), dtype=np.int64)
-    # The backward test only for the train descriptors the forward pass chose: the same answer
-    # as matching all of `train` back, at a fraction of the cost when train is a large map.
-    chosen = np.unique([ti for _, ti in forward])
-    backward = _ratio_matches(matcher.knnMatch(t[chosen], q, k=2), ratio)
-    back = {int(chosen[i]): qi for i, qi in backward}
-    pairs = [(qi, ti) for qi, ti in forward if back.get(ti) == qi]
-    return np.array(pairs, dtype=np.int64).reshape(-1, 2)
-
-
-def _ratio_matches(knn: Any, ratio: float) -> list[tuple[int, int]]:
-    pairs = []
-    for candidates in knn:
-        if len(candidates) == 2 and candidates[0].distance < ratio * candidates[1].distance:
-            pairs.append((candidates[0].queryIdx, candidates[0].trainIdx))
-    return pairs

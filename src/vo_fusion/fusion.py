@@ -2,11 +2,15 @@
 the feature map with PnP refinements, corrects orientation with the sun, and decides whether the
 robot knows where it is.
 
-States: UNINITIALIZED (nothing seen yet) → RELOCALIZING (waiting for a PoseNet prior that PnP
-against the map confirms) → TRACKING → LOST (too many frames without odometry or a map fix, an
-image in which the odometry kept almost none of its points and the map did not fix it either,
-or the filter diverged) → RELOCALIZING … A prior is only ever accepted through an accepted
-refinement: PoseNet alone is metres off.
+States (`tracking`): UNINITIALIZED (nothing seen yet) → RELOCALIZING (waiting for a PoseNet prior
+that PnP against the map confirms) → TRACKING → LOST (too many frames without odometry or a map
+fix, an image in which the odometry kept almost none of its points and the map did not fix it
+either, or the filter diverged: `LostRule`) → RELOCALIZING … A prior is only ever accepted
+through an accepted refinement: PoseNet alone is metres off.
+
+One tracked image (`FusionCore._track`): odometry predicts the filter (or it coasts) → a map
+refinement corrects it (`_map_fix`, reseeding the odometry when due) → a pending sun observation
+corrects the orientation → the LOST rule decides the state.
 
 Frames. Poses here are of the camera: `T_map_cam` (the filter's, jumps when the map corrects it)
 and `T_odom_cam` (visual odometry chained, continuous, never jumps; it holds still while lost).
@@ -20,7 +24,6 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, fields, replace
-from enum import Enum
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -28,19 +31,14 @@ from numpy.typing import ArrayLike, NDArray
 from pose_reloc.camera import PinholeCamera
 from pose_reloc.errors import GeometryError
 from pose_reloc.geometry import Transform, validate_covariance
-from vo_fusion.feature_map import FeatureMap, VoFusionError
+from vo_fusion.errors import VoFusionError
+from vo_fusion.feature_map import FeatureMap
 from vo_fusion.odometry import OdometryConfig, OdometrySeed, OdometryStep, VisualOdometry
 from vo_fusion.pose_filter import FilterConfig, PoseFilter, TimeWentBackwards, compose_jacobians
 from vo_fusion.refine import RefineConfig, RefinementResult, refine_pose
+from vo_fusion.tracking import LostRule, TrackingState
 
 logger = logging.getLogger(__name__)
-
-
-class TrackingState(Enum):
-    UNINITIALIZED = "UNINITIALIZED"
-    RELOCALIZING = "RELOCALIZING"
-    TRACKING = "TRACKING"
-    LOST = "LOST"
 
 
 # Map refinement on every image: 1000 ORB features (RefineConfig's 2000 cost ~35 ms more per
@@ -149,6 +147,7 @@ class FusionCore:
             [self.config.map_fix_floor_m**2] * 3
             + [np.radians(self.config.map_fix_floor_deg) ** 2] * 3
         )
+        self.lost_rule = LostRule(self.config.lost_after_failures, self.config.lost_kept_fraction)
         self.odometry = VisualOdometry(odometry)
         self.filter = PoseFilter(pose_filter or FilterConfig())
         self.state = TrackingState.UNINITIALIZED
@@ -276,38 +275,26 @@ class FusionCore:
         self, image: NDArray[np.uint8], camera: PinholeCamera, stamp: float
     ) -> tuple[str, FrameCounts]:
         step = self.odometry.track(camera, image)
-        reasons = []
         if step.ok:
             self._predict(step, stamp)
         else:
             self._coast(stamp)
-            reasons.append(f"odometry: {step.reason}")
         fix = self._map_fix(image, camera, stamp, step)
-        if fix is not None and not fix.accepted:
-            reasons.append(f"map: {fix.reason}")
         if self.T_odom_cam is not None:
             self._remember_odom(stamp, self.T_odom_cam)
-        pending, self.sun = self.sun, None
-        sun_used = pending is not None and self._sun_update(pending)
+        sun_used = self._use_pending_sun()
         fixed = fix is not None and fix.accepted
         self.failures = 0 if (step.ok or fixed) else self.failures + 1
-        view_changed = self.failures > 0 and step.kept_fraction < self.config.lost_kept_fraction
-        if self.failures >= self.config.lost_after_failures or view_changed or self.filter.diverged:
-            if self.filter.diverged:
-                why = "filter diverged"
-            elif view_changed:
-                why = f"view changed: odometry kept {100 * step.kept_fraction:.0f}% of its points"
-            else:
-                why = f"{self.failures} frames untracked"
-            self._lose(why)
-            reasons.insert(0, f"lost: {why}")
+        lost = self.lost_rule.why_lost(self.failures, step.kept_fraction, self.filter.diverged)
+        if lost:
+            self._lose(lost)
         counts = FrameCounts(
             odometry_inliers=step.inliers,
             map_inliers=fix.inliers if fix is not None else 0,
             map_fix=fixed,
             sun_used=sun_used,
         )
-        return "; ".join(reasons) or "tracking", counts
+        return _tracked_reason(lost, step, fix), counts
 
     def _predict(self, step: OdometryStep, stamp: float) -> None:
         assert step.delta is not None and step.delta_covariance is not None
@@ -355,6 +342,11 @@ class FusionCore:
         self.recent_odom[stamp] = T_odom_cam
         for old in [t for t in self.recent_odom if t < stamp - self.config.max_sun_age_s]:
             del self.recent_odom[old]
+
+    def _use_pending_sun(self) -> bool:
+        """Correct the pose with the sun observation that arrived before this image, if any."""
+        pending, self.sun = self.sun, None
+        return pending is not None and self._sun_update(pending)
 
     def _sun_update(self, sun: SunObservation) -> bool:
         """Correct the current pose with a sun observation of the image at sun.stamp."""
@@ -407,3 +399,13 @@ def _checked_covariance(covariance: ArrayLike, dim: int, name: str) -> NDArray[n
         return np.asarray(validate_covariance(covariance, dim, name), dtype=np.float64)
     except GeometryError as error:
         raise VoFusionError(str(error)) from None
+
+
+def _tracked_reason(lost: str, step: OdometryStep, fix: RefinementResult | None) -> str:
+    """What a tracked image did, worst first ('tracking' when all went well)."""
+    reasons = [f"lost: {lost}"] if lost else []
+    if not step.ok:
+        reasons.append(f"odometry: {step.reason}")
+    if fix is not None and not fix.accepted:
+        reasons.append(f"map: {fix.reason}")
+    return "; ".join(reasons) or "tracking"

@@ -32,7 +32,7 @@ from scipy.spatial.transform import Rotation
 
 from pose_reloc.errors import GeometryError
 from pose_reloc.geometry import Transform, skew, tangent_basis, validate_covariance
-from vo_fusion.feature_map import VoFusionError
+from vo_fusion.errors import VoFusionError
 
 logger = logging.getLogger(__name__)
 

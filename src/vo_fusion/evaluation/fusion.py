@@ -40,8 +40,10 @@ from numpy.typing import NDArray
 from pose_reloc.datasets.record import Frame
 from pose_reloc.evaluation.metrics import fraction_within, median, summary, write_json
 from pose_reloc.geometry import Transform, rotation_error_deg, translation_error_m
-from vo_fusion.feature_map import FeatureMap, VoFusionError
-from vo_fusion.fusion import FusionConfig, FusionCore, TrackingState
+from vo_fusion.errors import VoFusionError
+from vo_fusion.feature_map import FeatureMap
+from vo_fusion.fusion import FusionConfig, FusionCore
+from vo_fusion.tracking import TrackingState
 
 # A prior source: the frame -> (T_map_cam, 6x6 covariance), or None when it has no answer.
 PriorSource = Callable[[Frame], "tuple[Transform, NDArray[np.float64]] | None"]

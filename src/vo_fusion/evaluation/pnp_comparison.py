@@ -27,8 +27,10 @@ from pose_reloc.camera import PinholeCamera
 from pose_reloc.datasets.record import Frame
 from pose_reloc.evaluation.metrics import fraction_within, median
 from pose_reloc.geometry import Transform, rotation_error_deg, translation_error_m
-from vo_fusion.feature_map import FeatureMap, VoFusionError
-from vo_fusion.refine import RefineConfig, find_correspondences, solve_pnp
+from vo_fusion.errors import VoFusionError
+from vo_fusion.feature_map import FeatureMap
+from vo_fusion.pnp import solve_pnp
+from vo_fusion.refine import RefineConfig, find_correspondences
 
 PYCOLMAP_MISSING = "pycolmap is not installed: pip install pycolmap"
 METHODS = {

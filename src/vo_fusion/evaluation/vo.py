@@ -34,11 +34,12 @@ from pose_reloc.datasets.record import Frame
 from pose_reloc.evaluation.metrics import median
 from pose_reloc.geometry import pose_errors, translation_error_m
 from vo_fusion.build_map import build_map
+from vo_fusion.errors import VoFusionError
 from vo_fusion.evaluation.fusion import FrameRecord, rotation_drift_per_100m, write_run
-from vo_fusion.feature_map import VoFusionError
-from vo_fusion.fusion import FusionConfig, FusionCore, FusionOutput, TrackingState
+from vo_fusion.fusion import FusionConfig, FusionCore, FusionOutput
 from vo_fusion.odometry import OdometryConfig
 from vo_fusion.refine import RefineConfig
+from vo_fusion.tracking import TrackingState
 
 # One map fix at the start (the first frame's prior), none after: pure visual odometry.
 VO_ONLY = FusionConfig(map_fix_period_s=1e9)

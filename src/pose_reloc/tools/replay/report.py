@@ -16,7 +16,7 @@ from pose_reloc.tools.replay.results import (
     state_spans,
 )
 from sun_bcnn.inference import angle_between_deg
-from vo_fusion.fusion import TrackingState
+from vo_fusion.tracking import TrackingState
 
 STATE_COLOURS = {
     TrackingState.TRACKING: "#2ca02c",

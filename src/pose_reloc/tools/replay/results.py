@@ -19,7 +19,7 @@ from pose_reloc.posenet.evaluate import PoseSample, posenet_figures
 from sun_bcnn.evaluate import sun_elevation_deg, sun_figures
 from sun_bcnn.inference import SunEstimate
 from vo_fusion.evaluation.fusion import KIDNAP_SPEED_MPS, FrameRecord, fusion_figures
-from vo_fusion.fusion import TrackingState
+from vo_fusion.tracking import TrackingState
 
 GT_MAX_GAP_S = 0.25  # never interpolate ground truth across a wider gap (lost tracking, a cut)
 

@@ -36,8 +36,8 @@ from pose_reloc.tools.replay.bag_stream import BagMessage, BagStream, ReplayErro
 from pose_reloc.tools.replay.results import FrameState, ReplayLog
 from pose_reloc.tools.replay.ros_recorder import OutputRecorder
 from sun_bcnn.node import SunBcnnNode
-from vo_fusion.fusion import TrackingState
 from vo_fusion.node import VoFusionNode
+from vo_fusion.tracking import TrackingState
 
 DELIVERY_TIMEOUT_S = 10.0
 MATCH_TIMEOUT_S = 10.0
