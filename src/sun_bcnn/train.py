@@ -216,14 +216,7 @@ def train_sun_bcnn(
 ) -> Path:
     """Train on a dataset folder; returns the path of the saved checkpoint (out/checkpoint.pt)."""
     started = time.perf_counter()
-    train, val = load_training_sets(
-        data,
-        val_data,
-        (config.input_width, config.input_height),
-        config.center_crop,
-        seed=config.seed,
-        threads=config.threads,
-    )
+    train, val = load_training_sets(data, val_data, config)
     usable = _usable(train, config)
     log(
         f"loaded {len(train)} training images, {len(usable)} used "

@@ -85,15 +85,8 @@ def train_posenet(
     log: Callable[[str], None] = print,
 ) -> Path:
     started = time.perf_counter()
-    train, val = load_training_sets(
-        data,
-        val_data,
-        (config.input_width, config.input_height),
-        config.center_crop,
-        seed=config.seed,
-        threads=config.threads,
-        points_per_image=config.reprojection_points if config.loss == "reprojection" else 0,
-    )
+    points = config.reprojection_points if config.loss == "reprojection" else 0
+    train, val = load_training_sets(data, val_data, config, points_per_image=points)
     log(f"loaded {len(train)} training images ({time.perf_counter() - started:.0f} s)")
     mean = train.position.mean(dim=0)
     scale = train.position.std(dim=0).clamp_min(1.0)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -14,21 +14,31 @@ import torch
 from pose_reloc.train.data import IMAGENET_MEAN, IMAGENET_STD, ImageSet, load_image_set
 
 
+class RunSettings(Protocol):
+    """What both training configs say about the data and the run."""
+
+    input_width: int
+    input_height: int
+    center_crop: bool
+    seed: int
+    threads: int
+
+
 def load_training_sets(
     data: str | Path,
     val_data: str | Path | None,
-    size: tuple[int, int],
-    center_crop: bool,
-    *,
-    seed: int,
-    threads: int,
+    settings: RunSettings,
     points_per_image: int = 0,
 ) -> tuple[ImageSet, ImageSet | None]:
-    """Seed torch, set its CPU threads, and load the training set and the optional validation set."""
-    torch.manual_seed(seed)
-    torch.set_num_threads(threads)
-    train = load_image_set(data, size, center_crop, points_per_image=points_per_image, seed=seed)
-    val = load_image_set(val_data, size, center_crop) if val_data else None
+    """Seed torch, set its CPU threads, and load the training set and the optional validation set
+    at the network's input size."""
+    torch.manual_seed(settings.seed)
+    torch.set_num_threads(settings.threads)
+    size = (settings.input_width, settings.input_height)
+    train = load_image_set(
+        data, size, settings.center_crop, points_per_image=points_per_image, seed=settings.seed
+    )
+    val = load_image_set(val_data, size, settings.center_crop) if val_data else None
     return train, val
 
 

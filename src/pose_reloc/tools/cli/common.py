@@ -81,6 +81,21 @@ def add_training_arguments(
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
 
 
+def training_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """What `add_training_arguments` gave, as the keywords both training configs take."""
+    return {
+        "arch": args.arch,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "learning_rate": args.lr,
+        "input_width": args.input_size[0],
+        "input_height": args.input_size[1],
+        "center_crop": args.arch == "googlenet",
+        "seed": args.seed,
+        "threads": args.threads,
+    }
+
+
 def add_replay_arguments(parser: argparse.ArgumentParser, out: str) -> None:
     """The arguments `replay` and `demo` share (all but the bag); `out`: the default --out."""
     parser.add_argument("--out", default=out, help="folder for metrics.json, report, outputs bag")

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from pose_reloc.tools.cli.common import Commands, add_command, add_training_arguments
+from pose_reloc.tools.cli.common import (
+    Commands,
+    add_command,
+    add_training_arguments,
+    training_settings,
+)
 
 
 def add_parser(commands: Commands) -> None:
@@ -40,18 +45,10 @@ def run(args: argparse.Namespace) -> int:
     from pose_reloc.posenet.train import PoseNetTrainConfig, train_posenet
 
     config = PoseNetTrainConfig(
-        arch=args.arch,
+        **training_settings(args),
         loss=args.loss,
-        epochs=args.epochs,
         pretrain_epochs=args.pretrain_epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
         beta=args.beta,
-        input_width=args.input_size[0],
-        input_height=args.input_size[1],
-        center_crop=args.arch == "googlenet",
-        seed=args.seed,
-        threads=args.threads,
         init_checkpoint=args.init,
     )
     path = train_posenet(args.data, args.out, config, val_data=args.val)

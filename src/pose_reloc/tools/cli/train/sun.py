@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from pose_reloc.tools.cli.common import Commands, add_command, add_training_arguments
+from pose_reloc.tools.cli.common import (
+    Commands,
+    add_command,
+    add_training_arguments,
+    training_settings,
+)
 
 
 def add_parser(commands: Commands) -> None:
@@ -29,18 +34,7 @@ def run(args: argparse.Namespace) -> int:
     require_torch()
     from sun_bcnn.train import SunTrainConfig, train_sun_bcnn
 
-    config = SunTrainConfig(
-        arch=args.arch,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
-        input_width=args.input_size[0],
-        input_height=args.input_size[1],
-        center_crop=args.arch == "googlenet",
-        seed=args.seed,
-        threads=args.threads,
-        overcast_weight=args.overcast_weight,
-    )
+    config = SunTrainConfig(**training_settings(args), overcast_weight=args.overcast_weight)
     path = train_sun_bcnn(args.data, args.out, config, val_data=args.val)
     print(f"wrote {path}")
     return 0
