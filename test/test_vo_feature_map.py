@@ -254,6 +254,24 @@ def test_build_map_refuses_too_few_images_and_bad_settings(mapped):
         build_map(frames[:2], descriptor="surf", log=lambda _: None)
 
 
+@pytest.mark.parametrize(
+    ("pick", "settings", "stage"),
+    [
+        (lambda f: [f[0], f[0]], {}, "0 tracks seen in 2"),  # one pose twice: no pair to match
+        (lambda f: f[:2], {"min_triangulation_deg": 60.0}, "0 seen under 60.0 deg"),
+    ],
+    ids=["no pair", "no angle"],
+)
+def test_a_map_without_points_is_refused_naming_the_stage_that_emptied_it(
+    mapped, pick, settings, stage
+):
+    frames, _, _ = mapped
+    for descriptor, advice in (("orb", "SIFT"), ("sift", "min_triangulation_deg")):
+        with pytest.raises(VoFusionError, match="no map point survived") as refused:
+            build_map(pick(frames), descriptor, log=lambda _: None, **settings)
+        assert stage in str(refused.value) and advice in str(refused.value)
+
+
 def test_feature_map_refuses_inconsistent_arrays():
     with pytest.raises(VoFusionError, match="NaN"):
         FeatureMap(np.full((1, 3), np.nan), np.zeros((1, 32)), "orb", [1], [[0, 0, 1]])

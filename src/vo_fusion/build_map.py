@@ -130,10 +130,18 @@ def build_map(
     edges = _match_pairs(views, pairs, descriptor, ratio, max_reprojection_px)
     log(f"matched {len(pairs)} covisible pairs: {sum(len(e) for e in edges)} verified matches")
     tracks = _merge_tracks(views, edges, min_track)
+    survivors = {f"tracks seen in {min_track}+ images": len(np.unique(tracks.track))}
+    _require_points(survivors, descriptor)
     points = _triangulate_and_filter(
         views, tracks, max_reprojection_px, min_track, keypoint_sigma_px
     )
+    survivors[f"within {max_reprojection_px} px in every view"] = len(points.world)
+    _require_points(survivors, descriptor)
     points = _well_placed(views, points, min_triangulation_deg, max_point_std_m)
+    survivors[f"seen under {min_triangulation_deg} deg+, std <= {max_point_std_m} m"] = len(
+        points.world
+    )
+    _require_points(survivors, descriptor)
     feature_map = _assemble(views, points, descriptor, frame_id)
     elapsed = time.perf_counter() - started
     log(f"kept {len(feature_map)} map points from {len(views)} images in {elapsed:.1f} s")
@@ -151,6 +159,23 @@ def build_map(
         built_unix=time.time(),
     )
     return feature_map
+
+
+def _require_points(survivors: dict[str, int], descriptor: str) -> None:
+    """Stop with what every stage kept when the last one kept nothing: an empty map would load,
+    and then match nothing."""
+    if list(survivors.values())[-1] > 0:
+        return
+    stages = ", ".join(f"{count} {stage}" for stage, count in survivors.items())
+    raise VoFusionError(
+        f"no map point survived ({stages}): the images need more overlap and baseline (poses "
+        "metres apart, looking at the same scene), more features (max_features), or "
+        + (
+            "SIFT, which finds more on foliage and low texture"
+            if descriptor == "orb"
+            else "a lower min_triangulation_deg"
+        )
+    )
 
 
 def _detect_all(frames: Iterable[Frame], descriptor: str, max_features: int) -> list[_View]:
