@@ -5,6 +5,8 @@
 /tf_static                    tf2_msgs/TFMessage            base_link -> camera_optical_frame (latched)
 /ground_truth/pose            geometry_msgs/PoseStamped     base_link in map
 /ground_truth/sun             geometry_msgs/Vector3Stamped  unit vector towards the sun, map frame
+/odom                         nav_msgs/Odometry             wheel odometry, odom -> base_link (drives)
+/imu/data                     sensor_msgs/Imu               gyro and accelerometer at base_link (drives)
 """
 
 from __future__ import annotations
@@ -19,13 +21,16 @@ from numpy.typing import NDArray
 from pose_reloc.camera import PinholeCamera
 from pose_reloc.datasets.record import DatasetError, Frame
 from pose_reloc.geometry import Transform
+from pose_reloc.synth.sensors import ImuSample, OdometrySample
 
 IMAGE_TOPIC = "/camera/image_raw/compressed"
 CAMERA_INFO_TOPIC = "/camera/camera_info"
 TF_STATIC_TOPIC = "/tf_static"
 GT_POSE_TOPIC = "/ground_truth/pose"
 GT_SUN_TOPIC = "/ground_truth/sun"
-MAP_FRAME, BASE_FRAME, CAMERA_FRAME = "map", "base_link", "camera_optical_frame"
+ODOM_TOPIC = "/odom"
+IMU_TOPIC = "/imu/data"
+MAP_FRAME, ODOM_FRAME, BASE_FRAME, CAMERA_FRAME = "map", "odom", "base_link", "camera_optical_frame"
 
 
 def qos_profile(latched: bool) -> Any:
@@ -173,6 +178,55 @@ class DemoBagWriter:
                     header=self._header(stamp, MAP_FRAME), vector=vector
                 ),
             )
+
+    def _lazy_connection(self, topic: str, msgtype: str) -> None:
+        """Topics only drives have: their connection is added with their first message."""
+        if topic not in self.connections:
+            self.connections[topic] = self.writer.add_connection(
+                topic, msgtype, typestore=self.store
+            )
+
+    def add_odometry(self, stamp: float, sample: OdometrySample) -> None:
+        t = self.types
+        self._lazy_connection(ODOM_TOPIC, "nav_msgs/msg/Odometry")
+        pose = t["geometry_msgs/msg/PoseWithCovariance"](
+            pose=self._pose(sample.T_odom_base), covariance=sample.pose_covariance.reshape(-1)
+        )
+        twist = t["geometry_msgs/msg/TwistWithCovariance"](
+            twist=t["geometry_msgs/msg/Twist"](
+                linear=t["geometry_msgs/msg/Vector3"](x=sample.linear_mps, y=0.0, z=0.0),
+                angular=t["geometry_msgs/msg/Vector3"](x=0.0, y=0.0, z=sample.angular_radps),
+            ),
+            covariance=sample.twist_covariance.reshape(-1),
+        )
+        odometry = t["nav_msgs/msg/Odometry"](
+            header=self._header(stamp, ODOM_FRAME),
+            child_frame_id=BASE_FRAME,
+            pose=pose,
+            twist=twist,
+        )
+        self._write(ODOM_TOPIC, stamp, odometry)
+
+    def add_imu(self, stamp: float, sample: ImuSample) -> None:
+        t = self.types
+        self._lazy_connection(IMU_TOPIC, "sensor_msgs/msg/Imu")
+        unknown_orientation = np.zeros(9)
+        unknown_orientation[0] = -1.0  # sensor_msgs/Imu: no orientation estimate
+        imu = t["sensor_msgs/msg/Imu"](
+            header=self._header(stamp, BASE_FRAME),
+            orientation=t["geometry_msgs/msg/Quaternion"](x=0.0, y=0.0, z=0.0, w=1.0),
+            orientation_covariance=unknown_orientation,
+            angular_velocity=t["geometry_msgs/msg/Vector3"](
+                *map(float, sample.angular_velocity_radps)
+            ),
+            angular_velocity_covariance=np.eye(3).reshape(-1) * sample.angular_velocity_variance,
+            linear_acceleration=t["geometry_msgs/msg/Vector3"](
+                *map(float, sample.linear_acceleration_mps2)
+            ),
+            linear_acceleration_covariance=np.eye(3).reshape(-1)
+            * sample.linear_acceleration_variance,
+        )
+        self._write(IMU_TOPIC, stamp, imu)
 
     def close(self) -> None:
         self.writer.close()

@@ -87,6 +87,19 @@ class TrajectoryConfig:
 
 
 @dataclass(frozen=True)
+class SensorsConfig:
+    """The wheel odometry and IMU written beside the images (see `pose_reloc.synth.sensors`)."""
+
+    wheel_scale_error: float = 0.02  # distances read 2 % long
+    wheel_yaw_drift_deg_per_m: float = 0.2  # heading creeps this much per metre driven
+    wheel_noise: float = 0.01  # white noise on each step's distance, a fraction of it
+    wheel_yaw_noise_deg: float = 0.05  # white noise on each step's turn
+    gyro_bias_deg_s: float = 0.05
+    gyro_noise_deg_s: float = 0.1
+    accel_noise_mps2: float = 0.05
+
+
+@dataclass(frozen=True)
 class SceneConfig:
     name: str = "scene"
     seed: int = 0
@@ -96,6 +109,7 @@ class SceneConfig:
     sun: SunConfig = field(default_factory=SunConfig)
     lighting: LightingConfig = field(default_factory=LightingConfig)
     trajectory: TrajectoryConfig = field(default_factory=TrajectoryConfig)
+    sensors: SensorsConfig = field(default_factory=SensorsConfig)
 
 
 POSITIVE_FIELDS = {
@@ -125,6 +139,10 @@ NON_NEGATIVE_FIELDS = {
     "trajectory.clearance_m",
     "trajectory.train_pitch_deg",
     "trajectory.train_roll_deg",
+    "sensors.wheel_noise",
+    "sensors.wheel_yaw_noise_deg",
+    "sensors.gyro_noise_deg_s",
+    "sensors.accel_noise_mps2",
 }
 
 
@@ -240,5 +258,7 @@ def _check_consistency(config: SceneConfig, source: str) -> None:
             f"{source}: sun.fixed_elevation_deg {config.sun.fixed_elevation_deg} is below "
             f"sun.min_elevation_deg {config.sun.min_elevation_deg}: not a daylight scene"
         )
+    if not -0.5 < config.sensors.wheel_scale_error < 0.5:
+        raise SceneConfigError(f"{source}: sensors.wheel_scale_error must be in (-0.5, 0.5)")
     if not 0.0 <= config.lighting.overcast_fraction <= 1.0:
         raise SceneConfigError(f"{source}: lighting.overcast_fraction must be in [0, 1]")

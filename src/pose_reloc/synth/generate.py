@@ -26,9 +26,11 @@ from pose_reloc.datasets.record import Frame
 from pose_reloc.datasets.synthetic import SyntheticDatasetWriter
 from pose_reloc.geometry import Transform
 from pose_reloc.sun import enu_from_azimuth_elevation, enu_to_map, sun_positions
+from pose_reloc.synth.bag import DemoBagWriter
 from pose_reloc.synth.city import build_city
 from pose_reloc.synth.config import CameraConfig, SceneConfig, SceneConfigError
 from pose_reloc.synth.render import CityRenderer, Lighting
+from pose_reloc.synth.sensors import ImuSample, OdometrySample, imu_samples, wheel_odometry
 from pose_reloc.synth.trajectories import PosedFrame, camera_mount, trajectory
 
 logger = logging.getLogger(__name__)
@@ -153,11 +155,8 @@ def synthesize(
     renderer = CityRenderer(city, camera, config.lighting.shadow_map_size)
     mount = camera_mount(config.camera)
     writer = SyntheticDatasetWriter(out, _dataset_info(config, kind, camera, mount))
-    bag = None
-    if bag_path is not None:
-        from pose_reloc.synth.bag import DemoBagWriter
-
-        bag = DemoBagWriter(bag_path, camera, mount)
+    bag = DemoBagWriter(bag_path, camera, mount) if bag_path is not None else None
+    sensors = _robot_sensors(config, frames, schedule, rng) if bag and kind != "train" else None
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=1) as io:
         pending = []
@@ -169,7 +168,7 @@ def synthesize(
             pending += _queue_image_writes(io, writer, index, record, twin)
             writer.add(record.frame, float(schedule.elevation_deg[index]))
             if bag is not None:
-                bag.add(record.frame, posed.T_map_base, record.rgb_bgr)
+                _add_to_bag(bag, record, posed, sensors, index)
             if progress is not None:
                 progress(index + 1, len(frames))
         for job in pending:
@@ -180,6 +179,33 @@ def synthesize(
         bag.close()
     renderer.release()
     return SynthReport(len(frames), elapsed, out)
+
+
+def _robot_sensors(
+    config: SceneConfig, frames: list[PosedFrame], schedule: SunSchedule, rng: np.random.Generator
+) -> tuple[list[OdometrySample], list[ImuSample]]:
+    """Wheel odometry and IMU along a drive (a kidnap moves no wheel)."""
+    poses = [f.T_map_base for f in frames]
+    moved = [not f.kidnap for f in frames]
+    stamps = list(schedule.stamps)
+    sensor_rng = np.random.default_rng(rng.integers(2**32))
+    return (
+        wheel_odometry(poses, stamps, moved, config.sensors, sensor_rng),
+        imu_samples(poses, stamps, moved, config.sensors, sensor_rng),
+    )
+
+
+def _add_to_bag(
+    bag: DemoBagWriter,
+    record: _RenderedFrame,
+    posed: PosedFrame,
+    sensors: tuple[list[OdometrySample], list[ImuSample]] | None,
+    index: int,
+) -> None:
+    bag.add(record.frame, posed.T_map_base, record.rgb_bgr)
+    if sensors is not None:
+        bag.add_odometry(record.frame.stamp, sensors[0][index])
+        bag.add_imu(record.frame.stamp, sensors[1][index])
 
 
 def _queue_image_writes(

@@ -21,7 +21,7 @@ from pose_reloc.synth.config import CameraConfig, SceneConfigError
 
 # Optical axes in a body frame (x forward, y left, z up): optical z = body x, x = -y, y = -z.
 R_BODY_OPTICAL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
-TRAJECTORY_KINDS = ("train", "drive", "kidnap", "long", "survey")
+TRAJECTORY_KINDS = ("train", "drive", "kidnap", "long", "survey", "mapping")
 SURVEY_SPACING_M = 0.6  # a mapping survey keeps one frame every this many metres
 LANE_OFFSET_M = 1.8  # robots keep right of the centre line
 
@@ -224,12 +224,15 @@ def survey_route(city: City, rng: np.random.Generator) -> NDArray[np.float64]:
     return _shift_right(route, LANE_OFFSET_M)
 
 
-def survey(city: City, duration_s: float, rng: np.random.Generator) -> list[PosedFrame]:
+def survey(
+    city: City, duration_s: float, rng: np.random.Generator, at_camera_rate: bool = False
+) -> list[PosedFrame]:
     """A mapping survey: the survey route at the configured speed, one frame every
-    SURVEY_SPACING_M, for at most `duration_s` (the whole circuit when it is shorter)."""
+    SURVEY_SPACING_M (or, `at_camera_rate`, at trajectory.rate_hz, as a robot's mapping bag
+    records it), for at most `duration_s` (the whole circuit when it is shorter)."""
     cfg = city.config.trajectory
     route = survey_route(city, rng)
-    rate = cfg.speed_mps / SURVEY_SPACING_M
+    rate = cfg.rate_hz if at_camera_rate else cfg.speed_mps / SURVEY_SPACING_M
     length = float(np.linalg.norm(np.diff(route, axis=0), axis=1).sum())
     duration = min(duration_s, 0.95 * length / cfg.speed_mps)
     xy, heading = _sample_route(route, cfg.speed_mps, rate, duration)
@@ -253,4 +256,6 @@ def trajectory(
         return kidnap_drive(city, count_or_seconds, rng)
     if kind == "survey":
         return survey(city, count_or_seconds, rng)
+    if kind == "mapping":
+        return survey(city, count_or_seconds, rng, at_camera_rate=True)
     raise SceneConfigError(f"trajectory kind {kind!r} is not one of {TRAJECTORY_KINDS}")

@@ -21,10 +21,11 @@ def add_parser(commands: Commands) -> None:
     parser.add_argument(
         "--trajectory",
         default="train",
-        choices=["train", "drive", "kidnap", "long", "survey"],
+        choices=["train", "drive", "kidnap", "long", "survey", "mapping"],
         help="train: poses spread over the streets; drive: a robot drive; kidnap: a drive with "
         "teleports; long: a long drive (for VO drift); survey: every street both ways, one "
-        "frame every 0.6 m (for pose-reloc build-map)",
+        "frame every 0.6 m (for pose-reloc build-map); mapping: the survey route at the camera "
+        "rate, as a robot's mapping bag records it (with --bag: wheel odometry and IMU too)",
     )
     parser.add_argument("--frames", type=int, help="number of frames (train; default 500)")
     parser.add_argument(
@@ -48,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     config = load_scene_config(args.scene)
     amount = args.frames if args.trajectory == "train" else args.seconds
     if amount is None:
-        defaults = {"train": 500.0, "survey": float("inf")}  # a survey: the whole circuit
+        # a survey or mapping drive: the whole circuit
+        defaults = {"train": 500.0, "survey": float("inf"), "mapping": float("inf")}
         amount = defaults.get(args.trajectory, config.trajectory.drive_seconds)
 
     def progress(done: int, total: int) -> None:

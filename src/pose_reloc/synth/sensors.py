@@ -1,0 +1,142 @@
+"""What a robot records besides its camera, simulated from a drive's true poses: wheel odometry
+that drifts as wheel odometry does, and an IMU.
+
+Wheel odometry dead-reckons in the `odom` frame (REP-105: it starts at the robot's first pose and
+never jumps). Each step between frames, the true planar motion of base_link is measured with
+  - a constant scale error (`wheel_scale_error`, e.g. a wheel radius 2 % off),
+  - a heading bias per metre driven (`wheel_yaw_drift_deg_per_m`, e.g. unequal wheel radii),
+  - white noise on the distance (a fraction, `wheel_noise`) and on the turn (`wheel_yaw_noise_deg`).
+A kidnap (a teleport) moves no wheel: odometry carries on from where it was. The covariance of the
+pose grows with the white noise only; the biases are what a mapping pipeline must not trust.
+
+The IMU sits at base_link and is sampled at the camera rate (a simplification: robots record
+100-400 Hz): angular velocity about z from the true turn between frames plus a constant gyro bias
+and white noise; specific force from the speed change and the centripetal acceleration plus
+gravity (+9.81 m/s² on z for a level robot), with white noise; no orientation (covariance[0] = -1,
+as sensor_msgs/Imu asks when orientation is not estimated).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.spatial.transform import Rotation
+
+from pose_reloc.geometry import Transform
+from pose_reloc.synth.config import SensorsConfig
+
+GRAVITY_MPS2 = 9.80665
+UNMEASURED_VARIANCE = 1e6  # z, roll and pitch: wheel odometry on a plane does not measure them
+
+
+@dataclass(frozen=True)
+class OdometrySample:
+    T_odom_base: Transform
+    linear_mps: float  # forward speed, base_link
+    angular_radps: float  # yaw rate
+    pose_covariance: NDArray[np.float64]  # 6x6, ROS order (x y z, rotation about x y z)
+    twist_covariance: NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class ImuSample:
+    angular_velocity_radps: NDArray[np.float64]  # base_link
+    linear_acceleration_mps2: NDArray[np.float64]  # specific force, base_link
+    angular_velocity_variance: float
+    linear_acceleration_variance: float
+
+
+def _planar_step(T_from: Transform, T_to: Transform) -> tuple[NDArray[np.float64], float]:
+    """The motion between two base poses in the first one's frame: (dx, dy), dyaw."""
+    step = T_from.inverse() @ T_to
+    return step.translation[:2], float(step.rotation.as_rotvec()[2])
+
+
+def wheel_odometry(
+    T_map_base: Sequence[Transform],
+    times_s: Sequence[float],
+    moved: Sequence[bool],
+    config: SensorsConfig,
+    rng: np.random.Generator,
+) -> list[OdometrySample]:
+    """One odometry sample per frame; `moved[i]` False where the wheels did not carry the robot
+    from frame i-1 to i (a kidnap)."""
+    scale = 1.0 + config.wheel_scale_error
+    yaw_drift = np.radians(config.wheel_yaw_drift_deg_per_m)
+    yaw_noise = np.radians(config.wheel_yaw_noise_deg)
+    T_odom_base = Transform.identity()
+    variance = np.zeros(3)  # x, y, yaw in odom
+    samples = [_odometry_sample(T_odom_base, 0.0, 0.0, variance, config, 1.0)]
+    for i in range(1, len(T_map_base)):
+        dt = times_s[i] - times_s[i - 1]
+        offset, dyaw = _planar_step(T_map_base[i - 1], T_map_base[i])
+        if not moved[i]:
+            offset, dyaw = np.zeros(2), 0.0
+        distance = float(np.linalg.norm(offset))
+        measured = distance * (scale + config.wheel_noise * rng.standard_normal())
+        turn = dyaw + distance * yaw_drift + yaw_noise * rng.standard_normal()
+        direction = offset / distance if distance > 1e-9 else np.array([1.0, 0.0])
+        step = Transform(
+            Rotation.from_rotvec([0.0, 0.0, turn]), np.array([*(direction * measured), 0.0])
+        )
+        T_odom_base = T_odom_base @ step
+        # Position variance: the step's own noise, and the heading's so far swept over the step.
+        position_var = (config.wheel_noise * distance) ** 2 + variance[2] * distance**2
+        variance = variance + np.array([position_var, position_var, yaw_noise**2])
+        samples.append(
+            _odometry_sample(T_odom_base, measured / dt, turn / dt, variance, config, dt)
+        )
+    return samples
+
+
+def _odometry_sample(
+    T_odom_base: Transform,
+    linear: float,
+    angular: float,
+    variance: NDArray[np.float64],
+    config: SensorsConfig,
+    dt: float,
+) -> OdometrySample:
+    pose = np.diag([variance[0], variance[1], *[UNMEASURED_VARIANCE] * 3, variance[2]])
+    twist = np.diag(
+        [
+            (config.wheel_noise * abs(linear)) ** 2 + 1e-6,
+            UNMEASURED_VARIANCE,
+            UNMEASURED_VARIANCE,
+            UNMEASURED_VARIANCE,
+            UNMEASURED_VARIANCE,
+            (np.radians(config.wheel_yaw_noise_deg) / dt) ** 2,
+        ]
+    )
+    return OdometrySample(T_odom_base, linear, angular, pose, twist)
+
+
+def imu_samples(
+    T_map_base: Sequence[Transform],
+    times_s: Sequence[float],
+    moved: Sequence[bool],
+    config: SensorsConfig,
+    rng: np.random.Generator,
+) -> list[ImuSample]:
+    """One IMU sample per frame (the motion since the frame before; at rest for the first and
+    after a kidnap)."""
+    bias = np.radians(config.gyro_bias_deg_s)
+    gyro_sigma = np.radians(config.gyro_noise_deg_s)
+    samples = []
+    speed_before = 0.0
+    for i in range(len(T_map_base)):
+        yaw_rate = speed = forward_accel = 0.0
+        if i > 0 and moved[i]:
+            dt = times_s[i] - times_s[i - 1]
+            offset, dyaw = _planar_step(T_map_base[i - 1], T_map_base[i])
+            yaw_rate, speed = dyaw / dt, float(np.linalg.norm(offset)) / dt
+            forward_accel = (speed - speed_before) / dt
+        speed_before = speed
+        gyro = np.array([0.0, 0.0, yaw_rate + bias]) + gyro_sigma * rng.standard_normal(3)
+        force = np.array([forward_accel, speed * yaw_rate, GRAVITY_MPS2])
+        force += config.accel_noise_mps2 * rng.standard_normal(3)
+        samples.append(ImuSample(gyro, force, gyro_sigma**2, config.accel_noise_mps2**2))
+    return samples
