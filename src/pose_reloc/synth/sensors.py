@@ -72,9 +72,10 @@ def wheel_odometry(
     samples = [_odometry_sample(T_odom_base, 0.0, 0.0, variance, config, 1.0)]
     for i in range(1, len(T_map_base)):
         dt = times_s[i] - times_s[i - 1]
+        if not moved[i]:  # the wheels did not turn: nothing measured, nothing added
+            samples.append(_odometry_sample(T_odom_base, 0.0, 0.0, variance, config, dt))
+            continue
         offset, dyaw = _planar_step(T_map_base[i - 1], T_map_base[i])
-        if not moved[i]:
-            offset, dyaw = np.zeros(2), 0.0
         distance = float(np.linalg.norm(offset))
         measured = distance * (scale + config.wheel_noise * rng.standard_normal())
         turn = dyaw + distance * yaw_drift + yaw_noise * rng.standard_normal()
