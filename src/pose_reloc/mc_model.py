@@ -75,29 +75,3 @@ def _check_outputs(model: OnnxModel, widths: Mapping[str, int]) -> None:
                 f"model file {model.path} must output {name!r} with {width} floats per sample "
                 f"(shape N x {width}), has {outputs}: re-export it with `pose-reloc export`"
             )
-
-
-class McModelAttributes:
-    """The attributes other code reads of a class built on an McSampleModel (`self.mc_model`):
-    `model` (the OnnxModel), `samples`, `dropout_live`, `input_size` and `preprocess`."""
-
-    mc_model: McSampleModel
-
-    @property
-    def model(self) -> OnnxModel:
-        return self.mc_model.model
-
-    @property
-    def samples(self) -> int:
-        return self.mc_model.samples
-
-    @property
-    def dropout_live(self) -> bool:
-        return self.mc_model.dropout_live
-
-    @property
-    def input_size(self) -> tuple[int, int]:
-        return self.mc_model.input_size
-
-    def preprocess(self, rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
-        return self.mc_model.preprocess(rgb)

@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from pose_reloc.errors import PoseRelocError
-from pose_reloc.mc_model import McModelAttributes, McSampleModel
+from pose_reloc.mc_model import McSampleModel
 from pose_reloc.onnx_session import DEFAULT_PROVIDERS
 
 SUN_OUTPUT = "sun"
@@ -109,7 +109,7 @@ def summarize_samples(
     )
 
 
-class SunEstimator(McModelAttributes):
+class SunEstimator(McSampleModel):
     """Loads a sun_bcnn ONNX model; `estimate(rgb)` returns a SunEstimate.
 
     A model whose dropout is not live gives one sample: its spread is 0 and only the floor makes
@@ -126,11 +126,9 @@ class SunEstimator(McModelAttributes):
         min_mean_norm: float | None = None,
         floor_deg: float = DEFAULT_FLOOR_DEG,
     ):
-        self.mc_model = McSampleModel(
-            model_path, "sun_bcnn", {SUN_OUTPUT: 3}, providers, samples, threads
-        )
+        super().__init__(model_path, "sun_bcnn", {SUN_OUTPUT: 3}, providers, samples, threads)
         # Validity thresholds: given here, else the ones calibrated into the model, else defaults.
-        calibrated = self.mc_model.extra.get("validity") or {}
+        calibrated = self.extra.get("validity") or {}
         self.model_thresholds = {
             "max_spread_deg": float(calibrated.get("max_spread_deg", DEFAULT_MAX_SPREAD_DEG)),
             "min_mean_norm": float(calibrated.get("min_mean_norm", DEFAULT_MIN_MEAN_NORM)),
@@ -142,13 +140,11 @@ class SunEstimator(McModelAttributes):
             self.model_thresholds["min_mean_norm"] if min_mean_norm is None else min_mean_norm
         )
         self.floor_deg = floor_deg
-        self.angle_scale = float(
-            (self.mc_model.extra.get("covariance_scale") or {}).get("angles", 1.0)
-        )
+        self.angle_scale = float((self.extra.get("covariance_scale") or {}).get("angles", 1.0))
 
     def run_samples(self, rgb: NDArray[np.uint8]) -> tuple[NDArray[np.float64], float]:
         """The raw (samples, 3) network outputs for one image and the inference time in ms."""
-        out, elapsed_ms = self.mc_model.run(rgb)
+        out, elapsed_ms = self.run(rgb)
         return out[SUN_OUTPUT], elapsed_ms
 
     def estimate(self, rgb: NDArray[np.uint8]) -> SunEstimate:

@@ -14,7 +14,7 @@ from scipy.spatial.transform import Rotation
 
 from pose_reloc.errors import PoseRelocError
 from pose_reloc.geometry import Transform, pose_covariance_from_samples
-from pose_reloc.mc_model import McModelAttributes, McSampleModel
+from pose_reloc.mc_model import McSampleModel
 from pose_reloc.onnx_session import DEFAULT_PROVIDERS
 
 POSITION_OUTPUT, ORIENTATION_OUTPUT = "position", "orientation"
@@ -37,7 +37,7 @@ class PoseEstimate:
         return float(np.degrees(np.sqrt(np.trace(self.covariance[3:, 3:]))))
 
 
-class PoseNetLocalizer(McModelAttributes):
+class PoseNetLocalizer(McSampleModel):
     """Loads a posenet ONNX model; `localize(rgb)` returns a PoseEstimate."""
 
     def __init__(
@@ -49,7 +49,7 @@ class PoseNetLocalizer(McModelAttributes):
         floor_position_m: float = 0.05,
         floor_rotation_deg: float = 0.5,
     ):
-        self.mc_model = McSampleModel(
+        super().__init__(
             model_path,
             "posenet",
             {POSITION_OUTPUT: 3, ORIENTATION_OUTPUT: 4},
@@ -58,13 +58,13 @@ class PoseNetLocalizer(McModelAttributes):
             threads,
         )
         self.floors = (floor_position_m, np.radians(floor_rotation_deg))
-        scale = self.mc_model.extra.get("covariance_scale") or {}
+        scale = self.extra.get("covariance_scale") or {}
         self.covariance_scale = covariance_scaling(
             float(scale.get("position", 1.0)), float(scale.get("rotation", 1.0))
         )
 
     def localize(self, rgb: NDArray[np.uint8]) -> PoseEstimate:
-        out, elapsed_ms = self.mc_model.run(rgb)
+        out, elapsed_ms = self.run(rgb)
         positions, quats = out[POSITION_OUTPUT], out[ORIENTATION_OUTPUT]
         norms = np.linalg.norm(quats, axis=1)
         if not (

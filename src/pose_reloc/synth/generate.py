@@ -156,7 +156,8 @@ def synthesize(
     mount = camera_mount(config.camera)
     writer = SyntheticDatasetWriter(out, _dataset_info(config, kind, camera, mount))
     bag = DemoBagWriter(bag_path, camera, mount) if bag_path is not None else None
-    sensors = _robot_sensors(config, frames, schedule, rng) if bag and kind != "train" else None
+    wants_sensors = bag is not None and kind != "train"
+    sensors = _robot_sensors(config, frames, schedule, rng) if wants_sensors else None
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=1) as io:
         pending = []
