@@ -43,6 +43,7 @@ def test_the_tree_has_every_command():
     assert set(leaves()) == {
         "model-info",
         "record-accuracy",
+        "map-site",
         "synth",
         "train posenet",
         "train sun",

@@ -43,7 +43,7 @@ LOOK_AHEAD_M = 8.0  # pairs are chosen by where cameras stand and what they look
 
 
 @dataclass(frozen=True)
-class _View:
+class View:
     """One posed image's features, with what triangulation needs precomputed."""
 
     camera: PinholeCamera
@@ -61,7 +61,7 @@ class _View:
 
 
 @dataclass(frozen=True)
-class _Tracks:
+class Tracks:
     """Observations (view, keypoint) grouped by track: `track` is sorted, one entry per view."""
 
     view: NDArray[np.int64]
@@ -70,12 +70,12 @@ class _Tracks:
 
 
 @dataclass(frozen=True)
-class _Points:
+class Points:
     """Triangulated tracks: one world point and its 3x3 covariance (m²) per track."""
 
     world: NDArray[np.float64]
     covariance: NDArray[np.float64]
-    tracks: _Tracks
+    tracks: Tracks
 
     @property
     def std_m(self) -> NDArray[np.float64]:
@@ -85,9 +85,9 @@ class _Points:
         std[finite] = np.sqrt(np.maximum(np.linalg.eigvalsh(self.covariance[finite])[:, -1], 0))
         return std
 
-    def select(self, keep_track: NDArray[np.bool_]) -> _Points:
+    def select(self, keep_track: NDArray[np.bool_]) -> Points:
         tracks = _renumber(self.tracks, keep_track[self.tracks.track])
-        return _Points(self.world[keep_track], self.covariance[keep_track], tracks)
+        return Points(self.world[keep_track], self.covariance[keep_track], tracks)
 
 
 def build_map(
@@ -115,7 +115,7 @@ def build_map(
     if min_track < 2:
         raise VoFusionError(f"min_track is {min_track}: a point needs at least 2 views")
     started = time.perf_counter()
-    views = _detect_all(frames, descriptor, max_features)
+    views = detect_views(frames, descriptor, max_features)
     if len(views) < 2:
         raise VoFusionError(f"a map needs at least 2 posed images, got {len(views)}")
     features = sum(len(v.features) for v in views)
@@ -129,20 +129,20 @@ def build_map(
     )
     edges = _match_pairs(views, pairs, descriptor, ratio, max_reprojection_px)
     log(f"matched {len(pairs)} covisible pairs: {sum(len(e) for e in edges)} verified matches")
-    tracks = _merge_tracks(views, edges, min_track)
+    tracks = merge_tracks(views, edges, min_track)
     survivors = {f"tracks seen in {min_track}+ images": len(np.unique(tracks.track))}
     _require_points(survivors, descriptor)
-    points = _triangulate_and_filter(
+    points = triangulate_and_filter(
         views, tracks, max_reprojection_px, min_track, keypoint_sigma_px
     )
     survivors[f"within {max_reprojection_px} px in every view"] = len(points.world)
     _require_points(survivors, descriptor)
-    points = _well_placed(views, points, min_triangulation_deg, max_point_std_m)
+    points = well_placed(views, points, min_triangulation_deg, max_point_std_m)
     survivors[f"seen under {min_triangulation_deg} deg+, std <= {max_point_std_m} m"] = len(
         points.world
     )
     _require_points(survivors, descriptor)
-    feature_map = _assemble(views, points, descriptor, frame_id)
+    feature_map = assemble_map(views, points, descriptor, frame_id)
     elapsed = time.perf_counter() - started
     log(f"kept {len(feature_map)} map points from {len(views)} images in {elapsed:.1f} s")
     feature_map.metadata.update(
@@ -178,7 +178,7 @@ def _require_points(survivors: dict[str, int], descriptor: str) -> None:
     )
 
 
-def _detect_all(frames: Iterable[Frame], descriptor: str, max_features: int) -> list[_View]:
+def detect_views(frames: Iterable[Frame], descriptor: str, max_features: int) -> list[View]:
     detector = make_detector(descriptor, max_features)
     dtype = DESCRIPTOR_DTYPES[descriptor]
     views = []
@@ -186,7 +186,7 @@ def _detect_all(frames: Iterable[Frame], descriptor: str, max_features: int) -> 
         features = detect_features(frame.image(), detector, dtype)
         rays = frame.camera.unproject(features.pixels) if len(features) else np.zeros((0, 3))
         views.append(
-            _View(
+            View(
                 camera=frame.camera,
                 T_cw=frame.T_wc.inverse(),
                 centre=frame.T_wc.translation,
@@ -227,7 +227,7 @@ def covisible_pairs(
 
 
 def _match_pairs(
-    views: list[_View],
+    views: list[View],
     pairs: list[tuple[int, int]],
     descriptor: str,
     ratio: float,
@@ -240,7 +240,7 @@ def _match_pairs(
 
 
 def _match_pair(
-    a: _View, b: _View, ia: int, ib: int, descriptor: str, ratio: float, tolerance: float
+    a: View, b: View, ia: int, ib: int, descriptor: str, ratio: float, tolerance: float
 ) -> NDArray[np.int64]:
     """(K, 4) rows (view a, keypoint in a, view b, keypoint in b) of matches that agree with the
     known relative pose (Sampson distance in normalised coordinates below `tolerance`)."""
@@ -261,7 +261,7 @@ def _match_pair(
     ).astype(np.int64)
 
 
-def _merge_tracks(views: list[_View], edges: list[NDArray[np.int64]], min_track: int) -> _Tracks:
+def merge_tracks(views: list[View], edges: list[NDArray[np.int64]], min_track: int) -> Tracks:
     """Tracks by union-find over (view, keypoint) nodes (`_TrackUnion`), those seen in at least
     `min_track` views kept."""
     offsets = np.concatenate([[0], np.cumsum([len(v.features) for v in views])])
@@ -279,7 +279,7 @@ def _merge_tracks(views: list[_View], edges: list[NDArray[np.int64]], min_track:
     keypoint = nodes - offsets[view]
     order = np.lexsort((view, roots))
     _, track = np.unique(roots[order], return_inverse=True)
-    tracks = _Tracks(view[order], keypoint[order], track.astype(np.int64))
+    tracks = Tracks(view[order], keypoint[order], track.astype(np.int64))
     if len(tracks.track) == 0:
         return tracks
     return _renumber(tracks, np.bincount(tracks.track)[tracks.track] >= min_track)
@@ -321,16 +321,16 @@ class _TrackUnion:
         self.members.pop(rv, None)
 
 
-def _renumber(tracks: _Tracks, keep_observation: NDArray[np.bool_]) -> _Tracks:
+def _renumber(tracks: Tracks, keep_observation: NDArray[np.bool_]) -> Tracks:
     """The observations kept, with track ids renumbered 0..T-1 in the same order."""
     track = tracks.track[keep_observation]
     _, dense = np.unique(track, return_inverse=True)
-    return _Tracks(
+    return Tracks(
         tracks.view[keep_observation], tracks.keypoint[keep_observation], dense.astype(np.int64)
     )
 
 
-def _by_length(tracks: _Tracks) -> Iterator[tuple[NDArray[np.int64], NDArray[np.int64]]]:
+def _by_length(tracks: Tracks) -> Iterator[tuple[NDArray[np.int64], NDArray[np.int64]]]:
     """(track ids (T,), observation indices (T, L)) for each track length L, so that per-track
     work runs as batched numpy."""
     starts = np.flatnonzero(np.r_[True, tracks.track[1:] != tracks.track[:-1]])
@@ -340,7 +340,7 @@ def _by_length(tracks: _Tracks) -> Iterator[tuple[NDArray[np.int64], NDArray[np.
         yield chosen.astype(np.int64), starts[chosen][:, None] + np.arange(length)[None, :]
 
 
-def _triangulate(views: list[_View], tracks: _Tracks) -> NDArray[np.float64]:
+def _triangulate(views: list[View], tracks: Tracks) -> NDArray[np.float64]:
     """(T, 3) world points, linear multi-view DLT per track (NaN where the solution is at
     infinity)."""
     n_tracks = int(tracks.track.max()) + 1 if len(tracks.track) else 0
@@ -365,7 +365,7 @@ def _triangulate(views: list[_View], tracks: _Tracks) -> NDArray[np.float64]:
 
 
 def _refine_points(
-    views: list[_View], tracks: _Tracks, points: NDArray[np.float64], iterations: int = 3
+    views: list[View], tracks: Tracks, points: NDArray[np.float64], iterations: int = 3
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Gauss-Newton on each point's reprojection error in normalised coordinates (the DLT
     minimises an algebraic error, which weights far views differently), all tracks at once.
@@ -402,7 +402,7 @@ def _refine_points(
 
 
 def _reprojection_errors(
-    views: list[_View], tracks: _Tracks, points: NDArray[np.float64]
+    views: list[View], tracks: Tracks, points: NDArray[np.float64]
 ) -> NDArray[np.float64]:
     """Pixel reprojection error of every observation (inf behind the camera or for NaN points)."""
     errors = np.full(len(tracks.view), np.inf)
@@ -419,13 +419,13 @@ def _reprojection_errors(
     return errors
 
 
-def _triangulate_and_filter(
-    views: list[_View],
-    tracks: _Tracks,
+def triangulate_and_filter(
+    views: list[View],
+    tracks: Tracks,
     max_reprojection_px: float,
     min_track: int,
     keypoint_sigma_px: float,
-) -> _Points:
+) -> Points:
     """Triangulate, drop observations that reproject badly, re-triangulate the rest, refine, and
     keep the tracks that then reproject within the threshold in every view they keep."""
     for _ in range(2):
@@ -437,25 +437,25 @@ def _triangulate_and_filter(
         counts = np.bincount(tracks.track) if len(tracks.track) else np.zeros(0, int)
         tracks = _renumber(tracks, counts[tracks.track] >= min_track)
     if len(tracks.track) == 0:
-        return _Points(np.zeros((0, 3)), np.zeros((0, 3, 3)), tracks)
+        return Points(np.zeros((0, 3)), np.zeros((0, 3, 3)), tracks)
     world, unit_covariance = _refine_points(views, tracks, _triangulate(views, tracks))
     worst = np.zeros(len(world))
     np.maximum.at(worst, tracks.track, _reprojection_errors(views, tracks, world))
     focal = float(np.mean([v.camera.fx for v in views]))
-    points = _Points(world, unit_covariance * (keypoint_sigma_px / focal) ** 2, tracks)
+    points = Points(world, unit_covariance * (keypoint_sigma_px / focal) ** 2, tracks)
     return points.select(worst <= max_reprojection_px)
 
 
-def _well_placed(
-    views: list[_View], points: _Points, min_triangulation_deg: float, max_point_std_m: float
-) -> _Points:
+def well_placed(
+    views: list[View], points: Points, min_triangulation_deg: float, max_point_std_m: float
+) -> Points:
     """The points seen under a wide enough angle, with a small enough position uncertainty."""
     angles = _triangulation_angles_deg(views, points.tracks, points.world)
     return points.select((angles >= min_triangulation_deg) & (points.std_m <= max_point_std_m))
 
 
 def _triangulation_angles_deg(
-    views: list[_View], tracks: _Tracks, points: NDArray[np.float64]
+    views: list[View], tracks: Tracks, points: NDArray[np.float64]
 ) -> NDArray[np.float64]:
     """Per track, the widest angle between the rays from the point to its observing cameras."""
     centres = np.stack([v.centre for v in views]) if views else np.zeros((0, 3))
@@ -469,7 +469,7 @@ def _triangulation_angles_deg(
     return angles
 
 
-def _assemble(views: list[_View], points: _Points, descriptor: str, frame_id: str) -> FeatureMap:
+def assemble_map(views: list[View], points: Points, descriptor: str, frame_id: str) -> FeatureMap:
     """The map of the kept points: representative descriptors, viewing directions, observations."""
     tracks, n = points.tracks, len(points.world)
     width = max((v.features.descriptors.shape[1] for v in views if len(v.features)), default=32)

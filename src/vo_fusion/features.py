@@ -14,6 +14,7 @@ predicted position, so it follows the same window.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,7 +62,19 @@ def detect_features(image: NDArray[np.uint8], detector: cv2.Feature2D, dtype: An
     if descriptors is None or len(keypoints) == 0:
         return ImageFeatures(np.zeros((0, 2)), np.zeros((0, 0), dtype=dtype))
     pixels = np.array([kp.pt for kp in keypoints], dtype=np.float64).reshape(-1, 2)
+    if isinstance(detector, cv2.ORB):
+        pixels += orb_level_offset(detector, keypoints)[:, None]
     return ImageFeatures(pixels, np.asarray(descriptors, dtype=dtype))
+
+
+def orb_level_offset(detector: cv2.ORB, keypoints: Sequence[cv2.KeyPoint]) -> NDArray[np.float64]:
+    """What to add to ORB keypoint coordinates (both axes): OpenCV scales a keypoint found on
+    pyramid level L by s = scaleFactor^L without the half-pixel shift between the levels' pixel
+    grids, (x + 0.5) s - 0.5, so coarse-level keypoints sit up to ~1.3 px up-left of where they
+    are. The shift grows as a point, approached, moves down the pyramid: uncorrected, it bent a
+    whole-drive bundle adjustment by tenths of a degree per metre."""
+    scale = detector.getScaleFactor() ** np.array([kp.octave for kp in keypoints], dtype=np.float64)
+    return 0.5 * (scale - 1.0)
 
 
 def match_descriptors(

@@ -322,8 +322,25 @@ def _projection_derivatives(
     """d(pixel)/d(rotation vector) and d(pixel)/d(point), (n, 2, 3) each, of the observations
     (pose, point). With p = R(ω)(X − c): dp/dX = R, dp/dc = −R, dp/dω = −[p]× J_l(ω)."""
     r, c, p = window.unpack(x)
-    K = window.K
-    rotations = Rotation.from_rotvec(r).as_matrix()
+    left = np.stack([left_jacobian_so3(rotvec) for rotvec in r])
+    return projection_derivatives(
+        window.K, Rotation.from_rotvec(r).as_matrix(), c, p, pose, point, left
+    )
+
+
+def projection_derivatives(
+    K: NDArray[np.float64],
+    rotations: NDArray[np.float64],
+    c: NDArray[np.float64],
+    p: NDArray[np.float64],
+    pose: NDArray[np.int64],
+    point: NDArray[np.int64],
+    left: NDArray[np.float64] | None = None,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """d(pixel)/d(rotation) and d(pixel)/d(point) for poses given as R_cw matrices (n, 3, 3) and
+    centres `c`, points `p`. The rotation derivative is with respect to the rotation vector when
+    its left Jacobians `left` are given, else to a perturbation exp([δ]×) R_cw (no
+    singularity at 180°, for whole drives)."""
     camera = np.einsum("nij,nj->ni", rotations[pose], p[point] - c[pose])
     z = np.maximum(camera[:, 2], 1e-6)
     d_pixel = np.zeros((len(pose), 2, 3))
@@ -332,8 +349,9 @@ def _projection_derivatives(
     d_pixel[:, 1, 1] = K[1, 1] / z
     d_pixel[:, 1, 2] = -K[1, 1] * camera[:, 1] / z**2
     d_point = d_pixel @ rotations[pose]
-    left = np.stack([left_jacobian_so3(rotvec) for rotvec in r])
-    d_rotation = d_pixel @ (-_skews(camera) @ left[pose])
+    d_rotation = d_pixel @ -_skews(camera)
+    if left is not None:
+        d_rotation = d_rotation @ left[pose]
     return d_rotation, d_point
 
 

@@ -108,9 +108,12 @@ def read_rosbag(
     camera: PinholeCamera | None = None,
     T_base_cam: Transform | None = None,
     max_gap_s: float = 0.05,
+    dropped: dict[str, int] | None = None,
 ) -> Iterator[Frame]:
     """Frames in image-stamp order; poses interpolated to the image stamps (never across a gap
-    wider than 2 x max_gap_s, so a teleport is not smeared)."""
+    wider than 2 x max_gap_s, so a teleport is not smeared). Pose messages whose stamp goes back
+    in time (a restarted odometry) are dropped, and so are images without a pose; `dropped`, when
+    given, counts both."""
     from rosbags.highlevel import AnyReader
     from rosbags.typesys import Stores, get_typestore
 
@@ -130,7 +133,39 @@ def read_rosbag(
         raise DatasetError(
             f"bag {path} has no camera_info on {topics.camera_info}: give the camera calibration"
         )
-    yield from _frames(path, topics, records, camera, T_base_cam, max_gap_s)
+    counts = dropped if dropped is not None else {}
+    records.poses, counts[BACKWARDS] = _forward_in_time(records.poses)
+    yield from _frames(path, topics, records, camera, T_base_cam, max_gap_s, counts)
+
+
+BACKWARDS = "pose messages back in time"
+WITHOUT_POSE = "images without a pose"
+
+
+def _forward_in_time(
+    poses: list[tuple[float, Transform]],
+) -> tuple[list[tuple[float, Transform]], int]:
+    """The poses in recorded order whose stamps keep increasing, and how many were not."""
+    kept: list[tuple[float, Transform]] = []
+    for stamp, pose in poses:
+        if not kept or stamp > kept[-1][0]:
+            kept.append((stamp, pose))
+    return kept, len(poses) - len(kept)
+
+
+def bag_topics(bag: str | Path) -> dict[str, str]:
+    """topic -> message type of every topic in the bag."""
+    from rosbags.highlevel import AnyReader
+    from rosbags.typesys import Stores, get_typestore
+
+    path = Path(bag)
+    if not path.exists():
+        raise DatasetError(f"bag {path} does not exist")
+    try:
+        with AnyReader([path], default_typestore=get_typestore(Stores.ROS2_HUMBLE)) as reader:
+            return {c.topic: c.msgtype for c in reader.connections}
+    except Exception as error:  # rosbags raises many types for damaged bags
+        raise DatasetError(f"bag {path} could not be read: {error}") from error
 
 
 @dataclass
@@ -173,7 +208,6 @@ def _collect(reader: Any, topics: BagTopics, path: Path) -> _BagRecords:
             for t in msg.transforms:
                 records.statics[t.child_frame_id] = (t.header.frame_id, _transform(t.transform))
     records.images.sort(key=lambda item: item[0])
-    records.poses.sort(key=lambda item: item[0])
     return records
 
 
@@ -184,6 +218,7 @@ def _frames(
     camera: PinholeCamera | None,
     T_base_cam: Transform | None,
     max_gap_s: float,
+    dropped: dict[str, int],
 ) -> Iterator[Frame]:
     images, poses, infos, suns, statics = (
         records.images,
@@ -204,6 +239,7 @@ def _frames(
         if poses:
             T_map_base = _pose_at(pose_stamps, poses, stamp, max_gap_s)
             if T_map_base is None:
+                dropped[WITHOUT_POSE] = dropped.get(WITHOUT_POSE, 0) + 1
                 continue
             mount = (
                 T_base_cam

@@ -24,6 +24,7 @@ from pose_reloc.tools.cli import (
     demo,
     evaluate,
     export,
+    map_site,
     model_info,
     record_accuracy,
     replay,
@@ -46,6 +47,7 @@ COMMANDS: tuple[Callable[[Commands], None], ...] = (
     replay.add_parser,
     demo.add_parser,
     build_map.add_parser,
+    map_site.add_parser,
     benchmark.add_parser,
 )
 

@@ -1,0 +1,110 @@
+"""`pose-reloc map-site`: a robot's mapping bag to a site folder (feature map, posed frames,
+site.yaml, report), no ground truth needed."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pose_reloc.tools.cli.common import Commands, add_command
+
+
+def add_parser(commands: Commands) -> None:
+    parser = add_command(
+        commands,
+        "map-site",
+        "map a site from a robot's mapping bag (images + odometry): feature map, posed frames, "
+        "site.yaml",
+    )
+    parser.add_argument("bag", help="rosbag2 (MCAP or sqlite3) of the mapping drive")
+    parser.add_argument("--out", required=True, help="site folder to create (must not exist)")
+    parser.add_argument(
+        "--image-topic", default="/camera/image_raw/compressed", help="Image or CompressedImage"
+    )
+    parser.add_argument("--camera-info-topic", default="/camera/camera_info", help="CameraInfo")
+    parser.add_argument(
+        "--calibration",
+        help="camera calibration YAML (ROS camera_calibration format) when the "
+        "bag has no camera_info",
+    )
+    parser.add_argument("--odom-topic", default="/odom", help="nav_msgs/Odometry (odom -> base)")
+    parser.add_argument("--base-frame", default="base_link", help="the robot frame of the odometry")
+    parser.add_argument(
+        "--camera-height",
+        type=float,
+        help="camera height above the ground (m), the scale source; "
+        "default: from the mount in /tf_static when the odometry is planar",
+    )
+    parser.add_argument(
+        "--descriptor", default="orb", choices=["orb", "sift"], help="features of the map"
+    )
+    parser.add_argument("--max-features", type=int, default=2000, help="features per keyframe")
+    parser.add_argument(
+        "--keyframe-distance", type=float, default=0.5, help="a keyframe every this many metres"
+    )
+    parser.add_argument(
+        "--register-stride", type=int, default=1, help="register every N-th frame against the map"
+    )
+    parser.add_argument(
+        "--dataset-stride",
+        type=int,
+        default=5,
+        help="write every N-th registered frame into dataset/ (0: no dataset)",
+    )
+    parser.add_argument(
+        "--origin",
+        nargs=4,
+        type=float,
+        metavar=("LAT", "LON", "ALT", "YAW_TO_ENU_DEG"),
+        help="where the map's origin lies on Earth (for the sun); unknown: sun updates off",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pose_reloc.tools.replay.camera_info_file import read_camera_info_yaml
+    from pose_reloc.tools.site.inputs import MappingTopics, read_mapping_bag
+    from pose_reloc.tools.site.outputs import publish, staging_folder
+    from pose_reloc.tools.site.run import SiteSettings, make_site
+
+    out = Path(args.out)
+    partial = staging_folder(out)
+    camera = read_camera_info_yaml(args.calibration) if args.calibration else None
+    topics = MappingTopics(
+        image=args.image_topic,
+        camera_info=args.camera_info_topic,
+        odometry=args.odom_topic,
+        base_frame=args.base_frame,
+    )
+    try:
+        inputs = read_mapping_bag(args.bag, topics, camera, args.camera_height)
+        settings = SiteSettings(
+            descriptor=args.descriptor,
+            max_features=args.max_features,
+            keyframe_distance_m=args.keyframe_distance,
+            register_stride=args.register_stride,
+            dataset_stride=args.dataset_stride,
+            origin=_origin(args.origin),
+            command=" ".join(["pose-reloc", *sys.argv[1:]]),
+        )
+        figures = make_site(inputs, settings, partial)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    publish(partial, out)
+    print(
+        f"wrote {out}: {figures['points_in_map']} map points, "
+        f"{figures['frames_registered']} of {figures['frames_attempted']} frames registered"
+    )
+    print(f"launch: ros2 launch pose_reloc robot.launch.py config:={(out / 'site.yaml').resolve()}")
+    return 0
+
+
+def _origin(values: list[float] | None) -> dict[str, float] | None:
+    if values is None:
+        return None
+    lat, lon, alt, yaw = values
+    return {"origin_lat": lat, "origin_lon": lon, "origin_alt": alt, "yaw_to_enu_deg": yaw}

@@ -1,0 +1,78 @@
+"""The site folder, written whole or not at all (into SITE.partial, renamed at the end, so a
+failed run never leaves a map the node would load):
+
+SITE/map.npz          the feature map (our build-map, from the mapped keyframe poses)
+SITE/keyframes.tum    mapped keyframe camera poses (TUM: stamp x y z qx qy qz qw; evo reads it)
+SITE/frames.tum       every registered frame's refined camera pose
+SITE/odometry.tum     the odometry's camera poses of the same keyframes, for comparison
+SITE/dataset/         the registered frames as a posed dataset (train posenet / train sun take it)
+SITE/site.yaml        parameters for robot.launch.py (config:=SITE/site.yaml)
+SITE/report.md, SITE/trajectory.png, SITE/figures.json
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import yaml
+
+from pose_reloc.datasets.record import Frame
+from pose_reloc.datasets.synthetic import SyntheticDatasetWriter
+from pose_reloc.errors import PoseRelocError
+from pose_reloc.geometry import Transform
+
+
+def staging_folder(out: Path) -> Path:
+    """An empty SITE.partial beside `out` (refusing a non-empty `out`)."""
+    if out.exists() and any(out.iterdir()):
+        raise PoseRelocError(f"{out} exists and is not empty: give a new folder")
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    return partial
+
+
+def publish(partial: Path, out: Path) -> None:
+    if out.exists():
+        out.rmdir()
+    partial.rename(out)
+
+
+def write_tum(path: Path, stamps: Sequence[float], poses: Sequence[Transform]) -> None:
+    lines = [
+        f"{stamp:.6f} " + " ".join(f"{v:.6f}" for v in (*T.translation, *T.quat_xyzw))
+        for stamp, T in zip(stamps, poses, strict=True)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def write_dataset(root: Path, frames: Sequence[Frame], info: dict[str, Any]) -> int:
+    """The registered frames in the synthetic dataset format (PNG images, poses.csv)."""
+    writer = SyntheticDatasetWriter(root, info)
+    for frame in frames:
+        path = writer.image_path(writer.count)
+        cv2.imwrite(str(path), cv2.cvtColor(frame.image(), cv2.COLOR_RGB2BGR))
+        writer.add(frame, float("nan"))
+    writer.close()
+    return writer.count
+
+
+def write_site_yaml(path: Path, map_path: Path, origin: dict[str, float] | None) -> None:
+    """Only what differs from the nodes' defaults: the map, and the origin when known."""
+    fusion: dict[str, Any] = {"map": str(map_path.resolve())}
+    if origin:
+        fusion.update(origin)
+    else:
+        fusion["use_sun"] = False  # no place on Earth known: no ephemeris for the sun
+    doc = {"/**/vo_fusion_node": {"ros__parameters": fusion}}
+    header = (
+        "# Made by pose-reloc map-site. Launch with\n"
+        f"#   ros2 launch pose_reloc robot.launch.py config:={path.resolve()}\n"
+        "# Parameters not listed keep the defaults of config/robot.yaml. Train PoseNet and Sun-BCNN\n"
+        "# on dataset/ and set posenet_node.model / sun_bcnn_node.model here.\n"
+    )
+    path.write_text(header + yaml.safe_dump(doc, sort_keys=False))

@@ -1,0 +1,94 @@
+"""map-site's stages: map the drive (vo_fusion.mapping), build the feature map from the mapped
+keyframes with our build-map (so its descriptors are what the node extracts), register every
+frame against it, score against ground truth where the bag has it, write the site."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from pose_reloc.tools.site.inputs import MappingInput
+from pose_reloc.tools.site.outputs import write_dataset, write_site_yaml, write_tum
+from pose_reloc.tools.site.register import register_frames
+from pose_reloc.tools.site.report import plot_trajectories, write_report
+from pose_reloc.tools.site.score import score_poses
+from vo_fusion.build_map import build_map
+from vo_fusion.mapping.site import MappingConfig, map_site
+
+
+@dataclass(frozen=True)
+class SiteSettings:
+    descriptor: str = "orb"
+    max_features: int = 2000
+    keyframe_distance_m: float = 0.5
+    register_stride: int = 1
+    dataset_stride: int = 5
+    origin: dict[str, float] | None = None
+    command: str = "pose-reloc map-site"
+
+
+def make_site(inputs: MappingInput, settings: SiteSettings, folder: Path) -> dict[str, Any]:
+    started = time.perf_counter()
+    frames = inputs.frames
+    config = MappingConfig(
+        descriptor=settings.descriptor,
+        max_features=settings.max_features,
+        keyframe_distance_m=settings.keyframe_distance_m,
+        camera_height_m=inputs.camera_height_m,
+    )
+    mapping = map_site(frames, config)
+    keyframes = [
+        replace(frames[k], T_wc=T) for k, T in zip(mapping.keyframes, mapping.poses, strict=True)
+    ]
+    feature_map = build_map(keyframes, settings.descriptor, settings.max_features)
+    feature_map.metadata.update(made_by="pose-reloc map-site", mapping=mapping.figures)
+    feature_map.save(folder / "map.npz")
+    priors = mapping.frame_poses(frames)
+    registration = register_frames(frames, priors, feature_map, settings.register_stride)
+    figures: dict[str, Any] = {
+        **mapping.figures,
+        "points_in_map": len(feature_map),
+        "frames_attempted": registration.attempted,
+        "frames_registered": len(registration.frames),
+        "registered_share": len(registration.frames) / max(registration.attempted, 1),
+        "not_registered": registration.reasons,
+        "left_out_of_the_bag": inputs.dropped,
+        "camera_height_m": inputs.camera_height_m,
+    }
+    if inputs.truth:
+        key_truth = [inputs.truth[k] for k in mapping.keyframes]
+        figures.update(score_poses(mapping.poses, key_truth, "keyframes"))
+        odometry = [frames[k].T_wc for k in mapping.keyframes]
+        figures.update(score_poses(odometry, key_truth, "odometry"))
+    _write(folder, inputs, mapping, registration.frames, settings)
+    figures["total_seconds"] = round(time.perf_counter() - started, 1)
+    (folder / "figures.json").write_text(json.dumps(figures, indent=2, default=str))
+    write_report(folder / "report.md", figures, settings.command)
+    return figures
+
+
+def _write(
+    folder: Path, inputs: MappingInput, mapping: Any, registered: list, settings: SiteSettings
+) -> None:
+    frames = inputs.frames
+    stamps = [frames[k].stamp for k in mapping.keyframes]
+    odometry = [frames[k].T_wc for k in mapping.keyframes]
+    write_tum(folder / "keyframes.tum", stamps, mapping.poses)
+    write_tum(folder / "odometry.tum", stamps, odometry)
+    write_tum(folder / "frames.tum", [f.stamp for f in registered], [f.T_wc for f in registered])
+    truth = [inputs.truth[k] for k in mapping.keyframes] if inputs.truth else []
+    plot_trajectories(folder / "trajectory.png", mapping.poses, odometry, truth)
+    if settings.dataset_stride > 0:
+        write_dataset(
+            folder / "dataset",
+            registered[:: settings.dataset_stride],
+            {"source": "pose-reloc map-site", "frame_id": "map"},
+        )
+    write_site_yaml(
+        folder / "site.yaml",
+        folder.with_name(folder.name.removesuffix(".partial")) / "map.npz",
+        settings.origin,
+    )

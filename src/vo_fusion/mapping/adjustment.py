@@ -1,0 +1,175 @@
+"""Every keyframe and the points they share, refined together: tracks merged from the verified
+pair matches, triangulated from the current poses, and bundle-adjusted (`bundle`) with the pose
+factors; twice, the second time re-triangulating under the adjusted poses so that observations
+the first poses put too far off come back."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pose_reloc.geometry import Transform
+from vo_fusion.build_map import Tracks, View, merge_tracks, triangulate_and_filter, well_placed
+from vo_fusion.errors import VoFusionError
+from vo_fusion.mapping.bundle import PoseFactors, bundle_adjust
+from vo_fusion.mapping.two_view import TwoView
+from vo_fusion.window_adjustment import WindowObservations
+
+MIN_TRIANGULATION_DEG = 1.0
+MAX_POINT_STD_M = 2.0
+CHUNK = 100  # keyframes added to the adjusted drive at a time
+WINDOW = 300  # keyframes adjusted together while the drive grows
+HELD = 20  # of them, the oldest held where earlier windows put them
+MAX_ITERATIONS = 60
+
+
+@dataclass(frozen=True)
+class AdjustedKeyframes:
+    poses: list[Transform]  # T_world_cam per keyframe
+    points: NDArray[np.float64]
+    tracks: Tracks  # observations (view, keypoint, track) of the points
+    rms_before_px: float
+    rms_after_px: float
+    inlier_share: float  # of the observations, within the outlier threshold at the end
+
+    def point_of(self, view: int) -> dict[int, int]:
+        """keypoint -> point index of the points keyframe `view` observes."""
+        mine = self.tracks.view == view
+        return dict(
+            zip(self.tracks.keypoint[mine].tolist(), self.tracks.track[mine].tolist(), strict=True)
+        )
+
+
+def posed(views: Sequence[View], poses: Sequence[Transform]) -> list[View]:
+    """The views with new poses (features unchanged)."""
+    return [
+        replace(
+            view,
+            T_cw=T_wc.inverse(),
+            centre=T_wc.translation,
+            axis=T_wc.rotation.apply([0.0, 0.0, 1.0]),
+        )
+        for view, T_wc in zip(views, poses, strict=True)
+    ]
+
+
+def adjust_keyframes(
+    views: Sequence[View],
+    poses: Sequence[Transform],
+    pairs: Sequence[TwoView],
+    factors: PoseFactors,
+    max_reprojection_px: float,
+    incremental: bool = True,
+) -> AdjustedKeyframes:
+    """Adjust every keyframe. `incremental`: first window by window along the drive (each new
+    chunk of keyframes starts from the last adjusted pose and the odometry's steps, so the
+    odometry's drift never piles up in the starting poses: a whole drive started from drifted
+    poses needed hundreds of iterations), then all together."""
+    poses = list(poses)
+    edges = [pair.as_edges() for pair in pairs]
+    if incremental:
+        poses = _windows(views, poses, edges, factors, max_reprojection_px)
+    return _adjust(views, poses, edges, factors, max_reprojection_px, rounds=2, fixed_poses=1)
+
+
+def _windows(
+    views: Sequence[View],
+    odometry: list[Transform],
+    edges: list[NDArray[np.int64]],
+    factors: PoseFactors,
+    max_reprojection_px: float,
+) -> list[Transform]:
+    poses = list(odometry)
+    done = 0
+    while done < len(views):
+        end = min(done + CHUNK, len(views))
+        for k in range(max(done, 1), end):
+            poses[k] = poses[k - 1] @ (odometry[k - 1].inverse() @ odometry[k])
+        first = max(0, end - WINDOW)
+        held = min(max(done - first, 1), HELD)
+        window_edges = [
+            e - np.array([first, 0, first, 0])
+            for e in edges
+            if len(e) and e[0, 0] >= first and e[0, 2] < end
+        ]
+        if window_edges:
+            try:
+                adjusted = _adjust(
+                    views[first:end],
+                    poses[first:end],
+                    window_edges,
+                    factors.subset(first, end),
+                    max_reprojection_px,
+                    rounds=1,
+                    fixed_poses=held,
+                )
+                poses[first:end] = adjusted.poses
+            except VoFusionError:
+                pass  # nothing to triangulate here: the odometry carries these keyframes
+        done = end
+    return poses
+
+
+def _adjust(
+    views: Sequence[View],
+    poses: Sequence[Transform],
+    edges: list[NDArray[np.int64]],
+    factors: PoseFactors,
+    max_reprojection_px: float,
+    rounds: int,
+    fixed_poses: int,
+) -> AdjustedKeyframes:
+    """Triangulate and bundle-adjust, `rounds` times (re-triangulating under the adjusted
+    poses, so observations the previous poses put too far off come back)."""
+    poses = list(poses)
+    K = views[0].camera.K
+    result = None
+    before = float("nan")
+    for round_index in range(rounds):
+        current = posed(views, poses)
+        tracks = merge_tracks(current, edges, min_track=2)
+        points = triangulate_and_filter(current, tracks, 3.0 * max_reprojection_px, 2, 1.0)
+        if len(points.world):
+            # points seen under a narrow angle hardly constrain the poses, and stiffen the solve
+            points = well_placed(current, points, MIN_TRIANGULATION_DEG, MAX_POINT_STD_M)
+        if len(points.world) == 0:
+            raise VoFusionError(
+                "no point could be triangulated from the verified keyframe pairs: the images do "
+                "not overlap enough (too dark or blank, or keyframes too far apart)"
+            )
+        observations = WindowObservations(
+            pose=points.tracks.view,
+            point=points.tracks.track,
+            pixels=undistorted_pixels(current, points.tracks, K),
+        )
+        result = bundle_adjust(
+            K,
+            poses,
+            points.world,
+            observations,
+            factors,
+            max_iterations=MAX_ITERATIONS,
+            outlier_px=max_reprojection_px,
+            fixed_poses=fixed_poses,
+        )
+        poses = result.poses
+        if round_index == 0:
+            before = result.rms_before_px
+        kept = points.tracks
+    assert result is not None
+    return AdjustedKeyframes(
+        poses, result.points, kept, before, result.rms_after_px, float(result.inliers.mean())
+    )
+
+
+def undistorted_pixels(
+    views: Sequence[View], tracks: Tracks, K: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    normalized = np.zeros((len(tracks.view), 2))
+    for index, view in enumerate(views):
+        mine = tracks.view == index
+        normalized[mine] = view.normalized[tracks.keypoint[mine]]
+    return np.asarray(normalized @ K[:2, :2].T + K[:2, 2])

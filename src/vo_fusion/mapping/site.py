@@ -1,0 +1,232 @@
+"""A site mapped from a robot's drive: camera-rate frames posed by its odometry in, keyframe poses
+in a gravity-aligned metric map frame out, with what each stage measured.
+
+The odometry anchors what the images cannot fix: the length of each step (forward motion between
+neighbouring keyframes leaves the images' direction of travel uncertain by degrees), and the
+poses of keyframes whose images match nothing. The images correct what wheel odometry gets
+wrong, its heading above all, through a bundle adjustment of all keyframes and their points with
+the odometry as relative-pose factors; then loop closures (keyframes the robot passed before,
+near where the adjusted poses say it is now, verified by their geometry and measured by PnP)
+bend the drift out in a pose graph, and a second adjustment with the loops' matches joined into
+the tracks finishes the poses. The camera's height above the ground (or the odometry, where no
+ground is seen) sets the scale.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pose_reloc.datasets.record import Frame
+from pose_reloc.geometry import Transform
+from vo_fusion.build_map import View, detect_views
+from vo_fusion.errors import VoFusionError
+from vo_fusion.mapping.adjustment import AdjustedKeyframes, adjust_keyframes
+from vo_fusion.mapping.bundle import UP, PoseFactors
+from vo_fusion.mapping.keyframes import path_lengths, select_keyframes
+from vo_fusion.mapping.loops import LoopClosure, LoopSearch, close_loops, loop_candidates
+from vo_fusion.mapping.pose_graph import Edge, PoseGraph
+from vo_fusion.mapping.scale import (
+    ScaleEstimate,
+    scale_from_camera_height,
+    scale_from_odometry,
+    scaled_poses,
+)
+from vo_fusion.mapping.two_view import TwoView, verify_pair
+
+MIN_FEATURES = 50  # a keyframe with fewer (dark, blank, blurred) is posed by odometry alone
+
+
+@dataclass(frozen=True)
+class MappingConfig:
+    descriptor: str = "orb"
+    max_features: int = 2000
+    keyframe_distance_m: float = 0.5
+    keyframe_rotation_deg: float = 5.0
+    sequential_pairs: int = 4  # each keyframe matched with this many following ones
+    min_inliers: int = 30
+    loops: LoopSearch = field(default_factory=LoopSearch)
+    odometry_distance_error: float = 0.03  # sigma of an odometry step, a fraction of its length
+    odometry_heading_error_deg_per_m: float = 0.5
+    tilt_error_deg: float = 1.0  # of the gravity direction the odometry (flat ground) gives
+    max_reprojection_px: float = 2.0
+    camera_height_m: float | None = None  # above the ground; None: scale from odometry
+
+
+@dataclass
+class SiteMapping:
+    """Keyframe `poses` (T_map_cam; `keyframes` index the input frames), the adjusted points and
+    their tracks, the loop closures, the scale, and what was measured on the way (`figures`)."""
+
+    keyframes: list[int]
+    poses: list[Transform]
+    adjusted: AdjustedKeyframes
+    loops: list[LoopClosure]
+    scale: ScaleEstimate
+    figures: dict[str, float | int | str] = field(default_factory=dict)
+
+    def frame_poses(self, frames: Sequence[Frame]) -> list[Transform]:
+        """T_map_cam for every input frame: the nearest keyframe's pose moved by the odometry
+        between the two (the keyframes' correction carried to the frames between them)."""
+        keys = np.asarray(self.keyframes)
+        result = []
+        for index, frame in enumerate(frames):
+            k = int(np.abs(keys - index).argmin())
+            step = frames[self.keyframes[k]].T_wc.inverse() @ frame.T_wc
+            scaled = Transform(step.rotation, step.translation * self.scale.scale)
+            result.append(self.poses[k] @ scaled)
+        return result
+
+
+def map_site(
+    frames: Sequence[Frame],
+    config: MappingConfig = MappingConfig(),
+    log: Callable[[str], None] = print,
+) -> SiteMapping:
+    """Map the drive in `frames`, whose `T_wc` are the odometry's T_odom_cam (the mount applied)."""
+    started = time.perf_counter()
+    odometry = [frame.T_wc for frame in frames]
+    keyframes = select_keyframes(odometry, config.keyframe_distance_m, config.keyframe_rotation_deg)
+    driven_all = path_lengths(odometry)
+    driven = float(driven_all[-1]) if len(driven_all) else 0.0
+    if len(keyframes) < 3:
+        raise VoFusionError(
+            f"the drive moved {driven:.2f} m by its odometry ({len(frames)} frames, "
+            f"{len(keyframes)} keyframes): a map needs a drive of several metres"
+        )
+    key_odometry = [odometry[k] for k in keyframes]
+    log(f"{len(keyframes)} keyframes of {len(frames)} frames over {driven:.0f} m")
+    views = detect_views([frames[k] for k in keyframes], config.descriptor, config.max_features)
+    blind = sum(len(v.features) < MIN_FEATURES for v in views)
+    neighbours = _neighbour_pairs(views, config)
+    log(f"{len(neighbours)} neighbour pairs verified, {blind} keyframes without features")
+    if not neighbours:
+        raise VoFusionError(
+            f"no two keyframes matched ({blind} of {len(views)} keyframes have fewer than "
+            f"{MIN_FEATURES} features): no point could be triangulated; are the images dark, "
+            "blank or blurred?"
+        )
+    factors = _odometry_factors(key_odometry, config)
+    adjusted = adjust_keyframes(
+        views, key_odometry, neighbours, factors, config.max_reprojection_px
+    )
+    log(
+        f"odometry + images: {len(adjusted.points)} points, {adjusted.rms_before_px:.2f} -> "
+        f"{adjusted.rms_after_px:.2f} px rms ({time.perf_counter() - started:.0f} s)"
+    )
+    key_driven = path_lengths(key_odometry)
+    candidates = loop_candidates(adjusted.poses, key_driven, config.loops)
+    loops = close_loops(views, adjusted, candidates, config.descriptor, config.loops)
+    log(f"{len(loops)} loop closures of {len(candidates)} candidates")
+    if loops:
+        bent = _close(adjusted.poses, loops, factors, config)
+        adjusted = adjust_keyframes(
+            views,
+            bent,
+            [*neighbours, *(loop.pair for loop in loops)],
+            factors,
+            config.max_reprojection_px,
+        )
+    scale = _scale(adjusted, key_odometry, config)
+    final = scaled_poses(adjusted.poses, scale.scale)
+    elapsed = time.perf_counter() - started
+    log(
+        f"adjusted {len(adjusted.points)} points to {adjusted.rms_after_px:.2f} px rms; scale "
+        f"x{scale.scale:.4f} from the {scale.source} ({elapsed:.0f} s)"
+    )
+    figures: dict[str, float | int | str] = {
+        "frames": len(frames),
+        "keyframes": len(keyframes),
+        "driven_m": round(driven, 2),
+        "keyframes_without_features": blind,
+        "neighbour_pairs_verified": len(neighbours),
+        "loop_candidates": len(candidates),
+        "loop_closures": len(loops),
+        "points": len(adjusted.points),
+        "rms_before_px": round(adjusted.rms_before_px, 3),
+        "rms_after_px": round(adjusted.rms_after_px, 3),
+        "inlier_share": round(adjusted.inlier_share, 4),
+        "scale": scale.scale,
+        "scale_source": scale.source,
+        "seconds": round(elapsed, 1),
+    }
+    return SiteMapping(keyframes, final, adjusted, loops, scale, figures)
+
+
+def _neighbour_pairs(views: Sequence[View], config: MappingConfig) -> list[TwoView]:
+    verified = []
+    for i in range(len(views) - 1):
+        for j in range(i + 1, min(i + 1 + config.sequential_pairs, len(views))):
+            pair = verify_pair(
+                views[i], views[j], i, j, config.descriptor, min_inliers=config.min_inliers
+            )
+            if pair is not None:
+                verified.append(pair)
+    return verified
+
+
+def _odometry_factors(odometry: Sequence[Transform], config: MappingConfig) -> PoseFactors:
+    pairs = [(i, i + 1) for i in range(len(odometry) - 1)]
+    steps = [odometry[i].inverse() @ odometry[j] for i, j in pairs]
+    lengths = np.array([np.linalg.norm(s.translation) for s in steps])
+    sigma_rotation = np.radians(config.odometry_heading_error_deg_per_m * np.maximum(lengths, 0.1))
+    sigma_translation = config.odometry_distance_error * lengths + 0.005
+    up = np.array([T.rotation.inv().apply(UP) for T in odometry])
+    return PoseFactors.between(
+        pairs, steps, sigma_rotation, sigma_translation, up, np.radians(config.tilt_error_deg)
+    )
+
+
+def _close(
+    poses: Sequence[Transform],
+    loops: Sequence[LoopClosure],
+    factors: PoseFactors,
+    config: MappingConfig,
+) -> list[Transform]:
+    """The adjusted poses bent by the loop closures: a pose graph of the adjusted neighbour
+    steps (stiff) and the closures (softer, robust to a wrong one)."""
+    graph = PoseGraph(
+        up_in_camera=factors.up_in_camera, sigma_tilt_rad=np.radians(config.tilt_error_deg)
+    )
+    for i in range(len(poses) - 1):
+        step = poses[i].inverse() @ poses[i + 1]
+        length = float(np.linalg.norm(step.translation))
+        graph.add(
+            Edge(
+                i,
+                i + 1,
+                step.rotation,
+                np.radians(0.05),
+                t_ij=step.translation,
+                sigma_translation_m=0.01 * length + 0.005,
+            )
+        )
+    for loop in loops:
+        graph.add(
+            Edge(
+                loop.pair.i,
+                loop.pair.j,
+                loop.T_ij.rotation,
+                np.radians(0.2),
+                t_ij=loop.T_ij.translation,
+                sigma_translation_m=0.05,
+            )
+        )
+    return graph.solve(poses)
+
+
+def _scale(
+    adjusted: AdjustedKeyframes, odometry: Sequence[Transform], config: MappingConfig
+) -> ScaleEstimate:
+    centres = np.array([T.translation for T in adjusted.poses])
+    if config.camera_height_m is not None:
+        tracks = adjusted.tracks
+        measured = scale_from_camera_height(
+            centres, adjusted.points, tracks.view, tracks.track, config.camera_height_m
+        )
+        if measured is not None:
+            return measured
+    return scale_from_odometry(centres, np.array([T.translation for T in odometry]))

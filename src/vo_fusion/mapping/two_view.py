@@ -1,0 +1,71 @@
+"""Two keyframes matched and verified by their epipolar geometry alone (no pose trusted): the
+essential matrix by USAC-MAGSAC on the undistorted normalised coordinates, the relative rotation
+and direction of travel recovered from it, and the inlier matches kept for the tracks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+from scipy.spatial.transform import Rotation
+
+from vo_fusion.build_map import View
+from vo_fusion.features import match_descriptors
+
+
+@dataclass(frozen=True)
+class TwoView:
+    """Keyframes i and j seen together: `matches` (K, 2) keypoint indices (in i, in j) that fit
+    the geometry; `R_ij` rotates j's camera frame into i's; `direction_ij` is the unit vector from
+    i's camera centre towards j's, in i's frame (the images give no length)."""
+
+    i: int
+    j: int
+    matches: NDArray[np.int64]
+    R_ij: Rotation
+    direction_ij: NDArray[np.float64]
+
+    @property
+    def inliers(self) -> int:
+        return len(self.matches)
+
+    def as_edges(self) -> NDArray[np.int64]:
+        """(K, 4) rows (view i, keypoint in i, view j, keypoint in j), as build_map's tracks take."""
+        n = len(self.matches)
+        return np.column_stack(
+            [np.full(n, self.i), self.matches[:, 0], np.full(n, self.j), self.matches[:, 1]]
+        ).astype(np.int64)
+
+
+def verify_pair(
+    a: View,
+    b: View,
+    i: int,
+    j: int,
+    descriptor: str,
+    ratio: float = 0.8,
+    threshold_px: float = 1.0,
+    min_inliers: int = 30,
+) -> TwoView | None:
+    """The verified relation of views a (index i) and b (index j), or None when fewer than
+    `min_inliers` matches fit one essential matrix with points in front of both cameras."""
+    pairs = match_descriptors(a.features.descriptors, b.features.descriptors, descriptor, ratio)
+    if len(pairs) < max(min_inliers, 5):
+        return None
+    xa = np.ascontiguousarray(a.normalized[pairs[:, 0]])
+    xb = np.ascontiguousarray(b.normalized[pairs[:, 1]])
+    E, mask = cv2.findEssentialMat(
+        xa, xb, np.eye(3), method=cv2.USAC_MAGSAC, prob=0.999, threshold=threshold_px / a.camera.fx
+    )
+    if E is None or E.shape != (3, 3) or mask is None or int(mask.sum()) < min_inliers:
+        return None
+    _, R_ji, t_ji, cheiral = cv2.recoverPose(E, xa, xb, np.eye(3), mask=mask.copy())
+    inliers = cheiral.ravel() > 0
+    if int(inliers.sum()) < min_inliers:
+        return None
+    R_ij = Rotation.from_matrix(R_ji).inv()
+    direction = -R_ij.apply(np.asarray(t_ji, dtype=np.float64).ravel())
+    direction /= max(float(np.linalg.norm(direction)), 1e-12)
+    return TwoView(i, j, pairs[inliers], R_ij, direction)
