@@ -59,6 +59,12 @@ def add_parser(commands: Commands) -> None:
         metavar=("LAT", "LON", "ALT", "YAW_TO_ENU_DEG"),
         help="where the map's origin lies on Earth (for the sun); unknown: sun updates off",
     )
+    parser.add_argument(
+        "--align-to-truth",
+        action="store_true",
+        help="evaluation only (bags with ground truth, e.g. synthetic): express the site in the "
+        "truth's frame by a rigid fit, so evaluate fusion can score it",
+    )
     parser.set_defaults(run=run)
 
 
@@ -67,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from pose_reloc.tools.site.inputs import MappingTopics, read_mapping_bag
     from pose_reloc.tools.site.outputs import publish, staging_folder
     from pose_reloc.tools.site.run import SiteSettings, make_site
+    from vo_fusion.mapping.site import MappingConfig
 
     out = Path(args.out)
     partial = staging_folder(out)
@@ -80,13 +87,16 @@ def run(args: argparse.Namespace) -> int:
     try:
         inputs = read_mapping_bag(args.bag, topics, camera, args.camera_height)
         settings = SiteSettings(
-            descriptor=args.descriptor,
-            max_features=args.max_features,
-            keyframe_distance_m=args.keyframe_distance,
+            mapping=MappingConfig(
+                descriptor=args.descriptor,
+                max_features=args.max_features,
+                keyframe_distance_m=args.keyframe_distance,
+            ),
             register_stride=args.register_stride,
             dataset_stride=args.dataset_stride,
             origin=_origin(args.origin),
             command=" ".join(["pose-reloc", *sys.argv[1:]]),
+            align_to_truth=args.align_to_truth,
         )
         figures = make_site(inputs, settings, partial)
     except BaseException:

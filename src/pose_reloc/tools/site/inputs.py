@@ -30,6 +30,16 @@ class MappingTopics:
     base_frame: str = "base_link"
     truth: str | None = "/ground_truth/pose"  # scored against when present, never used to map
 
+    def posed_by(self, pose_topic: str | None) -> BagTopics:
+        """The bag reader's topics for the images posed by `pose_topic`."""
+        return BagTopics(
+            image=self.image,
+            pose=pose_topic,
+            camera_info=self.camera_info,
+            sun=None,
+            base_frame=self.base_frame,
+        )
+
 
 @dataclass
 class MappingInput:
@@ -52,13 +62,7 @@ def read_mapping_bag(
     if topics.odometry not in available:
         raise SiteInputError(_no_odometry(path, topics, available))
     dropped: dict[str, int] = {}
-    odometry = BagTopics(
-        image=topics.image,
-        pose=topics.odometry,
-        camera_info=topics.camera_info,
-        sun=None,
-        base_frame=topics.base_frame,
-    )
+    odometry = topics.posed_by(topics.odometry)
     frames = list(read_rosbag(path, odometry, camera, None, MAX_ODOMETRY_GAP_S / 2, dropped))
     if not frames:
         raise SiteInputError(
@@ -88,14 +92,7 @@ def _no_odometry(path: Path, topics: MappingTopics, available: dict[str, str]) -
 def _truth(
     path: Path, topics: MappingTopics, camera: PinholeCamera | None, stamps: list[float]
 ) -> list[Transform | None]:
-    truth_topics = BagTopics(
-        image=topics.image,
-        pose=topics.truth,
-        camera_info=topics.camera_info,
-        sun=None,
-        base_frame=topics.base_frame,
-    )
-    posed = {f.stamp: f.T_wc for f in read_rosbag(path, truth_topics, camera)}
+    posed = {f.stamp: f.T_wc for f in read_rosbag(path, topics.posed_by(topics.truth), camera)}
     return [posed.get(stamp) for stamp in stamps]
 
 

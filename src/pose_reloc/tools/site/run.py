@@ -6,44 +6,46 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from pose_reloc.errors import PoseRelocError
+from pose_reloc.geometry import Transform
 from pose_reloc.tools.site.inputs import MappingInput
 from pose_reloc.tools.site.outputs import write_dataset, write_site_yaml, write_tum
 from pose_reloc.tools.site.register import register_frames
 from pose_reloc.tools.site.report import plot_trajectories, write_report
 from pose_reloc.tools.site.score import score_poses
 from vo_fusion.build_map import build_map
+from vo_fusion.evaluation.vo import umeyama_alignment
 from vo_fusion.mapping.site import MappingConfig, map_site
 
 
 @dataclass(frozen=True)
 class SiteSettings:
-    descriptor: str = "orb"
-    max_features: int = 2000
-    keyframe_distance_m: float = 0.5
+    mapping: MappingConfig = field(default_factory=MappingConfig)
     register_stride: int = 1
     dataset_stride: int = 5
     origin: dict[str, float] | None = None
     command: str = "pose-reloc map-site"
+    align_to_truth: bool = False  # evaluation on synthetic bags only: the site in the truth's frame
 
 
 def make_site(inputs: MappingInput, settings: SiteSettings, folder: Path) -> dict[str, Any]:
     started = time.perf_counter()
     frames = inputs.frames
-    config = MappingConfig(
-        descriptor=settings.descriptor,
-        max_features=settings.max_features,
-        keyframe_distance_m=settings.keyframe_distance_m,
-        camera_height_m=inputs.camera_height_m,
-    )
+    config = replace(settings.mapping, camera_height_m=inputs.camera_height_m)
     mapping = map_site(frames, config)
+    if settings.align_to_truth:
+        mapping.poses = _in_truth_frame(mapping.poses, [inputs.truth[k] for k in mapping.keyframes])
     keyframes = [
         replace(frames[k], T_wc=T) for k, T in zip(mapping.keyframes, mapping.poses, strict=True)
     ]
-    feature_map = build_map(keyframes, settings.descriptor, settings.max_features)
+    feature_map = build_map(keyframes, config.descriptor, config.max_features)
     feature_map.metadata.update(made_by="pose-reloc map-site", mapping=mapping.figures)
     feature_map.save(folder / "map.npz")
     priors = mapping.frame_poses(frames)
@@ -68,6 +70,22 @@ def make_site(inputs: MappingInput, settings: SiteSettings, folder: Path) -> dic
     (folder / "figures.json").write_text(json.dumps(figures, indent=2, default=str))
     write_report(folder / "report.md", figures, settings.command)
     return figures
+
+
+def _in_truth_frame(poses: list[Transform], truth: list[Transform | None]) -> list[Transform]:
+    """The poses moved rigidly onto the ground truth (a gauge choice, not a correction: the
+    shape and scale stay the mapping's), so that a site can be scored by tools that compare
+    with the truth in its own frame (evaluate fusion on a demo drive)."""
+    pairs = [(T, G) for T, G in zip(poses, truth, strict=True) if G is not None]
+    if len(pairs) < 3:
+        raise PoseRelocError("--align-to-truth needs ground truth in the bag (none found)")
+    fit = umeyama_alignment(
+        np.array([T.translation for T, _ in pairs]),
+        np.array([G.translation for _, G in pairs]),
+        with_scale=False,
+    )
+    move = Transform(Rotation.from_matrix(fit.rotation), fit.translation)
+    return [move @ T for T in poses]
 
 
 def _write(
