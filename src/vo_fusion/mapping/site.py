@@ -88,6 +88,7 @@ def map_site(
 ) -> SiteMapping:
     """Map the drive in `frames`, whose `T_wc` are the odometry's T_odom_cam (the mount applied)."""
     started = time.perf_counter()
+    lap = _Laps()
     odometry = [frame.T_wc for frame in frames]
     keyframes = select_keyframes(odometry, config.keyframe_distance_m, config.keyframe_rotation_deg)
     driven_all = path_lengths(odometry)
@@ -101,7 +102,9 @@ def map_site(
     log(f"{len(keyframes)} keyframes of {len(frames)} frames over {driven:.0f} m")
     views = detect_views([frames[k] for k in keyframes], config.descriptor, config.max_features)
     blind = sum(len(v.features) < MIN_FEATURES for v in views)
+    lap("features")
     neighbours = _neighbour_pairs(views, config)
+    lap("neighbour_pairs")
     log(f"{len(neighbours)} neighbour pairs verified, {blind} keyframes without features")
     if not neighbours:
         raise VoFusionError(
@@ -113,23 +116,18 @@ def map_site(
     adjusted = adjust_keyframes(
         views, key_odometry, neighbours, factors, config.max_reprojection_px
     )
+    lap("adjustment")
     log(
         f"odometry + images: {len(adjusted.points)} points, {adjusted.rms_before_px:.2f} -> "
         f"{adjusted.rms_after_px:.2f} px rms ({time.perf_counter() - started:.0f} s)"
     )
-    key_driven = path_lengths(key_odometry)
-    candidates = loop_candidates(adjusted.poses, key_driven, config.loops)
+    candidates = loop_candidates(adjusted.poses, path_lengths(key_odometry), config.loops)
     loops = close_loops(views, adjusted, candidates, config.descriptor, config.loops)
     log(f"{len(loops)} loop closures of {len(candidates)} candidates")
+    lap("loop_search")
     if loops:
-        bent = _close(adjusted.poses, loops, factors, config)
-        adjusted = adjust_keyframes(
-            views,
-            bent,
-            [*neighbours, *(loop.pair for loop in loops)],
-            factors,
-            config.max_reprojection_px,
-        )
+        adjusted = _with_loops(views, adjusted, neighbours, loops, factors, config)
+    lap("loop_adjustment")
     scale = _scale(adjusted, key_odometry, config)
     final = scaled_poses(adjusted.poses, scale.scale)
     elapsed = time.perf_counter() - started
@@ -152,8 +150,22 @@ def map_site(
         "scale": scale.scale,
         "scale_source": scale.source,
         "seconds": round(elapsed, 1),
+        **{f"seconds_{stage}": seconds for stage, seconds in lap.items()},
     }
     return SiteMapping(keyframes, final, adjusted, loops, scale, figures)
+
+
+class _Laps(dict[str, float]):
+    """Seconds per stage: each call closes the stage it names."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last = time.perf_counter()
+
+    def __call__(self, stage: str) -> None:
+        now = time.perf_counter()
+        self[stage] = round(now - self._last, 1)
+        self._last = now
 
 
 def _neighbour_pairs(views: Sequence[View], config: MappingConfig) -> list[TwoView]:
@@ -177,6 +189,23 @@ def _odometry_factors(odometry: Sequence[Transform], config: MappingConfig) -> P
     up = np.array([T.rotation.inv().apply(UP) for T in odometry])
     return PoseFactors.between(
         pairs, steps, sigma_rotation, sigma_translation, up, np.radians(config.tilt_error_deg)
+    )
+
+
+def _with_loops(
+    views: Sequence[View],
+    adjusted: AdjustedKeyframes,
+    neighbours: Sequence[TwoView],
+    loops: Sequence[LoopClosure],
+    factors: PoseFactors,
+    config: MappingConfig,
+) -> AdjustedKeyframes:
+    """The drive bent by its loop closures, then adjusted again with their matches joined into
+    the tracks."""
+    bent = _close(adjusted.poses, loops, factors, config)
+    pairs = [*neighbours, *(loop.pair for loop in loops)]
+    return adjust_keyframes(
+        views, bent, pairs, factors, config.max_reprojection_px, incremental=False
     )
 
 

@@ -1,0 +1,96 @@
+"""Mapping's pieces that need no images: keyframes by motion, loop candidates by place and heading,
+and the pose graph that bends a drifted drive onto its loop closure."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from pose_reloc.geometry import Transform
+from vo_fusion.errors import VoFusionError
+from vo_fusion.mapping.keyframes import path_lengths, select_keyframes
+from vo_fusion.mapping.loops import LoopSearch, loop_candidates
+from vo_fusion.mapping.pose_graph import Edge, PoseGraph
+
+
+def _pose(x: float, y: float, yaw_deg: float) -> Transform:
+    return Transform(Rotation.from_euler("z", yaw_deg, degrees=True), np.array([x, y, 0.0]))
+
+
+def _square(side: int = 20, heading_drift_deg: float = 0.0) -> list[Transform]:
+    """A square circuit, one pose per metre, back to the start; the headings drift by
+    `heading_drift_deg` per metre (dead reckoning of a biased odometry)."""
+    poses, T = [], _pose(0, 0, 0)
+    for k in range(4 * side):
+        poses.append(T)
+        turn = 90.0 if (k + 1) % side == 0 else 0.0
+        T = T @ _pose(1.0, 0.0, turn + heading_drift_deg)
+    return poses
+
+
+def test_keyframes_follow_motion_not_time():
+    still = [_pose(0, 0, 0)] * 50
+    driving = [_pose(0.1 * k, 0, 0) for k in range(50)]
+    turning = [_pose(5.0, 0, 2.0 * k) for k in range(1, 20)]
+    chosen = select_keyframes(still + driving + turning, 0.5, 5.0)
+    assert chosen[0] == 0 and len([k for k in chosen if k < 50]) == 1
+    assert 9 <= len([k for k in chosen if 50 <= k < 100]) <= 11
+    assert 6 <= len([k for k in chosen if k >= 100]) <= 9
+    assert path_lengths(driving)[-1] == pytest.approx(4.9)
+
+
+def test_loop_candidates_are_near_in_place_and_heading_far_along_the_drive():
+    drive = [*_square(), *_square()[:10]]  # a circuit, then the first 10 m again
+    pairs = loop_candidates(drive, path_lengths(drive), LoopSearch(radius_m=1.5, drift=0.0))
+    assert pairs
+    for i, j in pairs:
+        assert j - i >= 15
+        assert np.linalg.norm(drive[i].translation - drive[j].translation) <= 1.5
+    assert {j - i for i, j in pairs} <= {79, 80, 81}  # the second pass over the first street
+
+
+def test_the_pose_graph_bends_a_drifted_circuit_onto_its_loop_closure():
+    truth = _square()
+    drifted = _square(heading_drift_deg=0.3)
+    graph = PoseGraph()
+    for k in range(len(drifted) - 1):
+        step = drifted[k].inverse() @ drifted[k + 1]
+        graph.add(
+            Edge(
+                k,
+                k + 1,
+                step.rotation,
+                np.radians(0.5),
+                t_ij=step.translation,
+                sigma_translation_m=0.02,
+            )
+        )
+    closure = truth[-1].inverse() @ truth[0]  # the last pose sees the first
+    graph.add(
+        Edge(
+            len(truth) - 1,
+            0,
+            closure.rotation,
+            np.radians(0.1),
+            t_ij=closure.translation,
+            sigma_translation_m=0.01,
+        )
+    )
+    solved = graph.solve(drifted)
+    before = max(
+        np.linalg.norm(d.translation - t.translation) for d, t in zip(drifted, truth, strict=True)
+    )
+    after = max(
+        np.linalg.norm(s.translation - t.translation) for s, t in zip(solved, truth, strict=True)
+    )
+    assert before > 5.0
+    assert after < 0.3 * before
+    assert (
+        np.linalg.norm((solved[-1].inverse() @ solved[0]).translation - closure.translation) < 0.1
+    )
+
+
+def test_an_edge_without_translation_or_direction_is_refused():
+    with pytest.raises(VoFusionError, match="neither a translation nor a direction"):
+        PoseGraph().add(Edge(0, 1, Rotation.identity(), 0.1))
