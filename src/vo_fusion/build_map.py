@@ -178,12 +178,15 @@ def _require_points(survivors: dict[str, int], descriptor: str) -> None:
     )
 
 
-def detect_views(frames: Iterable[Frame], descriptor: str, max_features: int) -> list[View]:
+def detect_views(
+    frames: Iterable[Frame], descriptor: str, max_features: int, level_offset: bool = False
+) -> list[View]:
+    """Each posed frame's features (`level_offset`: see `detect_features`)."""
     detector = make_detector(descriptor, max_features)
     dtype = DESCRIPTOR_DTYPES[descriptor]
     views = []
     for frame in frames:
-        features = detect_features(frame.image(), detector, dtype)
+        features = detect_features(frame.image(), detector, dtype, level_offset)
         rays = frame.camera.unproject(features.pixels) if len(features) else np.zeros((0, 3))
         views.append(
             View(

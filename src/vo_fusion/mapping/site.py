@@ -100,7 +100,9 @@ def map_site(
         )
     key_odometry = [odometry[k] for k in keyframes]
     log(f"{len(keyframes)} keyframes of {len(frames)} frames over {driven:.0f} m")
-    views = detect_views([frames[k] for k in keyframes], config.descriptor, config.max_features)
+    views = detect_views(
+        [frames[k] for k in keyframes], config.descriptor, config.max_features, level_offset=True
+    )
     blind = sum(len(v.features) < MIN_FEATURES for v in views)
     lap("features")
     neighbours = _neighbour_pairs(views, config)
