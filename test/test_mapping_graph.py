@@ -94,3 +94,25 @@ def test_the_pose_graph_bends_a_drifted_circuit_onto_its_loop_closure():
 def test_an_edge_without_translation_or_direction_is_refused():
     with pytest.raises(VoFusionError, match="neither a translation nor a direction"):
         PoseGraph().add(Edge(0, 1, Rotation.identity(), 0.1))
+
+
+def test_the_scale_puts_the_ground_points_the_camera_height_below_the_cameras():
+    from vo_fusion.mapping.scale import scale_from_camera_height, scale_from_odometry
+
+    rng = np.random.default_rng(3)
+    map_scale = 0.97  # the map is 3 % short
+    centres = np.column_stack([np.arange(40.0), np.zeros(40), np.full(40, 1.3)]) * map_scale
+    ground = np.column_stack(
+        [rng.uniform(0, 40, 3000), rng.uniform(-4, 4, 3000), rng.normal(0, 0.01, 3000)]
+    )
+    facades = np.column_stack(
+        [rng.uniform(0, 40, 3000), rng.choice([-6.0, 6.0], 3000), rng.uniform(0, 8, 3000)]
+    )
+    points = np.vstack([ground, facades]) * map_scale
+    view = np.repeat(np.arange(40), 300)
+    point = rng.integers(0, len(points), len(view))
+    measured = scale_from_camera_height(centres, points, view, point, 1.3)
+    assert measured is not None and measured.scale == pytest.approx(1 / map_scale, rel=0.003)
+    assert scale_from_camera_height(centres, facades * map_scale, view, point % 3000, 1.3) is None
+    odometry = centres / map_scale * 1.02  # wheels 2 % long
+    assert scale_from_odometry(centres, odometry).scale == pytest.approx(1.02 / map_scale)
