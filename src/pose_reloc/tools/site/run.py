@@ -41,7 +41,8 @@ def make_site(inputs: MappingInput, settings: SiteSettings, folder: Path) -> dic
     config = replace(settings.mapping, camera_height_m=inputs.camera_height_m)
     mapping = map_site(frames, config)
     if settings.align_to_truth:
-        mapping.poses = _in_truth_frame(mapping.poses, [inputs.truth[k] for k in mapping.keyframes])
+        truth = [inputs.truth[k] if inputs.truth else None for k in mapping.keyframes]
+        mapping.poses = _in_truth_frame(mapping.poses, truth)
     keyframes = [
         replace(frames[k], T_wc=T) for k, T in zip(mapping.keyframes, mapping.poses, strict=True)
     ]
