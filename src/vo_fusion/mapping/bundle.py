@@ -24,9 +24,9 @@ from scipy.spatial.transform import Rotation
 
 from pose_reloc.geometry import Transform
 from vo_fusion.errors import VoFusionError
+from vo_fusion.mapping.pose_graph import UP
 from vo_fusion.window_adjustment import WindowObservations, projection_derivatives
 
-UP = np.array([0.0, 0.0, 1.0])
 HUBER_PX = 1.5
 FIXED_WEIGHT = 1e10  # held poses' parameters: a stiff diagonal, and no gradient
 

@@ -71,11 +71,14 @@ def close_loops(
 ) -> list[LoopClosure]:
     K = views[0].camera.K
     closures = []
+    points_of: dict[int, dict[int, int]] = {}  # a keyframe is the older side of several
     for i, j in candidates:
         pair = verify_pair(views[i], views[j], i, j, descriptor, min_inliers=search.min_inliers)
         if pair is None:
             continue
-        T_wc_j = _pose_against_points(views[j], adjusted, i, pair.matches, K, search)
+        if i not in points_of:
+            points_of[i] = adjusted.point_of(i)
+        T_wc_j = _pose_against_points(views[j], adjusted, points_of[i], pair.matches, K, search)
         if T_wc_j is None:
             continue
         closures.append(LoopClosure(pair, adjusted.poses[i].inverse() @ T_wc_j[0], T_wc_j[1]))
@@ -85,13 +88,13 @@ def close_loops(
 def _pose_against_points(
     view_j: View,
     adjusted: AdjustedKeyframes,
-    i: int,
+    point_of: dict[int, int],
     matches: NDArray[np.int64],
     K: NDArray[np.float64],
     search: LoopSearch,
 ) -> tuple[Transform, int] | None:
-    """Where keyframe j's camera is by PnP of its keypoints against keyframe i's points."""
-    point_of = adjusted.point_of(i)
+    """Where keyframe j's camera is by PnP of its keypoints against keyframe i's points
+    (`point_of`: i's keypoint -> point index)."""
     rows = [(point_of[ki], kj) for ki, kj in matches.tolist() if ki in point_of]
     if len(rows) < search.min_inliers:
         return None

@@ -19,7 +19,7 @@ from scipy.spatial.transform import Rotation
 from pose_reloc.geometry import Transform
 from vo_fusion.errors import VoFusionError
 
-UP = np.array([0.0, 0.0, 1.0])
+UP = np.array([0.0, 0.0, 1.0])  # gravity-aligned map frames (REP-103): z up
 
 
 @dataclass(frozen=True)

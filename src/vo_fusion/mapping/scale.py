@@ -13,8 +13,8 @@ from numpy.typing import NDArray
 
 from pose_reloc.geometry import Transform
 from vo_fusion.errors import VoFusionError
+from vo_fusion.mapping.pose_graph import UP
 
-UP = np.array([0.0, 0.0, 1.0])
 GROUND_SEARCH = (0.7, 1.4)  # the ground is looked for this many camera heights below the camera
 GROUND_RANGE_M = (1.5, 12.0)  # ground points counted this far from the camera, horizontally
 
@@ -81,12 +81,11 @@ def scale_from_odometry(
     centres: NDArray[np.float64], odometry_centres: NDArray[np.float64]
 ) -> ScaleEstimate:
     """The ratio of the distances the odometry measured to the map's, over the whole drive."""
-    map_path = float(np.linalg.norm(np.diff(centres, axis=0), axis=1).sum())
-    odometry_path = float(np.linalg.norm(np.diff(odometry_centres, axis=0), axis=1).sum())
-    if map_path <= 1e-6:
-        raise VoFusionError("the mapped keyframes did not move: no scale can be measured")
     steps_map = np.linalg.norm(np.diff(centres, axis=0), axis=1)
     steps_odom = np.linalg.norm(np.diff(odometry_centres, axis=0), axis=1)
+    map_path, odometry_path = float(steps_map.sum()), float(steps_odom.sum())
+    if map_path <= 1e-6:
+        raise VoFusionError("the mapped keyframes did not move: no scale can be measured")
     moving = steps_map > 1e-3
     ratios = steps_odom[moving] / steps_map[moving]
     spread = float(np.median(np.abs(ratios - np.median(ratios))) / max(np.median(ratios), 1e-9))

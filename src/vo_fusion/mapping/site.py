@@ -25,10 +25,10 @@ from pose_reloc.geometry import Transform
 from vo_fusion.build_map import View, detect_views
 from vo_fusion.errors import VoFusionError
 from vo_fusion.mapping.adjustment import AdjustedKeyframes, adjust_keyframes
-from vo_fusion.mapping.bundle import UP, PoseFactors
+from vo_fusion.mapping.bundle import PoseFactors
 from vo_fusion.mapping.keyframes import path_lengths, select_keyframes
 from vo_fusion.mapping.loops import LoopClosure, LoopSearch, close_loops, loop_candidates
-from vo_fusion.mapping.pose_graph import Edge, PoseGraph
+from vo_fusion.mapping.pose_graph import UP, Edge, PoseGraph
 from vo_fusion.mapping.scale import (
     ScaleEstimate,
     scale_from_camera_height,
