@@ -52,6 +52,7 @@ def test_the_tree_has_every_command():
         "evaluate sun",
         "evaluate fusion",
         "evaluate vo",
+        "evaluate site",
         "replay",
         "demo",
         "build-map",

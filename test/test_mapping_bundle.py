@@ -127,3 +127,47 @@ def test_odometry_factors_set_the_scale_the_images_cannot():
     span = lambda poses: np.linalg.norm(poses[5].translation - poses[0].translation)  # noqa: E731
     assert span(without.poses) == pytest.approx(0.8 * span(truth), rel=0.05)
     assert span(with_odometry.poses) == pytest.approx(span(truth), rel=0.02)
+
+
+def _sim3_residual_and_scale(poses: list[Transform], truth: list[Transform]) -> tuple[float, float]:
+    from vo_fusion.evaluation.vo import umeyama_alignment
+
+    estimated = np.array([T.translation for T in poses])
+    true = np.array([T.translation for T in truth])
+    fit = umeyama_alignment(estimated, true)
+    return float(np.abs(fit.apply(estimated) - true).max()), 1.0 / fit.scale
+
+
+def _biased_odometry(truth: list[Transform], bias: float, sigma_log_scale: float | None):
+    """Trusted odometry steps (5 mm) whose lengths all read `bias` long: a wheel radius off."""
+    pairs = [(k, k + 1) for k in range(len(truth) - 1)]
+    steps = [truth[i].inverse() @ truth[j] for i, j in pairs]
+    steps = [Transform(s.rotation, bias * s.translation) for s in steps]
+    return PoseFactors.between(
+        pairs,
+        steps,
+        [np.radians(0.5)] * len(pairs),
+        [0.005] * len(pairs),
+        sigma_log_scale=sigma_log_scale,
+    )
+
+
+def test_the_odometry_scale_is_estimated_with_the_map_and_its_prior_holds_the_gauge():
+    rng = np.random.default_rng(7)
+    truth = _u_turn_drive()
+    points, observations = _scene(truth, rng)
+    shrunk_points = truth[0].translation + 0.9 * (points - truth[0].translation)
+    metric = bundle_adjust(K, truth, points, observations, _biased_odometry(truth, 1.05, None))
+    estimated = bundle_adjust(
+        K, truth, shrunk_points, observations, _biased_odometry(truth, 1.05, 0.05)
+    )
+    _, metric_scale = _sim3_residual_and_scale(metric.poses, truth)
+    residual, scale = _sim3_residual_and_scale(estimated.poses, truth)
+    assert metric.odometry_scale == 1.0
+    assert metric_scale == pytest.approx(1.05, abs=0.005)
+    # The images keep the shape; a uniform stretch costs the factors nothing (they compare the
+    # steps in the odometry's units), so the prior alone holds the map at the odometry's scale
+    # (the map's start was 10 % small), and the factor found is the map's units per odometry's.
+    assert residual < 0.02
+    assert scale == pytest.approx(1.05, abs=0.01)
+    assert estimated.odometry_scale == pytest.approx(scale / 1.05, rel=0.005)

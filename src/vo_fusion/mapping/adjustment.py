@@ -34,6 +34,7 @@ class AdjustedKeyframes:
     rms_before_px: float
     rms_after_px: float
     inlier_share: float  # of the observations, within the outlier threshold at the end
+    odometry_scale: float = 1.0  # the factor the odometry's steps were found off by (map units)
 
     def point_of(self, view: int) -> dict[int, int]:
         """keypoint -> point index of the points keyframe `view` observes."""
@@ -161,7 +162,13 @@ def _adjust(
         kept = points.tracks
     assert result is not None
     return AdjustedKeyframes(
-        poses, result.points, kept, before, result.rms_after_px, float(result.inliers.mean())
+        poses,
+        result.points,
+        kept,
+        before,
+        result.rms_after_px,
+        float(result.inliers.mean()),
+        result.odometry_scale,
     )
 
 

@@ -45,6 +45,11 @@ class PoseFactors:
     sigma_translation_m: NDArray[np.float64]
     up_in_camera: NDArray[np.float64] | None = None
     sigma_tilt_rad: float = np.radians(1.0)
+    # None: the translations are in the map's units. A value: the map's units are exp(s) of the
+    # odometry's, s estimated with this prior sigma. A uniform stretch of the map then costs the
+    # factors nothing (the prior holds the gauge), so a wheel radius a few % off no longer
+    # stretches the map along the drive only; the camera height sets the metric scale after.
+    sigma_log_scale: float | None = None
 
     @classmethod
     def between(
@@ -55,6 +60,7 @@ class PoseFactors:
         sigma_translation_m: Sequence[float] | NDArray[np.float64],
         up_in_camera: NDArray[np.float64] | None = None,
         sigma_tilt_rad: float = np.radians(1.0),
+        sigma_log_scale: float | None = None,
     ) -> PoseFactors:
         if not pairs:
             raise VoFusionError("pose factors need at least one pair of keyframes")
@@ -67,6 +73,7 @@ class PoseFactors:
             np.asarray(sigma_translation_m, dtype=np.float64),
             up_in_camera,
             sigma_tilt_rad,
+            sigma_log_scale,
         )
 
     def subset(self, first: int, end: int) -> PoseFactors:
@@ -82,6 +89,7 @@ class PoseFactors:
             self.sigma_translation_m[keep],
             up,
             self.sigma_tilt_rad,
+            self.sigma_log_scale,
         )
 
 
@@ -93,6 +101,7 @@ class BundleResult:
     rms_before_px: float  # of the observations within `outlier_px` before
     rms_after_px: float  # and after
     iterations: int
+    odometry_scale: float = 1.0  # the factor the odometry's translations were found off by
 
 
 def bundle_adjust(
@@ -112,17 +121,19 @@ def bundle_adjust(
         Rotation.concatenate([T.rotation.inv() for T in poses]),
         np.array([T.translation for T in poses]),
         np.asarray(points, dtype=np.float64).copy(),
+        np.zeros(problem.n_scale),
     )
-    initial = np.linalg.norm(problem.reprojection(*state), axis=1)
+    initial = np.linalg.norm(problem.reprojection(*state[:3]), axis=1)
     before = _rms(initial[initial <= outlier_px])
     damping, iterations = 1e-4, 0
     cost = problem.cost(*state)
     for iterations in range(1, max_iterations + 1):  # noqa: B007
-        d_rotation, d_centre, d_point = problem.step(*state, damping)
+        d_rotation, d_centre, d_point, d_scale = problem.step(*state, damping)
         candidate = (
             Rotation.from_rotvec(d_rotation) * state[0],
             state[1] + d_centre,
             state[2] + d_point,
+            state[3] + d_scale,
         )
         candidate_cost = problem.cost(*candidate)
         if candidate_cost < cost:
@@ -134,12 +145,15 @@ def bundle_adjust(
             damping *= 10.0
             if damping > 1e6:
                 break
-    errors = np.linalg.norm(problem.reprojection(*state), axis=1)
+    errors = np.linalg.norm(problem.reprojection(*state[:3]), axis=1)
     inliers = errors <= outlier_px
     adjusted = [
         Transform(R_cw.inv(), centre) for R_cw, centre in zip(state[0], state[1], strict=True)
     ]
-    return BundleResult(adjusted, state[2], inliers, before, _rms(errors[inliers]), iterations)
+    scale = float(np.exp(state[3].sum()))
+    return BundleResult(
+        adjusted, state[2], inliers, before, _rms(errors[inliers]), iterations, scale
+    )
 
 
 def _rms(errors: NDArray[np.float64]) -> float:
@@ -159,6 +173,7 @@ class _Problem:
     ):
         self.K, self.observations, self.factors = K, observations, factors
         self.n_poses, self.n_points, self.fixed_poses = n_poses, n_points, fixed_poses
+        self.n_scale = int(factors is not None and factors.sigma_log_scale is not None)
 
     # --- residuals --------------------------------------------------------------------------
     def reprojection(self, R: Rotation, c: NDArray, p: NDArray) -> NDArray[np.float64]:
@@ -167,27 +182,30 @@ class _Problem:
         depth = np.maximum(camera[:, 2:3], 1e-6)
         return np.asarray(camera[:, :2] / depth @ self.K[:2, :2].T + self.K[:2, 2] - obs.pixels)
 
-    def factor_residuals(self, R: Rotation, c: NDArray) -> NDArray[np.float64]:
-        """(F, 6) relative-pose residuals in sigmas, then (N, 3) tilt residuals, flattened."""
+    def factor_residuals(self, R: Rotation, c: NDArray, s: NDArray) -> NDArray[np.float64]:
+        """(F, 6) relative-pose residuals in sigmas, then (N, 3) tilt residuals, then the
+        odometry scale's prior, flattened."""
         f = self.factors
         if f is None:
             return np.zeros(0)
-        relative = _relative(f, R[f.i], c[f.i], R[f.j], c[f.j])
-        return np.concatenate([relative.ravel(), _tilt(f, R).ravel()])
+        relative = _relative(f, R[f.i], c[f.i], R[f.j], c[f.j], s)
+        prior = s / f.sigma_log_scale if self.n_scale else np.zeros(0)
+        return np.concatenate([relative.ravel(), _tilt(f, R).ravel(), prior])
 
-    def cost(self, R: Rotation, c: NDArray, p: NDArray) -> float:
+    def cost(self, R: Rotation, c: NDArray, p: NDArray, s: NDArray) -> float:
         e = np.linalg.norm(self.reprojection(R, c, p), axis=1)
         huber = np.where(e <= HUBER_PX, 0.5 * e**2, HUBER_PX * (e - 0.5 * HUBER_PX))
-        return float(huber.sum() + 0.5 * np.sum(self.factor_residuals(R, c) ** 2))
+        return float(huber.sum() + 0.5 * np.sum(self.factor_residuals(R, c, s) ** 2))
 
     # --- one damped Gauss-Newton step, points eliminated -------------------------------------
     def step(
-        self, R: Rotation, c: NDArray, p: NDArray, damping: float
-    ) -> tuple[NDArray, NDArray, NDArray]:
-        """(rotation perturbations δ, R ← exp([δ]×) R; centre steps; point steps)."""
+        self, R: Rotation, c: NDArray, p: NDArray, s: NDArray, damping: float
+    ) -> tuple[NDArray, NDArray, NDArray, NDArray]:
+        """(rotation perturbations δ, R ← exp([δ]×) R; centre steps; point steps; the odometry
+        log-scale's step, empty when it is not estimated)."""
         J_pose, J_point, residual = self._reprojection_system(R, c, p)
-        F_pose, f_residual = self._factor_system(R, c)
-        n6 = 6 * self.n_poses
+        F_pose, f_residual = self._factor_system(R, c, s)
+        n6 = 6 * self.n_poses + self.n_scale
         H_cc = (J_pose.T @ J_pose + F_pose.T @ F_pose).tocsr()
         g_c = J_pose.T @ residual + F_pose.T @ f_residual
         H_cp = (J_pose.T @ J_point).tocsr()
@@ -203,8 +221,9 @@ class _Problem:
         rhs = -(g_c - H_cp @ (H_pp_inv @ g_p))
         d_pose = np.asarray(spsolve(reduced, rhs))
         d_point = -(H_pp_inv @ (g_p + H_cp.T @ d_pose))
-        d_pose = d_pose.reshape(-1, 6)
-        return d_pose[:, :3], d_pose[:, 3:], d_point.reshape(-1, 3)
+        d_scale = d_pose[6 * self.n_poses :]
+        d_pose = d_pose[: 6 * self.n_poses].reshape(-1, 6)
+        return d_pose[:, :3], d_pose[:, 3:], d_point.reshape(-1, 3), d_scale
 
     def _reprojection_system(
         self, R: Rotation, c: NDArray, p: NDArray
@@ -220,18 +239,22 @@ class _Problem:
         d_pose = np.concatenate([d_rotation, -d_point], axis=2) * weight[:, None, None]
         d_point = d_point * weight[:, None, None]
         rows = 2 * np.arange(len(obs.pose))[:, None] + np.arange(2)[None, :]
-        J_pose = _sparse(rows, 6 * obs.pose, d_pose, (2 * len(obs.pose), 6 * self.n_poses))
+        columns = 6 * self.n_poses + self.n_scale
+        J_pose = _sparse(rows, 6 * obs.pose, d_pose, (2 * len(obs.pose), columns))
         J_point = _sparse(rows, 3 * obs.point, d_point, (2 * len(obs.pose), 3 * self.n_points))
         return J_pose, J_point, (errors * weight[:, None]).ravel()
 
-    def _factor_system(self, R: Rotation, c: NDArray) -> tuple[csr_matrix, NDArray[np.float64]]:
+    def _factor_system(
+        self, R: Rotation, c: NDArray, s: NDArray
+    ) -> tuple[csr_matrix, NDArray[np.float64]]:
         """Numeric (central-difference) Jacobian of the pose factors: each depends on one or two
-        poses, so 12 batched evaluations give the relative factors' and 3 the tilts'."""
-        columns = 6 * self.n_poses
+        poses, so 12 batched evaluations give the relative factors' and 3 the tilts'; the
+        odometry scale, where estimated, is the last column."""
+        columns = 6 * self.n_poses + self.n_scale
         f = self.factors
         if f is None:
             return csr_matrix((0, columns)), np.zeros(0)
-        residual = self.factor_residuals(R, c)
+        residual = self.factor_residuals(R, c, s)
         Ri, ci, Rj, cj = R[f.i], c[f.i], R[f.j], c[f.j]
         rows = 6 * np.arange(len(f.i))[:, None] + np.arange(6)[None, :]
         J = csr_matrix((6 * len(f.i), columns))
@@ -240,29 +263,58 @@ class _Problem:
             for k in range(6):
                 delta = np.zeros(6)
                 delta[k] = EPSILON
-                plus = _relative(f, *_perturbed(Ri, ci, Rj, cj, side, delta))
-                minus = _relative(f, *_perturbed(Ri, ci, Rj, cj, side, -delta))
+                plus = _relative(f, *_perturbed(Ri, ci, Rj, cj, side, delta), s)
+                minus = _relative(f, *_perturbed(Ri, ci, Rj, cj, side, -delta), s)
                 block[:, :, k] = (plus - minus) / (2 * EPSILON)
             J = J + _sparse(rows, 6 * pose_of, block, (6 * len(f.i), columns))
-        if f.up_in_camera is None:
-            return J.tocsr(), residual
+        blocks = [J, self._tilt_jacobian(R, columns)]
+        if self.n_scale:
+            blocks[0] = blocks[0] + self._scale_column(Ri, ci, cj, s, columns)
+            prior = np.zeros((1, columns))
+            prior[0, -1] = 1.0 / f.sigma_log_scale  # type: ignore[operator]
+            blocks.append(csr_matrix(prior))
+        return vstack(blocks).tocsr(), residual
+
+    def _tilt_jacobian(self, R: Rotation, columns: int) -> csr_matrix:
+        f = self.factors
+        if f is None or f.up_in_camera is None:
+            return csr_matrix((0, columns))
         tilt_block = np.zeros((self.n_poses, 3, 6))
         for k in range(3):
             turn = Rotation.from_rotvec(np.eye(3)[k] * EPSILON)
             tilt_block[:, :, k] = (_tilt(f, turn * R) - _tilt(f, turn.inv() * R)) / (2 * EPSILON)
         poses = np.arange(self.n_poses)
         rows_tilt = 3 * poses[:, None] + np.arange(3)[None, :]
-        J_tilt = _sparse(rows_tilt, 6 * poses, tilt_block, (3 * self.n_poses, columns))
-        return vstack([J, J_tilt]).tocsr(), residual
+        return _sparse(rows_tilt, 6 * poses, tilt_block, (3 * self.n_poses, columns))
+
+    def _scale_column(
+        self, Ri: Rotation, ci: NDArray, cj: NDArray, s: NDArray, columns: int
+    ) -> csr_matrix:
+        """The relative factors' derivatives by the odometry log-scale, exact: the translation
+        residual is (exp(-s) R_i (c_j - c_i) - t_ij) / sigma."""
+        f = self.factors
+        assert f is not None
+        derivative = np.zeros((len(f.i), 6))
+        in_map = Ri.apply(cj - ci)
+        derivative[:, 3:] = -np.exp(-s.sum()) * in_map / f.sigma_translation_m[:, None]
+        rows = np.arange(6 * len(f.i))
+        return csr_matrix(
+            (derivative.ravel(), (rows, np.full(len(rows), columns - 1))),
+            shape=(len(rows), columns),
+        )
 
 
 EPSILON = 1e-6
 
 
-def _relative(f: PoseFactors, Ri: Rotation, ci: NDArray, Rj: Rotation, cj: NDArray) -> NDArray:
-    """(F, 6) residuals of the relative factors, in sigmas. Poses as R_cw and centres."""
+def _relative(
+    f: PoseFactors, Ri: Rotation, ci: NDArray, Rj: Rotation, cj: NDArray, s: NDArray
+) -> NDArray:
+    """(F, 6) residuals of the relative factors, in sigmas. Poses as R_cw and centres; `s` the
+    odometry's log-scale (empty: metric)."""
     rotation = (f.R_ij.inv() * Ri * Rj.inv()).as_rotvec() / f.sigma_rotation_rad[:, None]
-    translation = (Ri.apply(cj - ci) - f.t_ij) / f.sigma_translation_m[:, None]
+    in_odometry_units = Ri.apply(cj - ci) * float(np.exp(-s.sum()))
+    translation = (in_odometry_units - f.t_ij) / f.sigma_translation_m[:, None]
     return np.concatenate([rotation, translation], axis=1)
 
 

@@ -49,7 +49,11 @@ class MappingConfig:
     sequential_pairs: int = 4  # each keyframe matched with this many following ones
     min_inliers: int = 30
     loops: LoopSearch = field(default_factory=LoopSearch)
-    odometry_distance_error: float = 0.03  # sigma of an odometry step, a fraction of its length
+    odometry_distance_error: float = 0.01  # sigma of an odometry step, a fraction of its length
+    # A constant scale error of the odometry (a wheel radius off) is estimated with the map, this
+    # sigma its prior; None: the odometry's distances are taken as metric. Without it, trusted
+    # steps stretch the map along the drive but not across it.
+    odometry_scale_error: float | None = 0.05
     odometry_heading_error_deg_per_m: float = 0.5
     tilt_error_deg: float = 1.0  # of the gravity direction the odometry (flat ground) gives
     max_reprojection_px: float = 2.0
@@ -151,6 +155,7 @@ def map_site(
         "inlier_share": round(adjusted.inlier_share, 4),
         "scale": scale.scale,
         "scale_source": scale.source,
+        "odometry_scale_in_map": round(adjusted.odometry_scale, 5),
         "seconds": round(elapsed, 1),
         **{f"seconds_{stage}": seconds for stage, seconds in lap.items()},
     }
@@ -190,7 +195,13 @@ def _odometry_factors(odometry: Sequence[Transform], config: MappingConfig) -> P
     sigma_translation = config.odometry_distance_error * lengths + 0.005
     up = np.array([T.rotation.inv().apply(UP) for T in odometry])
     return PoseFactors.between(
-        pairs, steps, sigma_rotation, sigma_translation, up, np.radians(config.tilt_error_deg)
+        pairs,
+        steps,
+        sigma_rotation,
+        sigma_translation,
+        up,
+        np.radians(config.tilt_error_deg),
+        None if config.odometry_scale_error is None else np.log1p(config.odometry_scale_error),
     )
 
 

@@ -16,6 +16,7 @@ from pose_reloc.errors import PoseRelocError
 
 if TYPE_CHECKING:
     from pose_reloc.tools.replay.ros_graph import ReplaySettings
+    from vo_fusion.mapping.site import MappingConfig
 
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 """What `add_subparsers` returns: each command module's `add_parser(commands)` adds itself to it."""
@@ -94,6 +95,42 @@ def training_settings(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
         "threads": args.threads,
     }
+
+
+def add_mapping_arguments(parser: argparse.ArgumentParser) -> None:
+    """How map-site maps (map-site, evaluate site); the defaults are MappingConfig's."""
+    parser.add_argument(
+        "--descriptor", default="orb", choices=["orb", "sift"], help="features of the map"
+    )
+    parser.add_argument("--max-features", type=int, help="features per keyframe (default 2000)")
+    parser.add_argument(
+        "--keyframe-distance", type=float, help="a keyframe every this many metres (default 0.5)"
+    )
+    parser.add_argument(
+        "--odometry-distance-error",
+        type=float,
+        help="how far the odometry's step lengths are trusted: the white error of a step, a "
+        "fraction of its length (default 0.01; a constant scale error does not count: it only "
+        "scales the map)",
+    )
+    parser.add_argument(
+        "--odometry-heading-error",
+        type=float,
+        help="how far the odometry's turns are trusted: degrees per metre driven (default 0.5)",
+    )
+
+
+def mapping_config(args: argparse.Namespace) -> MappingConfig:
+    from vo_fusion.mapping.site import MappingConfig
+
+    given = {
+        "descriptor": args.descriptor,
+        "max_features": args.max_features,
+        "keyframe_distance_m": args.keyframe_distance,
+        "odometry_distance_error": args.odometry_distance_error,
+        "odometry_heading_error_deg_per_m": args.odometry_heading_error,
+    }
+    return MappingConfig(**{name: value for name, value in given.items() if value is not None})
 
 
 def add_replay_arguments(parser: argparse.ArgumentParser, out: str) -> None:

@@ -7,7 +7,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from pose_reloc.tools.cli.common import Commands, add_command
+from pose_reloc.tools.cli.common import (
+    Commands,
+    add_command,
+    add_mapping_arguments,
+    mapping_config,
+)
 
 
 def add_parser(commands: Commands) -> None:
@@ -36,13 +41,7 @@ def add_parser(commands: Commands) -> None:
         help="camera height above the ground (m), the scale source; "
         "default: from the mount in /tf_static when the odometry is planar",
     )
-    parser.add_argument(
-        "--descriptor", default="orb", choices=["orb", "sift"], help="features of the map"
-    )
-    parser.add_argument("--max-features", type=int, default=2000, help="features per keyframe")
-    parser.add_argument(
-        "--keyframe-distance", type=float, default=0.5, help="a keyframe every this many metres"
-    )
+    add_mapping_arguments(parser)
     parser.add_argument(
         "--register-stride", type=int, default=1, help="register every N-th frame against the map"
     )
@@ -73,7 +72,6 @@ def run(args: argparse.Namespace) -> int:
     from pose_reloc.tools.site.inputs import MappingTopics, read_mapping_bag
     from pose_reloc.tools.site.outputs import publish, staging_folder
     from pose_reloc.tools.site.run import SiteSettings, make_site
-    from vo_fusion.mapping.site import MappingConfig
 
     out = Path(args.out)
     partial = staging_folder(out)
@@ -87,18 +85,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         inputs = read_mapping_bag(args.bag, topics, camera, args.camera_height)
         settings = SiteSettings(
-            mapping=MappingConfig(
-                descriptor=args.descriptor,
-                max_features=args.max_features,
-                keyframe_distance_m=args.keyframe_distance,
-            ),
+            mapping=mapping_config(args),
             register_stride=args.register_stride,
             dataset_stride=args.dataset_stride,
             origin=_origin(args.origin),
             command=" ".join(["pose-reloc", *sys.argv[1:]]),
             align_to_truth=args.align_to_truth,
         )
-        figures = make_site(inputs, settings, partial)
+        figures = make_site(inputs, settings, partial).figures
     except BaseException:
         import shutil
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from pose_reloc.datasets.record import Frame
 from pose_reloc.errors import PoseRelocError
 from pose_reloc.geometry import Transform
 from pose_reloc.tools.site.inputs import MappingInput
@@ -22,6 +23,7 @@ from pose_reloc.tools.site.report import plot_trajectories, write_report
 from pose_reloc.tools.site.score import score_poses
 from vo_fusion.build_map import build_map
 from vo_fusion.evaluation.vo import umeyama_alignment
+from vo_fusion.feature_map import FeatureMap
 from vo_fusion.mapping.site import MappingConfig, map_site
 
 
@@ -35,7 +37,16 @@ class SiteSettings:
     align_to_truth: bool = False  # evaluation on synthetic bags only: the site in the truth's frame
 
 
-def make_site(inputs: MappingInput, settings: SiteSettings, folder: Path) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Site:
+    """What make_site wrote, for a caller that goes on with it (an evaluation)."""
+
+    figures: dict[str, Any]
+    feature_map: FeatureMap
+    registered: list[Frame]  # T_wc: the refined T_map_cam
+
+
+def make_site(inputs: MappingInput, settings: SiteSettings, folder: Path) -> Site:
     started = time.perf_counter()
     frames = inputs.frames
     config = replace(settings.mapping, camera_height_m=inputs.camera_height_m)
@@ -70,7 +81,7 @@ def make_site(inputs: MappingInput, settings: SiteSettings, folder: Path) -> dic
     figures["total_seconds"] = round(time.perf_counter() - started, 1)
     (folder / "figures.json").write_text(json.dumps(figures, indent=2, default=str))
     write_report(folder / "report.md", figures, settings.command)
-    return figures
+    return Site(figures, feature_map, registration.frames)
 
 
 def _in_truth_frame(poses: list[Transform], truth: list[Transform | None]) -> list[Transform]:

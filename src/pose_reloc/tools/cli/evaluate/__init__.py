@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pose_reloc.tools.cli.common import Commands, add_command
-from pose_reloc.tools.cli.evaluate import fusion, posenet, sun, vo
+from pose_reloc.tools.cli.evaluate import fusion, posenet, site, sun, vo
 
 
 def add_parser(commands: Commands) -> None:
@@ -13,3 +13,4 @@ def add_parser(commands: Commands) -> None:
     sun.add_parser(kinds)
     fusion.add_parser(kinds)
     vo.add_parser(kinds)
+    site.add_parser(kinds)
