@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.sparse import csr_matrix, diags, vstack
+from scipy.sparse import block_diag, bsr_matrix, csr_matrix, diags, vstack
 from scipy.sparse.linalg import spsolve
 from scipy.spatial.transform import Rotation
 
@@ -29,6 +29,7 @@ from vo_fusion.window_adjustment import WindowObservations, projection_derivativ
 
 HUBER_PX = 1.5
 FIXED_WEIGHT = 1e10  # held poses' parameters: a stiff diagonal, and no gradient
+CONVERGED = 1e-6  # a relative cost decrease this small ends the solve
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ def bundle_adjust(
         if candidate_cost < cost:
             improvement = (cost - candidate_cost) / max(cost, 1e-12)
             state, cost, damping = candidate, candidate_cost, max(damping / 3.0, 1e-9)
-            if improvement < 1e-6:
+            if improvement < CONVERGED:
                 break
         else:
             damping *= 10.0
@@ -174,6 +175,7 @@ class _Problem:
         self.K, self.observations, self.factors = K, observations, factors
         self.n_poses, self.n_points, self.fixed_poses = n_poses, n_points, fixed_poses
         self.n_scale = int(factors is not None and factors.sigma_log_scale is not None)
+        self._camera_major = np.lexsort((observations.point, observations.pose))
 
     # --- residuals --------------------------------------------------------------------------
     def reprojection(self, R: Rotation, c: NDArray, p: NDArray) -> NDArray[np.float64]:
@@ -203,32 +205,61 @@ class _Problem:
     ) -> tuple[NDArray, NDArray, NDArray, NDArray]:
         """(rotation perturbations δ, R ← exp([δ]×) R; centre steps; point steps; the odometry
         log-scale's step, empty when it is not estimated)."""
-        J_pose, J_point, residual = self._reprojection_system(R, c, p)
+        J_pose, J_point, residual = self._reprojection_blocks(R, c, p)
+        obs, n, columns = self.observations, self.n_poses, 6 * self.n_poses + self.n_scale
         F_pose, f_residual = self._factor_system(R, c, s)
-        n6 = 6 * self.n_poses + self.n_scale
-        H_cc = (J_pose.T @ J_pose + F_pose.T @ F_pose).tocsr()
-        g_c = J_pose.T @ residual + F_pose.T @ f_residual
-        H_cp = (J_pose.T @ J_point).tocsr()
-        g_p = J_point.T @ residual
-        blocks = _point_blocks(J_point, self.n_points)
-        blocks += damping * np.einsum("nii->ni", blocks)[:, :, None] * np.eye(3) + 1e-9 * np.eye(3)
-        H_pp_inv = _block_diagonal(np.asarray(np.linalg.inv(blocks), dtype=np.float64))
-        held = np.zeros(n6)
+        # Every sum over observations is taken per block (a camera's 6x6, a point's 3x3, an
+        # observation's 6x3); the one product that couples cameras through shared points,
+        # Σ_p W_ip V_p⁻¹ W_jpᵀ, is a single sparse product.
+        camera_blocks = _sum_by(obs.pose, np.einsum("mki,mkj->mij", J_pose, J_pose), n)
+        g_c = np.zeros(columns)
+        g_c[: 6 * n] = _sum_by(obs.pose, np.einsum("mki,mk->mi", J_pose, residual), n).ravel()
+        g_c += F_pose.T @ f_residual
+        V = _sum_by(obs.point, np.einsum("mki,mkj->mij", J_point, J_point), self.n_points)
+        g_p = _sum_by(obs.point, np.einsum("mki,mk->mi", J_point, residual), self.n_points)
+        V += damping * np.einsum("nii->ni", V)[:, :, None] * np.eye(3) + 1e-9 * np.eye(3)
+        V_inv = np.asarray(np.linalg.inv(V), dtype=np.float64)
+        W = np.einsum("mki,mkj->mij", J_pose, J_point)
+        W_sparse = self._by_camera_and_point(W)
+        Y_sparse = self._by_camera_and_point(W @ V_inv[obs.point])
+        cameras = np.arange(n)
+        H_cc = _sparse(
+            6 * cameras[:, None] + np.arange(6), 6 * cameras, camera_blocks, (columns, columns)
+        )
+        H_cc = (H_cc + F_pose.T @ F_pose).tocsr()
+        held = np.zeros(columns)
         held[: 6 * self.fixed_poses] = FIXED_WEIGHT
         g_c[: 6 * self.fixed_poses] = 0.0
         H_cc = H_cc + diags(damping * H_cc.diagonal() + held + 1e-9)
-        reduced = (H_cc - H_cp @ H_pp_inv @ H_cp.T).tocsc()
-        rhs = -(g_c - H_cp @ (H_pp_inv @ g_p))
+        coupling = block_diag([Y_sparse @ W_sparse.T, csr_matrix((self.n_scale, self.n_scale))])
+        reduced = (H_cc - coupling).tocsc()
+        rhs = -g_c
+        rhs[: 6 * n] += Y_sparse @ g_p.ravel()
         d_pose = np.asarray(spsolve(reduced, rhs))
-        d_point = -(H_pp_inv @ (g_p + H_cp.T @ d_pose))
-        d_scale = d_pose[6 * self.n_poses :]
-        d_pose = d_pose[: 6 * self.n_poses].reshape(-1, 6)
-        return d_pose[:, :3], d_pose[:, 3:], d_point.reshape(-1, 3), d_scale
+        back = (W_sparse.T @ d_pose[: 6 * n]).reshape(-1, 3)
+        d_point = -np.einsum("nij,nj->ni", V_inv, g_p + back)
+        d_scale = d_pose[6 * n :]
+        d_pose = d_pose[: 6 * n].reshape(-1, 6)
+        return d_pose[:, :3], d_pose[:, 3:], d_point, d_scale
 
-    def _reprojection_system(
+    def _by_camera_and_point(self, blocks: NDArray[np.float64]) -> bsr_matrix:
+        """(6 n_poses, 3 n_points) block-sparse matrix of one 6x3 block per observation (no two
+        observations share a camera and a point); block products are several times faster than
+        the same product in CSR."""
+        obs = self.observations
+        order = self._camera_major
+        per_camera = np.bincount(obs.pose, minlength=self.n_poses)
+        indptr = np.concatenate([[0], np.cumsum(per_camera)])
+        return bsr_matrix(
+            (blocks[order], obs.point[order], indptr),
+            shape=(6 * self.n_poses, 3 * self.n_points),
+        )
+
+    def _reprojection_blocks(
         self, R: Rotation, c: NDArray, p: NDArray
-    ) -> tuple[csr_matrix, csr_matrix, NDArray[np.float64]]:
-        """Huber-weighted Jacobians (pose part, point part) and residuals of the observations."""
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        """Per observation: the Huber-weighted Jacobians by its pose (2x6) and its point (2x3),
+        and its weighted residual (2)."""
         obs = self.observations
         errors = self.reprojection(R, c, p)
         norm = np.linalg.norm(errors, axis=1)
@@ -237,12 +268,7 @@ class _Problem:
             self.K, R.as_matrix(), c, p, obs.pose, obs.point
         )
         d_pose = np.concatenate([d_rotation, -d_point], axis=2) * weight[:, None, None]
-        d_point = d_point * weight[:, None, None]
-        rows = 2 * np.arange(len(obs.pose))[:, None] + np.arange(2)[None, :]
-        columns = 6 * self.n_poses + self.n_scale
-        J_pose = _sparse(rows, 6 * obs.pose, d_pose, (2 * len(obs.pose), columns))
-        J_point = _sparse(rows, 3 * obs.point, d_point, (2 * len(obs.pose), 3 * self.n_points))
-        return J_pose, J_point, (errors * weight[:, None]).ravel()
+        return d_pose, d_point * weight[:, None, None], errors * weight[:, None]
 
     def _factor_system(
         self, R: Rotation, c: NDArray, s: NDArray
@@ -347,16 +373,11 @@ def _sparse(
     return csr_matrix((blocks.ravel(), (row_index.ravel(), column_index.ravel())), shape=shape)
 
 
-def _point_blocks(J_point: csr_matrix, n_points: int) -> NDArray[np.float64]:
-    """The 3x3 diagonal blocks of J_pointᵀ J_point."""
-    H = (J_point.T @ J_point).tocoo()
-    blocks = np.zeros((n_points, 3, 3))
-    same = H.row // 3 == H.col // 3
-    np.add.at(blocks, (H.row[same] // 3, H.row[same] % 3, H.col[same] % 3), H.data[same])
-    return blocks
-
-
-def _block_diagonal(blocks: NDArray[np.float64]) -> csr_matrix:
-    n = len(blocks)
-    rows = 3 * np.arange(n)[:, None] + np.arange(3)[None, :]
-    return _sparse(rows, 3 * np.arange(n), blocks, (3 * n, 3 * n))
+def _sum_by(index: NDArray[np.int64], blocks: NDArray[np.float64], n: int) -> NDArray[np.float64]:
+    """(n, ...) the sums of `blocks` (m, ...) grouped by `index` (m,)."""
+    flat = blocks.reshape(len(blocks), -1)
+    sums = np.stack(
+        [np.bincount(index, weights=flat[:, k], minlength=n) for k in range(flat.shape[1])],
+        axis=1,
+    )
+    return sums.reshape((n, *blocks.shape[1:]))
