@@ -40,11 +40,24 @@ def mapping_bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "bag"
 
 
+def site_origin(mapping_bag: Path) -> list[str]:
+    """--origin for the site's frame (odom: the robot's first pose) from the scene's location and
+    the truth's first pose: what a user reads off a map or a compass."""
+    from synth_fixtures import small_config
+
+    inputs = read_mapping_bag(mapping_bag)
+    T_map_odom = inputs.truth[0] @ inputs.frames[0].T_wc.inverse()
+    yaw = np.degrees(np.arctan2(*T_map_odom.rotation.apply([1.0, 0.0, 0.0])[[1, 0]]))
+    place = small_config().location
+    values = (place.latitude, place.longitude, place.altitude, place.yaw_to_enu_deg + yaw)
+    return ["--origin", *(str(v) for v in values)]
+
+
 @pytest.fixture(scope="module")
 def site(mapping_bag: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("site") / "site"
     argv = ["map-site", str(mapping_bag), "--out", str(out), "--register-stride", "3"]
-    assert main([*argv, "--dataset-stride", "4"]) == 0
+    assert main([*argv, "--dataset-stride", "4", *site_origin(mapping_bag)]) == 0
     return out
 
 
@@ -61,6 +74,22 @@ def test_the_site_holds_a_loadable_map_a_posed_dataset_and_a_launch_config(site:
     figures = json.loads((site / "figures.json").read_text())
     assert len(dataset) == -(-figures["frames_registered"] // 4)
     assert figures["registered_share"] >= 0.95
+
+
+def test_the_sites_dataset_carries_the_sun_seen_from_each_camera(site: Path, mapping_bag: Path):
+    rendered = {f.stamp: f for f in read_dataset(mapping_bag.with_name("data"))}
+    dataset = list(read_dataset(site / "dataset"))
+    with_sun = [f for f in dataset if f.sun_cam is not None]
+    assert len(with_sun) == len(dataset)  # the scene's drive is in daylight
+    errors = [
+        np.degrees(np.arccos(np.clip(f.sun_cam @ rendered[f.stamp].sun_cam, -1.0, 1.0)))
+        for f in with_sun
+        if f.stamp in rendered
+    ]
+    assert len(errors) == len(with_sun)
+    assert np.median(errors) < 1.0  # the ephemeris is the renderer's; the poses are the site's
+    parameters = yaml.safe_load((site / "site.yaml").read_text())["/**/vo_fusion_node"]
+    assert "use_sun" not in parameters["ros__parameters"]
 
 
 def test_the_mapped_keyframes_beat_the_odometry_and_carry_the_scale(site: Path):

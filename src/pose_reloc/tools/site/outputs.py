@@ -5,7 +5,8 @@ SITE/map.npz          the feature map (our build-map, from the mapped keyframe p
 SITE/keyframes.tum    mapped keyframe camera poses (TUM: stamp x y z qx qy qz qw; evo reads it)
 SITE/frames.tum       every registered frame's refined camera pose
 SITE/odometry.tum     the odometry's camera poses of the same keyframes, for comparison
-SITE/dataset/         the registered frames as a posed dataset (train posenet / train sun take it)
+SITE/dataset/         the registered frames as a posed dataset (train posenet / train sun take it;
+                      sun vectors where --origin says where the map lies on Earth)
 SITE/site.yaml        parameters for robot.launch.py (config:=SITE/site.yaml)
 SITE/report.md, SITE/trajectory.png, SITE/figures.json
 """
@@ -14,16 +15,20 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 import yaml
+from numpy.typing import NDArray
 
 from pose_reloc.datasets.record import Frame
 from pose_reloc.datasets.synthetic import SyntheticDatasetWriter
 from pose_reloc.errors import PoseRelocError
 from pose_reloc.geometry import Transform
+from pose_reloc.sun import enu_to_map, sun_positions
 
 
 def staging_folder(out: Path) -> Path:
@@ -50,15 +55,45 @@ def write_tum(path: Path, stamps: Sequence[float], poses: Sequence[Transform]) -
     path.write_text("\n".join(lines) + "\n")
 
 
-def write_dataset(root: Path, frames: Sequence[Frame], info: dict[str, Any]) -> int:
-    """The registered frames in the synthetic dataset format (PNG images, poses.csv)."""
+def write_dataset(
+    root: Path,
+    frames: Sequence[Frame],
+    info: dict[str, Any],
+    origin: dict[str, float] | None = None,
+) -> int:
+    """The registered frames in the synthetic dataset format (PNG images, poses.csv), with the
+    sun's direction where the map's place on Earth (`origin`) is known and the sun is up."""
+    elevations = np.full(len(frames), np.nan)
+    if origin is not None:
+        frames, elevations = _with_sun(frames, origin)
     writer = SyntheticDatasetWriter(root, info)
-    for frame in frames:
+    for frame, elevation in zip(frames, elevations, strict=True):
         path = writer.image_path(writer.count)
         cv2.imwrite(str(path), cv2.cvtColor(frame.image(), cv2.COLOR_RGB2BGR))
-        writer.add(frame, float("nan"))
+        writer.add(frame, float(elevation))
     writer.close()
     return writer.count
+
+
+def _with_sun(
+    frames: Sequence[Frame], origin: dict[str, float]
+) -> tuple[list[Frame], NDArray[np.float64]]:
+    """The frames with sun_world (map frame) and sun_cam from the ephemeris at their stamps;
+    left unknown (None) while the sun is below the horizon. The weather stays unknown."""
+    if not frames:
+        return [], np.zeros(0)
+    sun = sun_positions(
+        [f.stamp for f in frames],
+        origin["origin_lat"],
+        origin["origin_lon"],
+        origin["origin_alt"],
+    )
+    in_map = enu_to_map(sun.enu, origin["yaw_to_enu_deg"])
+    posed = [
+        replace(f, sun_world=v, sun_cam=f.T_wc.rotation.inv().apply(v)) if up else f
+        for f, v, up in zip(frames, in_map, sun.above_horizon, strict=True)
+    ]
+    return posed, sun.elevation_deg
 
 
 def write_site_yaml(path: Path, map_path: Path, origin: dict[str, float] | None) -> None:

@@ -116,6 +116,7 @@ def _write(
             folder / "dataset",
             registered[:: settings.dataset_stride],
             {"source": "pose-reloc map-site", "frame_id": "map"},
+            settings.origin,
         )
     write_site_yaml(
         folder / "site.yaml",
