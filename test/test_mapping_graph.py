@@ -91,9 +91,9 @@ def test_the_pose_graph_bends_a_drifted_circuit_onto_its_loop_closure():
     )
 
 
-def test_an_edge_without_translation_or_direction_is_refused():
-    with pytest.raises(VoFusionError, match="neither a translation nor a direction"):
-        PoseGraph().add(Edge(0, 1, Rotation.identity(), 0.1))
+def test_an_edge_joining_a_keyframe_to_itself_is_refused():
+    with pytest.raises(VoFusionError, match="joins keyframe 3 to itself"):
+        PoseGraph().add(Edge(3, 3, Rotation.identity(), 0.1, np.zeros(3), 0.1))
 
 
 def test_the_scale_puts_the_ground_points_the_camera_height_below_the_cameras():

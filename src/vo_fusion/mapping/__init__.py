@@ -3,8 +3,7 @@ odometry, their poses estimated from the images anchored on that odometry, and t
 built from those poses. Offline and ROS-free; `pose-reloc map-site` runs it on a bag.
 
 Stages, one module each: `keyframes` (by motion) → `two_view` (matched, geometrically verified
-pairs: relative rotation and direction of travel from the images) → `pose_graph` (odometry and
-image constraints, loop closures, solved together) → `adjustment` (tracks, triangulation and a
-bundle adjustment of every keyframe) → `scale` (metric scale and gravity) → `site` (the whole
-run and what it measured).
+pairs) → `adjustment` (tracks, triangulation and a bundle adjustment of every keyframe with the
+odometry as factors, `bundle`) → `loops` and `pose_graph` (loop closures found, verified and bent
+in) → `scale` (metric scale) → `site` (the whole run and what it measured).
 """

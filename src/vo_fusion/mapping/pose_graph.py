@@ -24,17 +24,15 @@ UP = np.array([0.0, 0.0, 1.0])  # gravity-aligned map frames (REP-103): z up
 
 @dataclass(frozen=True)
 class Edge:
-    """What keyframe j is seen as from keyframe i: `R_ij` (j's frame into i's) and either the
-    metric position of j in i's frame (`t_ij`) or only its direction (`direction_ij`, unit)."""
+    """What keyframe j is seen as from keyframe i: `R_ij` (j's frame into i's) and the metric
+    position of j in i's frame (`t_ij`)."""
 
     i: int
     j: int
     R_ij: Rotation
     sigma_rotation_rad: float
-    t_ij: NDArray[np.float64] | None = None
-    sigma_translation_m: float = 1.0
-    direction_ij: NDArray[np.float64] | None = None
-    sigma_direction: float = 1.0
+    t_ij: NDArray[np.float64]
+    sigma_translation_m: float
 
 
 @dataclass
@@ -49,10 +47,6 @@ class PoseGraph:
     def add(self, edge: Edge) -> None:
         if edge.i == edge.j:
             raise VoFusionError(f"a pose-graph edge joins keyframe {edge.i} to itself")
-        if edge.t_ij is None and edge.direction_ij is None:
-            raise VoFusionError(
-                f"edge {edge.i}->{edge.j} has neither a translation nor a direction"
-            )
         self.edges.append(edge)
 
     def solve(self, initial: Sequence[Transform], max_evaluations: int = 60) -> list[Transform]:
@@ -83,12 +77,8 @@ class _Problem:
     j: NDArray[np.int64]
     R_ij_inv: Rotation
     sigma_rotation: NDArray[np.float64]
-    metric: NDArray[np.int64]  # edge indices with a translation
     t_ij: NDArray[np.float64]
     sigma_translation: NDArray[np.float64]
-    directed: NDArray[np.int64]  # edge indices with a direction only
-    direction_ij: NDArray[np.float64]
-    sigma_direction: NDArray[np.float64]
     anchor: NDArray[np.float64]
     up_in_camera: NDArray[np.float64] | None
     sigma_tilt: float
@@ -100,8 +90,6 @@ class _Problem:
         if max(max(e.i, e.j) for e in edges) >= n:
             raise VoFusionError(f"a pose-graph edge names a keyframe beyond the {n} given")
         x0 = np.array([np.r_[0.0, 0.0, 0.0, T.translation] for T in initial])
-        metric = np.array([k for k, e in enumerate(edges) if e.t_ij is not None], dtype=np.int64)
-        directed = np.array([k for k, e in enumerate(edges) if e.t_ij is None], dtype=np.int64)
         return cls(
             x0=x0.ravel(),
             R0=Rotation.concatenate([T.rotation for T in initial]),
@@ -109,12 +97,8 @@ class _Problem:
             j=np.array([e.j for e in edges]),
             R_ij_inv=Rotation.concatenate([e.R_ij for e in edges]).inv(),
             sigma_rotation=np.array([e.sigma_rotation_rad for e in edges]),
-            metric=metric,
-            t_ij=np.array([edges[k].t_ij for k in metric]).reshape(-1, 3),
-            sigma_translation=np.array([edges[k].sigma_translation_m for k in metric]),
-            directed=directed,
-            direction_ij=np.array([edges[k].direction_ij for k in directed]).reshape(-1, 3),
-            sigma_direction=np.array([edges[k].sigma_direction for k in directed]),
+            t_ij=np.array([e.t_ij for e in edges]).reshape(-1, 3),
+            sigma_translation=np.array([e.sigma_translation_m for e in edges]),
             anchor=x0[0].copy(),
             up_in_camera=graph.up_in_camera,
             sigma_tilt=graph.sigma_tilt_rad,
@@ -127,12 +111,9 @@ class _Problem:
         Ri_inv = R[self.i].inv()
         rotation = (self.R_ij_inv * Ri_inv * R[self.j]).as_rotvec() / self.sigma_rotation[:, None]
         t_est = Ri_inv.apply(c[self.j] - c[self.i])
-        translation = (t_est[self.metric] - self.t_ij) / self.sigma_translation[:, None]
-        along = t_est[self.directed]
-        along = along / np.maximum(np.linalg.norm(along, axis=1, keepdims=True), 1e-9)
-        direction = (along - self.direction_ij) / self.sigma_direction[:, None]
+        translation = (t_est - self.t_ij) / self.sigma_translation[:, None]
         anchor = (poses[0] - self.anchor) / 1e-4
-        parts = [rotation.ravel(), translation.ravel(), direction.ravel(), anchor]
+        parts = [rotation.ravel(), translation.ravel(), anchor]
         if self.up_in_camera is not None:
             tilt = (R.inv().apply(UP) - self.up_in_camera) / self.sigma_tilt
             parts.append(tilt.ravel())
@@ -140,13 +121,13 @@ class _Problem:
 
     def sparsity(self) -> lil_matrix:
         n_poses = len(self.x0) // 6
-        n_rows = 3 * len(self.i) + 3 * len(self.metric) + 3 * len(self.directed) + 6
+        n_rows = 6 * len(self.i) + 6
         if self.up_in_camera is not None:
             n_rows += 3 * n_poses
         S = lil_matrix((n_rows, len(self.x0)), dtype=np.int8)
         row = 0
-        for edge_rows in (np.arange(len(self.i)), self.metric, self.directed):
-            for k in edge_rows:
+        for _ in ("rotation", "translation"):
+            for k in range(len(self.i)):
                 for pose in (self.i[k], self.j[k]):
                     S[row : row + 3, 6 * pose : 6 * pose + 6] = 1
                 row += 3

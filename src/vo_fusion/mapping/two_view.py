@@ -1,6 +1,6 @@
 """Two keyframes matched and verified by their epipolar geometry alone (no pose trusted): the
 essential matrix by USAC-MAGSAC on the undistorted normalised coordinates, the relative rotation
-and direction of travel recovered from it, and the inlier matches kept for the tracks."""
+checked for points in front of both cameras, and the inlier matches kept for the tracks."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 from numpy.typing import NDArray
-from scipy.spatial.transform import Rotation
 
 from vo_fusion.build_map import View
 from vo_fusion.features import match_descriptors
@@ -18,14 +17,11 @@ from vo_fusion.features import match_descriptors
 @dataclass(frozen=True)
 class TwoView:
     """Keyframes i and j seen together: `matches` (K, 2) keypoint indices (in i, in j) that fit
-    the geometry; `R_ij` rotates j's camera frame into i's; `direction_ij` is the unit vector from
-    i's camera centre towards j's, in i's frame (the images give no length)."""
+    the geometry (their relative pose comes from the odometry and the adjustment)."""
 
     i: int
     j: int
     matches: NDArray[np.int64]
-    R_ij: Rotation
-    direction_ij: NDArray[np.float64]
 
     @property
     def inliers(self) -> int:
@@ -61,11 +57,8 @@ def verify_pair(
     )
     if E is None or E.shape != (3, 3) or mask is None or int(mask.sum()) < min_inliers:
         return None
-    _, R_ji, t_ji, cheiral = cv2.recoverPose(E, xa, xb, np.eye(3), mask=mask.copy())
+    _, _, _, cheiral = cv2.recoverPose(E, xa, xb, np.eye(3), mask=mask.copy())
     inliers = cheiral.ravel() > 0
     if int(inliers.sum()) < min_inliers:
         return None
-    R_ij = Rotation.from_matrix(R_ji).inv()
-    direction = -R_ij.apply(np.asarray(t_ji, dtype=np.float64).ravel())
-    direction /= max(float(np.linalg.norm(direction)), 1e-12)
-    return TwoView(i, j, pairs[inliers], R_ij, direction)
+    return TwoView(i, j, pairs[inliers])
