@@ -15,7 +15,8 @@ from pose_reloc.errors import PoseRelocError
 from pose_reloc.geometry import Transform, rotation_error_deg
 from pose_reloc.synth.config import SensorsConfig
 from pose_reloc.tools.cli import main
-from pose_reloc.tools.site.posed_images import CAMERA_IN_BASE, gravity_aligned, odometry_stand_in
+from pose_reloc.tools.site.inputs import CAMERA_IN_BASE, gravity_aligned
+from pose_reloc.tools.site.posed_images import odometry_stand_in
 from pose_reloc.tools.site.score import PoseSimilarity
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -104,3 +105,20 @@ def test_a_site_mapped_from_real_images_and_drifting_odometry_localizes_the_fram
     # No scale source but the odometry on these images: its 2 % reading shows as the SE(3) error.
     assert abs(site["keyframes_scale_error_percent"]) < 3.0
     assert (out / "map.npz").is_file() and (out / "site.yaml").is_file()
+
+
+def test_map_site_takes_an_image_folder_whose_poses_are_the_odometry(tmp_path):
+    data = SHARED_DATA / "kitti_snippet_a"
+    if not data.is_dir():
+        pytest.skip(f"{data} is absent: real-data tests need ../shared/data beside the repo")
+    out = tmp_path / "site"
+    assert main(["map-site", str(data), "--out", str(out), "--dataset-stride", "0"]) == 0
+    figures = json.loads((out / "figures.json").read_text())
+    # The folder's poses (here KITTI's own, as exact odometry) are turned z up and anchor the map.
+    assert figures["keyframes"] == 51
+    assert figures["registered_share"] == 1.0
+    assert figures["scale_source"] == "odometry distance"
+    assert figures["scale"] == pytest.approx(1.0, abs=0.01)
+    assert "keyframes_ate_rmse_m" not in figures  # no ground truth beside odometry
+    rows = np.loadtxt(out / "keyframes.tum")
+    assert np.ptp(rows[:, 3]) < 0.05 * np.ptp(rows[:, 1])  # level: the drive stays near z = 0

@@ -22,7 +22,11 @@ def add_parser(commands: Commands) -> None:
         "map a site from a robot's mapping bag (images + odometry): feature map, posed frames, "
         "site.yaml",
     )
-    parser.add_argument("bag", help="rosbag2 (MCAP or sqlite3) of the mapping drive")
+    parser.add_argument(
+        "source",
+        help="rosbag2 (MCAP or sqlite3) of the mapping drive, or an image folder whose poses are "
+        "the robot's odometry (KITTI odometry layout, or our dataset format)",
+    )
     parser.add_argument("--out", required=True, help="site folder to create (must not exist)")
     parser.add_argument(
         "--image-topic", default="/camera/image_raw/compressed", help="Image or CompressedImage"
@@ -68,8 +72,9 @@ def add_parser(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pose_reloc.datasets import detect_format
     from pose_reloc.tools.replay.camera_info_file import read_camera_info_yaml
-    from pose_reloc.tools.site.inputs import MappingTopics, read_mapping_bag
+    from pose_reloc.tools.site.inputs import MappingTopics, read_mapping_bag, read_mapping_folder
     from pose_reloc.tools.site.outputs import publish, staging_folder
     from pose_reloc.tools.site.run import SiteSettings, make_site
 
@@ -83,7 +88,10 @@ def run(args: argparse.Namespace) -> int:
         base_frame=args.base_frame,
     )
     try:
-        inputs = read_mapping_bag(args.bag, topics, camera, args.camera_height)
+        if detect_format(Path(args.source)) == "rosbag":
+            inputs = read_mapping_bag(args.source, topics, camera, args.camera_height)
+        else:
+            inputs = read_mapping_folder(args.source, camera, args.camera_height)
         settings = SiteSettings(
             mapping=mapping_config(args),
             register_stride=args.register_stride,

@@ -1,21 +1,29 @@
-"""What map-site reads from a mapping bag: the camera-rate images posed by the robot's odometry
+"""What map-site reads: from a mapping bag, the camera-rate images posed by the robot's odometry
 (T_odom_cam: odom -> base_link from nav_msgs/Odometry, base_link -> camera from /tf_static), the
-ground truth where a (synthetic) bag happens to have it, and what had to be left out."""
+ground truth where a (synthetic) bag happens to have it, and what had to be left out; or an
+image folder whose poses are the odometry's camera poses."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from pose_reloc.camera import PinholeCamera
+from pose_reloc.datasets import detect_format, read_dataset
 from pose_reloc.datasets.record import Frame
 from pose_reloc.datasets.rosbag import BagTopics, bag_topics, read_rosbag
 from pose_reloc.errors import PoseRelocError
 from pose_reloc.geometry import Transform
 
 MAX_ODOMETRY_GAP_S = 0.25  # images further than this from an odometry message are left out
+# An optical camera's axes (x right, y down, z forward) in a REP-103 base_link (x forward, z up).
+# KITTI's world is its first camera's frame, so this also turns KITTI's world gravity-aligned
+# (up to the first camera's small pitch and roll).
+CAMERA_IN_BASE = Rotation.from_matrix([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+FOLDER_FORMATS = ("kitti", "synthetic")  # image folders whose world frame's up is known
 
 
 class SiteInputError(PoseRelocError):
@@ -74,6 +82,36 @@ def read_mapping_bag(
     if camera_height_m is None:
         camera_height_m = _height_on_planar_odometry(frames)
     return MappingInput(frames, truth, camera_height_m, dropped)
+
+
+def read_mapping_folder(
+    folder: str | Path, camera: PinholeCamera | None = None, camera_height_m: float | None = None
+) -> MappingInput:
+    """An image folder whose poses are the robot's odometry (camera poses in the odom frame): a
+    KITTI odometry folder (poses.txt, calib.txt, image_0/) or our dataset format. Never give it
+    ground truth as odometry: the site would only copy it."""
+    path = Path(folder)
+    kind = detect_format(path)
+    frames = list(read_dataset(path, kind))
+    if camera is not None:
+        frames = [replace(frame, camera=camera) for frame in frames]
+    frames = gravity_aligned(frames, kind)
+    if camera_height_m is None:
+        camera_height_m = _height_on_planar_odometry(frames)
+    return MappingInput(frames, [], camera_height_m)
+
+
+def gravity_aligned(frames: list[Frame], kind: str) -> list[Frame]:
+    """The frames with their poses in a z-up world (REP-103), as a robot's odometry is."""
+    if kind not in FOLDER_FORMATS:
+        raise SiteInputError(
+            f"a {kind} folder's world has no known up: map-site and evaluate site take "
+            f"{' or '.join(FOLDER_FORMATS)} folders (or a bag)"
+        )
+    if kind == "synthetic":
+        return frames
+    world_up = Transform(CAMERA_IN_BASE, np.zeros(3))
+    return [replace(frame, T_wc=world_up @ frame.T_wc) for frame in frames]
 
 
 def _no_odometry(path: Path, topics: MappingTopics, available: dict[str, str]) -> str:

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from pose_reloc.datasets.record import Frame
 from pose_reloc.errors import PoseRelocError
@@ -30,16 +29,11 @@ from pose_reloc.evaluation.metrics import fraction_within
 from pose_reloc.geometry import Transform, rotation_error_deg
 from pose_reloc.synth.config import SensorsConfig
 from pose_reloc.synth.sensors import wheel_odometry
-from pose_reloc.tools.site.inputs import MappingInput
+from pose_reloc.tools.site.inputs import CAMERA_IN_BASE, MappingInput
 from pose_reloc.tools.site.run import Site, SiteSettings, make_site
 from pose_reloc.tools.site.score import PoseSimilarity
 from vo_fusion.evaluation.pnp_comparison import offset_pose, prior_covariance
 from vo_fusion.refine import refine_pose
-
-# An optical camera's axes (x right, y down, z forward) in a REP-103 base_link (x forward, z up).
-# KITTI's world is its first camera's frame, so this also turns KITTI's world gravity-aligned
-# (up to the first camera's small pitch and roll).
-CAMERA_IN_BASE = Rotation.from_matrix([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
 
 
 @dataclass(frozen=True)
@@ -48,17 +42,6 @@ class PosedImagesProtocol:
     prior_offset_m: float = 2.0
     prior_offset_deg: float = 5.0
     seed: int = 0
-
-
-def gravity_aligned(frames: Sequence[Frame], kind: str) -> list[Frame]:
-    """The frames with their poses in a z-up world (REP-103), as a robot's odometry is."""
-    if kind != "kitti":
-        raise PoseRelocError(
-            f"evaluate site takes KITTI odometry folders (poses.txt, calib.txt, image_0/): a "
-            f"{kind} dataset's world has no known up"
-        )
-    world_up = Transform(CAMERA_IN_BASE, np.zeros(3))
-    return [replace(frame, T_wc=world_up @ frame.T_wc) for frame in frames]
 
 
 def odometry_stand_in(

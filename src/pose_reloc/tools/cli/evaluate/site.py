@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from pose_reloc.errors import PoseRelocError
 from pose_reloc.tools.cli.common import (
     Commands,
     add_command,
@@ -36,16 +37,16 @@ def add_parser(commands: Commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pose_reloc.datasets import detect_format, read_dataset
+    from pose_reloc.tools.site.inputs import gravity_aligned
     from pose_reloc.tools.site.outputs import publish, staging_folder
-    from pose_reloc.tools.site.posed_images import (
-        PosedImagesProtocol,
-        evaluate_posed_images,
-        gravity_aligned,
-    )
+    from pose_reloc.tools.site.posed_images import PosedImagesProtocol, evaluate_posed_images
     from pose_reloc.tools.site.run import SiteSettings
 
     data, out = Path(args.data), Path(args.out)
-    frames = gravity_aligned(list(read_dataset(data)), detect_format(data))
+    kind = detect_format(data)
+    if kind != "kitti":
+        raise PoseRelocError(f"evaluate site takes a KITTI odometry folder; {data} is {kind}")
+    frames = gravity_aligned(list(read_dataset(data)), kind)
     settings = SiteSettings(
         mapping=mapping_config(args),
         command=" ".join(["pose-reloc", *sys.argv[1:]]),
