@@ -104,6 +104,11 @@ def add_mapping_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--max-features", type=int, help="features per keyframe (default 2000)")
     parser.add_argument(
+        "--map-features",
+        type=int,
+        help="features per keyframe in the map the node loads (default: --max-features)",
+    )
+    parser.add_argument(
         "--keyframe-distance", type=float, help="a keyframe every this many metres (default 0.5)"
     )
     parser.add_argument(

@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
             inputs = read_mapping_folder(args.source, camera, args.camera_height)
         settings = SiteSettings(
             mapping=mapping_config(args),
+            map_features=args.map_features,
             register_stride=args.register_stride,
             dataset_stride=args.dataset_stride,
             origin=_origin(args.origin),

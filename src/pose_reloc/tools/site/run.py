@@ -31,6 +31,7 @@ from vo_fusion.mapping.site import MappingConfig, map_site
 class SiteSettings:
     mapping: MappingConfig = field(default_factory=MappingConfig)
     register_stride: int = 1
+    map_features: int | None = None  # per keyframe for the map; None: the mapping's
     dataset_stride: int = 5
     origin: dict[str, float] | None = None
     command: str = "pose-reloc map-site"
@@ -57,7 +58,8 @@ def make_site(inputs: MappingInput, settings: SiteSettings, folder: Path) -> Sit
     keyframes = [
         replace(frames[k], T_wc=T) for k, T in zip(mapping.keyframes, mapping.poses, strict=True)
     ]
-    feature_map = build_map(keyframes, config.descriptor, config.max_features)
+    map_features = settings.map_features or config.max_features
+    feature_map = build_map(keyframes, config.descriptor, map_features)
     feature_map.metadata.update(made_by="pose-reloc map-site", mapping=mapping.figures)
     feature_map.save(folder / "map.npz")
     priors = mapping.frame_poses(frames)

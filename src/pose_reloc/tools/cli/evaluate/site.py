@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     frames = gravity_aligned(list(read_dataset(data)), kind)
     settings = SiteSettings(
         mapping=mapping_config(args),
+        map_features=args.map_features,
         command=" ".join(["pose-reloc", *sys.argv[1:]]),
     )
     partial = staging_folder(out)
