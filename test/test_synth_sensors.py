@@ -112,7 +112,7 @@ def test_a_scale_error_of_half_or_more_is_refused():
         small_config(sensors={"wheel_noise": -0.1})
 
 
-def test_a_mapping_bag_holds_odometry_and_imu_beside_every_image(tmp_path):
+def test_a_mapping_bag_holds_odometry_and_imu_beside_every_image_and_gps_fixes(tmp_path):
     from rosbags.highlevel import AnyReader
     from synth_fixtures import small_config
 
@@ -132,6 +132,7 @@ def test_a_mapping_bag_holds_odometry_and_imu_beside_every_image(tmp_path):
             for c, _, raw in reader.messages([c for c in reader.connections if c.topic == "/odom"])
         ]
     assert counts["/odom"] == counts["/imu/data"] == counts["/camera/image_raw/compressed"] == 40
+    assert counts["/gps/fix"] == 4  # 1 Hz
     assert odometry[0].header.frame_id == "odom" and odometry[0].child_frame_id == "base_link"
     travelled = np.hypot(odometry[-1].pose.pose.position.x, odometry[-1].pose.pose.position.y)
     assert 0.5 * 3.0 * 3.9 < travelled < 1.1 * 3.0 * 3.9

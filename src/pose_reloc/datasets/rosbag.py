@@ -168,6 +168,41 @@ def bag_topics(bag: str | Path) -> dict[str, str]:
         raise DatasetError(f"bag {path} could not be read: {error}") from error
 
 
+@dataclass(frozen=True)
+class NavSatReading:
+    stamp: float
+    latitude_deg: float
+    longitude_deg: float
+    altitude_m: float
+
+
+NO_FIX = "gps messages without a fix"
+
+
+def read_navsat(bag: str | Path, topic: str, dropped: dict[str, int]) -> list[NavSatReading]:
+    """The bag's sensor_msgs/NavSatFix fixes on `topic` in stamp order ([] when the bag has no
+    such topic); messages without a fix (status < 0) or with a non-finite position are left
+    out and counted in `dropped`."""
+    from rosbags.highlevel import AnyReader
+    from rosbags.typesys import Stores, get_typestore
+
+    path = Path(bag)
+    readings: list[NavSatReading] = []
+    try:
+        with AnyReader([path], default_typestore=get_typestore(Stores.ROS2_HUMBLE)) as reader:
+            connections = [c for c in reader.connections if c.topic == topic]
+            for connection, _, raw in reader.messages(connections=connections):
+                msg: Any = reader.deserialize(raw, connection.msgtype)
+                position = (msg.latitude, msg.longitude, msg.altitude)
+                if msg.status.status < 0 or not np.isfinite(position).all():
+                    dropped[NO_FIX] = dropped.get(NO_FIX, 0) + 1
+                    continue
+                readings.append(NavSatReading(stamp_seconds(msg.header), *map(float, position)))
+    except Exception as error:  # rosbags raises many types for damaged bags
+        raise DatasetError(f"bag {path} could not be read: {error}") from error
+    return sorted(readings, key=lambda reading: reading.stamp)
+
+
 @dataclass
 class _BagRecords:
     images: list[tuple[float, Any]] = field(default_factory=list)

@@ -7,6 +7,7 @@
 /ground_truth/sun             geometry_msgs/Vector3Stamped  unit vector towards the sun, map frame
 /odom                         nav_msgs/Odometry             wheel odometry, odom -> base_link (drives)
 /imu/data                     sensor_msgs/Imu               gyro and accelerometer at base_link (drives)
+/gps/fix                      sensor_msgs/NavSatFix         GPS fixes at base_link, 1 Hz (drives)
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from numpy.typing import NDArray
 from pose_reloc.camera import PinholeCamera
 from pose_reloc.datasets.record import DatasetError, Frame
 from pose_reloc.geometry import Transform
-from pose_reloc.synth.sensors import ImuSample, OdometrySample
+from pose_reloc.synth.sensors import GpsFix, ImuSample, OdometrySample
 
 IMAGE_TOPIC = "/camera/image_raw/compressed"
 CAMERA_INFO_TOPIC = "/camera/camera_info"
@@ -30,6 +31,7 @@ GT_POSE_TOPIC = "/ground_truth/pose"
 GT_SUN_TOPIC = "/ground_truth/sun"
 ODOM_TOPIC = "/odom"
 IMU_TOPIC = "/imu/data"
+GPS_TOPIC = "/gps/fix"
 MAP_FRAME, ODOM_FRAME, BASE_FRAME, CAMERA_FRAME = "map", "odom", "base_link", "camera_optical_frame"
 
 
@@ -227,6 +229,20 @@ class DemoBagWriter:
             * sample.linear_acceleration_variance,
         )
         self._write(IMU_TOPIC, stamp, imu)
+
+    def add_gps(self, fix: GpsFix) -> None:
+        t = self.types
+        self._lazy_connection(GPS_TOPIC, "sensor_msgs/msg/NavSatFix")
+        msg = t["sensor_msgs/msg/NavSatFix"](
+            header=self._header(fix.stamp, BASE_FRAME),
+            status=t["sensor_msgs/msg/NavSatStatus"](status=0, service=1),  # a fix, GPS
+            latitude=fix.latitude_deg,
+            longitude=fix.longitude_deg,
+            altitude=fix.altitude_m,
+            position_covariance=np.eye(3).reshape(-1) * fix.variance_m2,
+            position_covariance_type=2,  # diagonal known
+        )
+        self._write(GPS_TOPIC, fix.stamp, msg)
 
     def close(self) -> None:
         self.writer.close()

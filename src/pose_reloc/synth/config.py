@@ -88,7 +88,7 @@ class TrajectoryConfig:
 
 @dataclass(frozen=True)
 class SensorsConfig:
-    """The wheel odometry and IMU written beside the images (see `pose_reloc.synth.sensors`)."""
+    """The wheel odometry, IMU and GPS written beside the images (see `pose_reloc.synth.sensors`)."""
 
     wheel_scale_error: float = 0.02  # distances read 2 % long
     wheel_yaw_drift_deg_per_m: float = 0.2  # heading creeps this much per metre driven
@@ -97,6 +97,8 @@ class SensorsConfig:
     gyro_bias_deg_s: float = 0.05
     gyro_noise_deg_s: float = 0.1
     accel_noise_mps2: float = 0.05
+    gps_noise_m: float = 2.0  # horizontal and vertical white noise of a fix (a consumer receiver)
+    gps_rate_hz: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,7 @@ POSITIVE_FIELDS = {
     "trajectory.drive_seconds",
     "trajectory.kidnap_every_s",
     "lighting.shadow_map_size",
+    "sensors.gps_rate_hz",
 }
 NON_NEGATIVE_FIELDS = {
     "city.sidewalk_width",
@@ -143,6 +146,7 @@ NON_NEGATIVE_FIELDS = {
     "sensors.wheel_yaw_noise_deg",
     "sensors.gyro_noise_deg_s",
     "sensors.accel_noise_mps2",
+    "sensors.gps_noise_m",
 }
 
 

@@ -30,7 +30,14 @@ from pose_reloc.synth.bag import DemoBagWriter
 from pose_reloc.synth.city import build_city
 from pose_reloc.synth.config import CameraConfig, SceneConfig, SceneConfigError
 from pose_reloc.synth.render import CityRenderer, Lighting
-from pose_reloc.synth.sensors import ImuSample, OdometrySample, imu_samples, wheel_odometry
+from pose_reloc.synth.sensors import (
+    GpsFix,
+    ImuSample,
+    OdometrySample,
+    gps_fixes,
+    imu_samples,
+    wheel_odometry,
+)
 from pose_reloc.synth.trajectories import PosedFrame, camera_mount, trajectory
 
 logger = logging.getLogger(__name__)
@@ -182,17 +189,26 @@ def synthesize(
     return SynthReport(len(frames), elapsed, out)
 
 
+@dataclass(frozen=True)
+class _RobotSensors:
+    odometry: list[OdometrySample]
+    imu: list[ImuSample]
+    gps: dict[int, GpsFix]  # frame index -> the fix taken there
+
+
 def _robot_sensors(
     config: SceneConfig, frames: list[PosedFrame], schedule: SunSchedule, rng: np.random.Generator
-) -> tuple[list[OdometrySample], list[ImuSample]]:
-    """Wheel odometry and IMU along a drive (a kidnap moves no wheel)."""
+) -> _RobotSensors:
+    """Wheel odometry, IMU and GPS along a drive (a kidnap moves no wheel)."""
     poses = [f.T_map_base for f in frames]
     moved = [not f.kidnap for f in frames]
     stamps = list(schedule.stamps)
     sensor_rng = np.random.default_rng(rng.integers(2**32))
-    return (
-        wheel_odometry(poses, stamps, moved, config.sensors, sensor_rng),
-        imu_samples(poses, stamps, moved, config.sensors, sensor_rng),
+    odometry = wheel_odometry(poses, stamps, moved, config.sensors, sensor_rng)
+    imu = imu_samples(poses, stamps, moved, config.sensors, sensor_rng)
+    gps_rng = np.random.default_rng(sensor_rng.integers(2**32))
+    return _RobotSensors(
+        odometry, imu, gps_fixes(poses, stamps, config.location, config.sensors, gps_rng)
     )
 
 
@@ -200,13 +216,15 @@ def _add_to_bag(
     bag: DemoBagWriter,
     record: _RenderedFrame,
     posed: PosedFrame,
-    sensors: tuple[list[OdometrySample], list[ImuSample]] | None,
+    sensors: _RobotSensors | None,
     index: int,
 ) -> None:
     bag.add(record.frame, posed.T_map_base, record.rgb_bgr)
     if sensors is not None:
-        bag.add_odometry(record.frame.stamp, sensors[0][index])
-        bag.add_imu(record.frame.stamp, sensors[1][index])
+        bag.add_odometry(record.frame.stamp, sensors.odometry[index])
+        bag.add_imu(record.frame.stamp, sensors.imu[index])
+        if index in sensors.gps:
+            bag.add_gps(sensors.gps[index])
 
 
 def _queue_image_writes(

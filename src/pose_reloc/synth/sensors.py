@@ -14,6 +14,10 @@ The IMU sits at base_link and is sampled at the camera rate (a simplification: r
 and white noise; specific force from the speed change and the centripetal acceleration plus
 gravity (+9.81 m/s² on z for a level robot), with white noise; no orientation (covariance[0] = -1,
 as sensor_msgs/Imu asks when orientation is not estimated).
+
+The GPS sits at base_link too: a fix every 1 / `gps_rate_hz` seconds, the true position turned
+into latitude, longitude and altitude through the scene's location (its origin and the map's yaw
+to ENU), with white noise of `gps_noise_m` on each axis.
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.spatial.transform import Rotation
 
+from pose_reloc.geodesy import GeoOrigin
 from pose_reloc.geometry import Transform
-from pose_reloc.synth.config import SensorsConfig
+from pose_reloc.synth.config import LocationConfig, SensorsConfig
 
 GRAVITY_MPS2 = 9.80665
 UNMEASURED_VARIANCE = 1e6  # z, roll and pitch: wheel odometry on a plane does not measure them
@@ -39,6 +44,15 @@ class OdometrySample:
     angular_radps: float  # yaw rate
     pose_covariance: NDArray[np.float64]  # 6x6, ROS order (x y z, rotation about x y z)
     twist_covariance: NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class GpsFix:
+    stamp: float
+    latitude_deg: float
+    longitude_deg: float
+    altitude_m: float
+    variance_m2: float  # of each axis
 
 
 @dataclass(frozen=True)
@@ -141,3 +155,27 @@ def imu_samples(
         force += config.accel_noise_mps2 * rng.standard_normal(3)
         samples.append(ImuSample(gyro, force, gyro_sigma**2, config.accel_noise_mps2**2))
     return samples
+
+
+def gps_fixes(
+    T_map_base: Sequence[Transform],
+    times_s: Sequence[float],
+    location: LocationConfig,
+    config: SensorsConfig,
+    rng: np.random.Generator,
+) -> dict[int, GpsFix]:
+    """Frame index -> the fix taken at that frame, one every 1 / gps_rate_hz seconds."""
+    origin = GeoOrigin(location.latitude, location.longitude, location.altitude)
+    map_to_enu = Rotation.from_euler("z", location.yaw_to_enu_deg, degrees=True)
+    fixes: dict[int, GpsFix] = {}
+    next_time = times_s[0] if len(times_s) else 0.0
+    for index, (T, stamp) in enumerate(zip(T_map_base, times_s, strict=True)):
+        if stamp + 1e-9 < next_time:
+            continue
+        enu = map_to_enu.apply(T.translation) + config.gps_noise_m * rng.standard_normal(3)
+        latitude, longitude, altitude = origin.to_geodetic(enu)
+        fixes[index] = GpsFix(
+            stamp, float(latitude), float(longitude), float(altitude), config.gps_noise_m**2
+        )
+        next_time = stamp + 1.0 / config.gps_rate_hz
+    return fixes

@@ -38,6 +38,11 @@ def add_parser(commands: Commands) -> None:
         "bag has no camera_info",
     )
     parser.add_argument("--odom-topic", default="/odom", help="nav_msgs/Odometry (odom -> base)")
+    parser.add_argument(
+        "--gps-topic",
+        default="/gps/fix",
+        help="sensor_msgs/NavSatFix: where the site lies on Earth, when --origin is not given",
+    )
     parser.add_argument("--base-frame", default="base_link", help="the robot frame of the odometry")
     parser.add_argument(
         "--camera-height",
@@ -60,7 +65,8 @@ def add_parser(commands: Commands) -> None:
         nargs=4,
         type=float,
         metavar=("LAT", "LON", "ALT", "YAW_TO_ENU_DEG"),
-        help="where the map's origin lies on Earth (for the sun); unknown: sun updates off",
+        help="where the map's origin lies on Earth (for the sun); default: from the bag's GPS "
+        "fixes; neither: sun updates off",
     )
     parser.add_argument(
         "--align-to-truth",
@@ -85,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         image=args.image_topic,
         camera_info=args.camera_info_topic,
         odometry=args.odom_topic,
+        gps=args.gps_topic,
         base_frame=args.base_frame,
     )
     try:

@@ -14,7 +14,13 @@ from scipy.spatial.transform import Rotation
 from pose_reloc.camera import PinholeCamera
 from pose_reloc.datasets import detect_format, read_dataset
 from pose_reloc.datasets.record import Frame
-from pose_reloc.datasets.rosbag import BagTopics, bag_topics, read_rosbag
+from pose_reloc.datasets.rosbag import (
+    BagTopics,
+    NavSatReading,
+    bag_topics,
+    read_navsat,
+    read_rosbag,
+)
 from pose_reloc.errors import PoseRelocError
 from pose_reloc.geometry import Transform
 
@@ -35,6 +41,7 @@ class MappingTopics:
     image: str = "/camera/image_raw/compressed"
     camera_info: str = "/camera/camera_info"
     odometry: str = "/odom"
+    gps: str = "/gps/fix"
     base_frame: str = "base_link"
     truth: str | None = "/ground_truth/pose"  # scored against when present, never used to map
 
@@ -55,6 +62,7 @@ class MappingInput:
     truth: list[Transform | None]  # T_map_cam per frame where the bag has ground truth; [] if none
     camera_height_m: float | None  # above the ground, from the mount on planar odometry
     dropped: dict[str, int] = field(default_factory=dict)
+    gps: list[NavSatReading] = field(default_factory=list)
 
 
 def read_mapping_bag(
@@ -81,7 +89,8 @@ def read_mapping_bag(
     truth = _truth(path, topics, camera, [f.stamp for f in frames]) if has_truth else []
     if camera_height_m is None:
         camera_height_m = _height_on_planar_odometry(frames)
-    return MappingInput(frames, truth, camera_height_m, dropped)
+    gps = read_navsat(path, topics.gps, dropped) if topics.gps in available else []
+    return MappingInput(frames, truth, camera_height_m, dropped, gps)
 
 
 def read_mapping_folder(

@@ -16,6 +16,7 @@ from scipy.spatial.transform import Rotation
 from pose_reloc.datasets.record import Frame
 from pose_reloc.errors import PoseRelocError
 from pose_reloc.geometry import Transform
+from pose_reloc.tools.site.gps import origin_from_gps
 from pose_reloc.tools.site.inputs import MappingInput
 from pose_reloc.tools.site.outputs import write_dataset, write_site_yaml, write_tum
 from pose_reloc.tools.site.register import register_frames
@@ -64,6 +65,7 @@ def make_site(inputs: MappingInput, settings: SiteSettings, folder: Path) -> Sit
     feature_map.save(folder / "map.npz")
     priors = mapping.frame_poses(frames)
     registration = register_frames(frames, priors, feature_map, settings.register_stride)
+    origin, gps_figures = _origin(settings, inputs, registration.frames)
     figures: dict[str, Any] = {
         **mapping.figures,
         "points_in_map": len(feature_map),
@@ -73,13 +75,14 @@ def make_site(inputs: MappingInput, settings: SiteSettings, folder: Path) -> Sit
         "not_registered": registration.reasons,
         "left_out_of_the_bag": inputs.dropped,
         "camera_height_m": inputs.camera_height_m,
+        **gps_figures,
     }
     if inputs.truth:
         key_truth = [inputs.truth[k] for k in mapping.keyframes]
         figures.update(score_poses(mapping.poses, key_truth, "keyframes"))
         odometry = [frames[k].T_wc for k in mapping.keyframes]
         figures.update(score_poses(odometry, key_truth, "odometry"))
-    _write(folder, inputs, mapping, registration.frames, settings)
+    _write(folder, inputs, mapping, registration.frames, settings, origin)
     figures["total_seconds"] = round(time.perf_counter() - started, 1)
     (folder / "figures.json").write_text(json.dumps(figures, indent=2, default=str))
     write_report(folder / "report.md", figures, settings.command)
@@ -102,8 +105,25 @@ def _in_truth_frame(poses: list[Transform], truth: list[Transform | None]) -> li
     return [move @ T for T in poses]
 
 
+def _origin(
+    settings: SiteSettings, inputs: MappingInput, registered: list[Frame]
+) -> tuple[dict[str, float] | None, dict[str, Any]]:
+    """The site's place on Earth: as given (--origin), else from the bag's GPS, else unknown."""
+    if settings.origin is not None:
+        return settings.origin, {"origin_from": "--origin"}
+    if not inputs.gps:
+        return None, {"origin_from": "nothing (no --origin, no GPS fix in the bag)"}
+    origin, figures = origin_from_gps(inputs.gps, registered)
+    return origin, {"origin_from": "GPS" if origin else "nothing (GPS unusable)", **figures}
+
+
 def _write(
-    folder: Path, inputs: MappingInput, mapping: Any, registered: list, settings: SiteSettings
+    folder: Path,
+    inputs: MappingInput,
+    mapping: Any,
+    registered: list,
+    settings: SiteSettings,
+    origin: dict[str, float] | None,
 ) -> None:
     frames = inputs.frames
     stamps = [frames[k].stamp for k in mapping.keyframes]
@@ -118,10 +138,10 @@ def _write(
             folder / "dataset",
             registered[:: settings.dataset_stride],
             {"source": "pose-reloc map-site", "frame_id": "map"},
-            settings.origin,
+            origin,
         )
     write_site_yaml(
         folder / "site.yaml",
         folder.with_name(folder.name.removesuffix(".partial")) / "map.npz",
-        settings.origin,
+        origin,
     )

@@ -1,0 +1,88 @@
+"""Geographic positions as local ENU metres (pose_reloc.geodesy), the synthetic GPS, and the
+site's origin fitted from fixes (tools/site/gps), on exact data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from pose_reloc.datasets.record import Frame
+from pose_reloc.datasets.rosbag import NavSatReading
+from pose_reloc.geodesy import GeoOrigin
+from pose_reloc.geometry import Transform
+from pose_reloc.synth.config import LocationConfig, SensorsConfig
+from pose_reloc.synth.sensors import gps_fixes
+from pose_reloc.tools.site.gps import origin_from_gps
+
+TORONTO = GeoOrigin(43.6629, -79.3957, 100.0)
+
+
+def test_enu_and_geodetic_positions_round_trip_and_have_the_earths_scale():
+    enu = np.array([[1200.0, -800.0, 3.0], [0.0, 0.0, 0.0], [-50.0, 2000.0, -1.0]])
+    back = TORONTO.to_enu(*TORONTO.to_geodetic(enu).T)
+    assert np.allclose(back, enu, atol=1e-6)
+    # A degree of latitude near 43.7° N is 111.1 km; a degree of longitude 80.7 km.
+    one_degree = TORONTO.to_enu([44.6629, 43.6629], [-79.3957, -78.3957], [100.0, 100.0])
+    assert one_degree[0, 1] == pytest.approx(111_100.0, rel=2e-3)
+    assert one_degree[1, 0] == pytest.approx(80_700.0, rel=2e-3)
+
+
+def _drive(count: int = 120) -> list[Transform]:
+    """base_link along an L: 60 m east in the map, then 60 m north, 1 m per frame."""
+    poses = []
+    for k in range(count):
+        x, y = (float(k), 0.0) if k < count // 2 else (count / 2.0, float(k - count // 2))
+        poses.append(Transform(Rotation.identity(), np.array([x, y, 0.0])))
+    return poses
+
+
+def test_exact_gps_fixes_come_at_their_rate_where_the_robot_is():
+    poses, stamps = _drive(), [0.5 * k for k in range(120)]
+    location = LocationConfig(43.6629, -79.3957, 100.0, yaw_to_enu_deg=30.0)
+    exact = SensorsConfig(gps_noise_m=0.0, gps_rate_hz=1.0)
+    fixes = gps_fixes(poses, stamps, location, exact, np.random.default_rng(0))
+    assert sorted(fixes) == list(range(0, 120, 2))
+    turn = Rotation.from_euler("z", 30.0, degrees=True)
+    for index, fix in fixes.items():
+        enu = TORONTO.to_enu(fix.latitude_deg, fix.longitude_deg, fix.altitude_m)
+        assert np.allclose(enu, turn.apply(poses[index].translation), atol=1e-6)
+
+
+def _frames_and_fixes(yaw_deg: float, offset_enu, noise_m: float, rng):
+    """Registered frames in a site frame and the fixes of the same places, the site turned
+    `yaw_deg` from ENU and its origin at `offset_enu` from TORONTO."""
+    turn = Rotation.from_euler("z", yaw_deg, degrees=True)
+    frames, fixes = [], []
+    for k, T in enumerate(_drive()):
+        stamp = 0.5 * k
+        frames.append(Frame(stamp, None, T, lambda: None, "test"))  # type: ignore[arg-type]
+        enu = turn.apply(T.translation) + offset_enu + noise_m * rng.standard_normal(3)
+        fixes.append(NavSatReading(stamp, *TORONTO.to_geodetic(enu)))
+    return frames, fixes
+
+
+def test_the_sites_origin_and_yaw_come_back_from_noisy_fixes():
+    rng = np.random.default_rng(3)
+    offset = np.array([35.0, -12.0, 1.5])
+    frames, fixes = _frames_and_fixes(-120.0, offset, 2.0, rng)
+    fixes[10] = NavSatReading(
+        fixes[10].stamp, fixes[10].latitude_deg + 0.001, fixes[10].longitude_deg, 100.0
+    )  # 111 m off
+    origin, figures = origin_from_gps(fixes, frames)
+    assert origin is not None
+    assert figures["gps_fixes_used"] == len(fixes) - 1  # the wild fix left out
+    expected = TORONTO.to_geodetic(offset)
+    assert TORONTO.to_enu(origin["origin_lat"], origin["origin_lon"], 100.0)[:2] == pytest.approx(
+        TORONTO.to_enu(expected[0], expected[1], 100.0)[:2], abs=1.0
+    )
+    assert origin["yaw_to_enu_deg"] == pytest.approx(-120.0, abs=1.0)
+
+
+def test_too_few_fixes_or_too_short_a_drive_give_no_origin_and_say_why():
+    frames, fixes = _frames_and_fixes(0.0, np.zeros(3), 0.0, np.random.default_rng(0))
+    origin, figures = origin_from_gps(fixes[:5], frames)
+    assert origin is None and "5 fixes" in figures["gps_origin"]
+    parked = [Frame(f.stamp, None, Transform.identity(), lambda: None, "test") for f in frames]  # type: ignore[arg-type]
+    origin, figures = origin_from_gps(fixes, parked)
+    assert origin is None and "spans less than" in figures["gps_origin"]
