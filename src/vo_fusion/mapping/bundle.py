@@ -102,7 +102,7 @@ class BundleResult:
     rms_before_px: float  # of the observations within `outlier_px` before
     rms_after_px: float  # and after
     iterations: int
-    odometry_scale: float = 1.0  # the factor the odometry's translations were found off by
+    odometry_scale: float = 1.0  # map units per odometry unit, where estimated (sigma_log_scale)
 
 
 def bundle_adjust(

@@ -81,11 +81,10 @@ def run(args: argparse.Namespace) -> int:
     from pose_reloc.datasets import detect_format
     from pose_reloc.tools.replay.camera_info_file import read_camera_info_yaml
     from pose_reloc.tools.site.inputs import MappingTopics, read_mapping_bag, read_mapping_folder
-    from pose_reloc.tools.site.outputs import publish, staging_folder
+    from pose_reloc.tools.site.outputs import site_folder
     from pose_reloc.tools.site.run import SiteSettings, make_site
 
     out = Path(args.out)
-    partial = staging_folder(out)
     camera = read_camera_info_yaml(args.calibration) if args.calibration else None
     topics = MappingTopics(
         image=args.image_topic,
@@ -94,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         gps=args.gps_topic,
         base_frame=args.base_frame,
     )
-    try:
+    with site_folder(out) as partial:
         if detect_format(Path(args.source)) == "rosbag":
             inputs = read_mapping_bag(args.source, topics, camera, args.camera_height)
         else:
@@ -109,12 +108,6 @@ def run(args: argparse.Namespace) -> int:
             align_to_truth=args.align_to_truth,
         )
         figures = make_site(inputs, settings, partial).figures
-    except BaseException:
-        import shutil
-
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    publish(partial, out)
     print(
         f"wrote {out}: {figures['points_in_map']} map points, "
         f"{figures['frames_registered']} of {figures['frames_attempted']} frames registered"

@@ -14,7 +14,8 @@ SITE/report.md, SITE/trajectory.png, SITE/figures.json
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -31,17 +32,20 @@ from pose_reloc.geometry import Transform
 from pose_reloc.sun import enu_to_map, sun_positions
 
 
-def staging_folder(out: Path) -> Path:
-    """An empty SITE.partial beside `out` (refusing a non-empty `out`)."""
+@contextmanager
+def site_folder(out: Path) -> Iterator[Path]:
+    """An empty OUT.partial beside `out` (refusing a non-empty `out`) to write into, renamed to
+    `out` when the block ends normally and removed when it raises."""
     if out.exists() and any(out.iterdir()):
         raise PoseRelocError(f"{out} exists and is not empty: give a new folder")
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    return partial
-
-
-def publish(partial: Path, out: Path) -> None:
+    try:
+        yield partial
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     if out.exists():
         out.rmdir()
     partial.rename(out)

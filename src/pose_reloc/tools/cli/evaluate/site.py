@@ -38,7 +38,7 @@ def add_parser(commands: Commands) -> None:
 def run(args: argparse.Namespace) -> int:
     from pose_reloc.datasets import detect_format, read_dataset
     from pose_reloc.tools.site.inputs import gravity_aligned
-    from pose_reloc.tools.site.outputs import publish, staging_folder
+    from pose_reloc.tools.site.outputs import site_folder
     from pose_reloc.tools.site.posed_images import PosedImagesProtocol, evaluate_posed_images
     from pose_reloc.tools.site.run import SiteSettings
 
@@ -52,18 +52,11 @@ def run(args: argparse.Namespace) -> int:
         map_features=args.map_features,
         command=" ".join(["pose-reloc", *sys.argv[1:]]),
     )
-    partial = staging_folder(out)
-    try:
+    with site_folder(out) as partial:
         figures = evaluate_posed_images(
             frames, settings, PosedImagesProtocol(seed=args.seed), partial
         )
         (partial / "evaluation.json").write_text(json.dumps(figures, indent=2, default=str))
-    except BaseException:
-        import shutil
-
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    publish(partial, out)
     site = figures["site"]
     print(
         f"{site['frames_registered']} of {site['frames_attempted']} mapped frames registered; "
