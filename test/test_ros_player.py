@@ -55,6 +55,39 @@ def test_plays_the_chosen_topics_in_order_with_clock_at_the_asked_rate(ros):
     assert clock_s[-1] - clock_s[0] == pytest.approx(duration_s, abs=0.11)
 
 
+def test_a_shutdown_while_playing_stops_the_player_without_an_error():
+    import rclpy
+    from rclpy.node import Node
+
+    from pose_reloc.tools.replay.bag_stream import BagStream
+    from pose_reloc.tools.replay.ros_player import BagPlayer
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = Node("bag_player", context=context)
+    with BagStream(DEMO_BAG, image_topic=None, camera_info_topic=None) as stream:
+        player = BagPlayer(node, stream, rate=5.0, clock=True, topics=[IMAGE, INFO])
+        outcome: dict[str, object] = {}
+
+        def play() -> None:
+            try:
+                outcome["count"] = player.play()
+            except Exception as error:  # what the launch test saw: "publisher's context is invalid"
+                outcome["error"] = error
+
+        playing = threading.Thread(target=play)
+        playing.start()
+        deadline = time.monotonic() + 30.0
+        while player.published < 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        context.shutdown()  # what rclpy's signal handler does on SIGINT
+        playing.join(timeout=10.0)
+        total = stream.count(IMAGE) + stream.count(INFO)
+    assert not playing.is_alive()
+    assert "error" not in outcome, outcome.get("error")
+    assert 20 <= outcome["count"] < total  # type: ignore[operator]
+
+
 def test_bad_arguments_are_refused_by_name(ros):
     from pose_reloc.errors import PoseRelocError
     from pose_reloc.tools.replay.bag_stream import BagStream

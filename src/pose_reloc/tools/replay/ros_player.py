@@ -72,10 +72,23 @@ class BagPlayer:
         return True
 
     def play(self) -> int:
-        """Every message at its recorded time offset (scaled by rate); returns how many went out."""
+        """Every message at its recorded time offset (scaled by rate); returns how many went out.
+        Stops early, without an error, once the node's context is shut down (SIGINT or SIGTERM
+        from `ros2 launch` while playing): a publish can then fail in the instant between the
+        check and the call, and that failure is the stop, not a crash."""
+        try:
+            return self._play()
+        except Exception:
+            if rclpy.ok(context=self.node.context):
+                raise
+            return self.published
+
+    def _play(self) -> int:
         start_wall = time.monotonic()
         start_bag: int | None = None
         for message in self.stream.messages(self.topics):
+            if not rclpy.ok(context=self.node.context):
+                break
             if start_bag is None:
                 start_bag = message.log_time_ns
             due = start_wall + (message.log_time_ns - start_bag) * 1e-9 / self.rate
