@@ -90,3 +90,42 @@ def test_drop_counter_counts_every_drop_by_reason(ros):
 def test_model_paths_default_to_the_package_models_folder():
     assert resolve_model_path("", "posenet_demo.onnx").parts[-2:] == ("models", "posenet_demo.onnx")
     assert str(resolve_model_path("/abs/m.onnx", "x.onnx")) == "/abs/m.onnx"
+
+
+STOPPED_MID_CALLBACK = """
+import sys
+import rclpy
+from rclpy.node import Node
+from std_msgs.msg import String
+from pose_reloc.ros.node_tools import run_node
+
+class Stopper(Node):
+    def __init__(self):
+        super().__init__("stopper")
+        self.publisher = self.create_publisher(String, "chatter", 10)
+        self.create_timer(0.01, self.tick)
+
+    def tick(self):
+        rclpy.shutdown()  # what SIGINT does while this callback runs
+        self.publisher.publish(String(data="after"))  # raises: the context is invalid
+
+sys.exit(run_node(Stopper, "stopper"))
+"""
+
+CRASHING_CALLBACK = STOPPED_MID_CALLBACK.replace(
+    "rclpy.shutdown()  # what SIGINT does while this callback runs", "raise ValueError('a bug')"
+)
+
+
+def test_a_callback_cut_off_by_shutdown_is_a_clean_exit_but_a_bug_is_not():
+    import subprocess
+    import sys
+
+    stopped = subprocess.run(
+        [sys.executable, "-c", STOPPED_MID_CALLBACK], capture_output=True, text=True, timeout=60
+    )
+    assert stopped.returncode == 0, stopped.stderr
+    crashed = subprocess.run(
+        [sys.executable, "-c", CRASHING_CALLBACK], capture_output=True, text=True, timeout=60
+    )
+    assert crashed.returncode != 0 and "a bug" in crashed.stderr
