@@ -6,7 +6,7 @@ SITE/keyframes.tum    mapped keyframe camera poses (TUM: stamp x y z qx qy qz qw
 SITE/frames.tum       every registered frame's refined camera pose
 SITE/odometry.tum     the odometry's camera poses of the same keyframes, for comparison
 SITE/dataset/         the registered frames as a posed dataset (train posenet / train sun take it;
-                      sun vectors where --origin says where the map lies on Earth)
+                      sun vectors where --origin or the GPS says where the map lies on Earth)
 SITE/site.yaml        parameters for robot.launch.py (config:=SITE/site.yaml)
 SITE/report.md, SITE/trajectory.png, SITE/figures.json
 """
