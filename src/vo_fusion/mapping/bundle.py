@@ -175,7 +175,11 @@ class _Problem:
         self.K, self.observations, self.factors = K, observations, factors
         self.n_poses, self.n_points, self.fixed_poses = n_poses, n_points, fixed_poses
         self.n_scale = int(factors is not None and factors.sigma_log_scale is not None)
+        # the block-sparse layout of one 6x3 block per observation, fixed for the whole solve
         self._camera_major = np.lexsort((observations.point, observations.pose))
+        per_camera = np.bincount(observations.pose, minlength=n_poses)
+        self._camera_rows = np.concatenate([[0], np.cumsum(per_camera)])
+        self._block_points = observations.point[self._camera_major]
 
     # --- residuals --------------------------------------------------------------------------
     def reprojection(self, R: Rotation, c: NDArray, p: NDArray) -> NDArray[np.float64]:
@@ -246,12 +250,8 @@ class _Problem:
         """(6 n_poses, 3 n_points) block-sparse matrix of one 6x3 block per observation (no two
         observations share a camera and a point); block products are several times faster than
         the same product in CSR."""
-        obs = self.observations
-        order = self._camera_major
-        per_camera = np.bincount(obs.pose, minlength=self.n_poses)
-        indptr = np.concatenate([[0], np.cumsum(per_camera)])
         return bsr_matrix(
-            (blocks[order], obs.point[order], indptr),
+            (blocks[self._camera_major], self._block_points, self._camera_rows),
             shape=(6 * self.n_poses, 3 * self.n_points),
         )
 
