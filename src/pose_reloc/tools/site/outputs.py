@@ -29,7 +29,7 @@ from pose_reloc.datasets.record import Frame
 from pose_reloc.datasets.synthetic import SyntheticDatasetWriter
 from pose_reloc.errors import PoseRelocError
 from pose_reloc.geometry import Transform
-from pose_reloc.sun import enu_to_map, sun_positions
+from sun_bcnn.ephemeris import MapAnchor, sun_reference
 
 
 @contextmanager
@@ -86,16 +86,13 @@ def _with_sun(
     left unknown (None) while the sun is below the horizon. The weather stays unknown."""
     if not frames:
         return [], np.zeros(0)
-    sun = sun_positions(
-        [f.stamp for f in frames],
-        origin["origin_lat"],
-        origin["origin_lon"],
-        origin["origin_alt"],
+    anchor = MapAnchor(
+        origin["origin_lat"], origin["origin_lon"], origin["origin_alt"], origin["yaw_to_enu_deg"]
     )
-    in_map = enu_to_map(sun.enu, origin["yaw_to_enu_deg"])
+    sun = sun_reference([f.stamp for f in frames], anchor)
     posed = [
         replace(f, sun_world=v, sun_cam=f.T_wc.rotation.inv().apply(v)) if up else f
-        for f, v, up in zip(frames, in_map, sun.above_horizon, strict=True)
+        for f, v, up in zip(frames, sun.map, sun.above_horizon, strict=True)
     ]
     return posed, sun.elevation_deg
 
