@@ -111,8 +111,22 @@ def test_the_scale_puts_the_ground_points_the_camera_height_below_the_cameras():
     points = np.vstack([ground, facades]) * map_scale
     view = np.repeat(np.arange(40), 300)
     point = rng.integers(0, len(points), len(view))
-    measured = scale_from_camera_height(centres, points, view, point, 1.3)
+    level = Rotation.from_euler("xyz", [-90, 0, -90], degrees=True)  # looking along x
+    poses = [Transform(level, c) for c in centres]
+    measured = scale_from_camera_height(poses, points, view, point, 1.3)
     assert measured is not None and measured.scale == pytest.approx(1 / map_scale, rel=0.003)
-    assert scale_from_camera_height(centres, facades * map_scale, view, point % 3000, 1.3) is None
+    assert scale_from_camera_height(poses, facades * map_scale, view, point % 3000, 1.3) is None
+    # A map pitched 0.5° (cameras and points together, as the images leave them): heights along
+    # the map's up rise with the distance ahead; along the mount's up, each camera's own, not.
+    ahead = points[point, 0] > centres[view, 0] + 1.0  # a forward camera sees what is ahead
+    tilt = Rotation.from_euler("y", 0.5, degrees=True)
+    pitched = [Transform(tilt * level, tilt.apply(c)) for c in centres]
+    mount_up = np.tile(level.inv().apply([0.0, 0.0, 1.0]), (40, 1))
+    seen = (view[ahead], point[ahead])
+    off = scale_from_camera_height(pitched, tilt.apply(points), *seen, 1.3)
+    along_mount = scale_from_camera_height(pitched, tilt.apply(points), *seen, 1.3, mount_up)
+    assert off is not None and along_mount is not None
+    assert abs(off.scale * map_scale - 1) > 0.01
+    assert along_mount.scale == pytest.approx(1 / map_scale, rel=0.003)
     odometry = centres / map_scale * 1.02  # wheels 2 % long
     assert scale_from_odometry(centres, odometry).scale == pytest.approx(1.02 / map_scale)

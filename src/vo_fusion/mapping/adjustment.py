@@ -6,7 +6,7 @@ the first poses put too far off come back."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from pose_reloc.geometry import Transform
 from vo_fusion.build_map import Tracks, View, merge_tracks, triangulate_and_filter, well_placed
 from vo_fusion.errors import VoFusionError
-from vo_fusion.mapping.bundle import PoseFactors, bundle_adjust
+from vo_fusion.mapping.bundle import OdometryCalibration, PoseFactors, bundle_adjust
 from vo_fusion.mapping.two_view import TwoView
 from vo_fusion.window_adjustment import WindowObservations
 
@@ -34,7 +34,7 @@ class AdjustedKeyframes:
     rms_before_px: float
     rms_after_px: float
     inlier_share: float  # of the observations, within the outlier threshold at the end
-    odometry_scale: float = 1.0  # the factor the odometry's steps were found off by (map units)
+    odometry: OdometryCalibration = field(default_factory=OdometryCalibration)  # found off by
 
     def point_of(self, view: int) -> dict[int, int]:
         """keypoint -> point index of the points keyframe `view` observes."""
@@ -168,7 +168,7 @@ def _adjust(
         before,
         result.rms_after_px,
         float(result.inliers.mean()),
-        result.odometry_scale,
+        result.odometry,
     )
 
 

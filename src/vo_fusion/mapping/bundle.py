@@ -4,7 +4,8 @@ per keyframe). Solved by Levenberg-Marquardt on the reduced camera system (the S
 of the points, whose 3x3 blocks invert in one batch), with a sparse direct solve: a drive's
 thousands of keyframes and hundreds of thousands of observations converge in tens of iterations,
 where a generic iterative solver needed minutes for a few dozen keyframes. Reprojection errors
-are Huber-weighted (re-weighted each iteration); the first `fixed_poses` poses are held.
+are Huber-weighted (re-weighted each iteration); the first `fixed_poses` poses are held (a
+single one, where gravity priors level every pose, in its centre and yaw only).
 
 A pose is (R_cam_world, camera centre); a step turns R by exp([δ]×) on the left, so poses
 facing any way (a U-turn passes 180°, where rotation vectors wrap) are handled alike. The
@@ -33,6 +34,47 @@ CONVERGED = 1e-6  # a relative cost decrease this small ends the solve
 
 
 @dataclass(frozen=True)
+class OdometryErrors:
+    """The systematic errors of a wheel odometry that the bundle estimates with the map, each
+    with its prior standard deviation (None: taken as absent). With white sigmas alone, a bias
+    that repeats on every step pulls the map along: 0.2°/m of heading creep is 10° after 50 m,
+    where white steps would have averaged down.
+    - `log_scale`: every distance reads exp(s) of the map's (a wheel radius off). A uniform
+      stretch of the map then costs the factors nothing, so its prior holds the gauge and the
+      camera height sets the metric scale after.
+    - `yaw_per_m` (rad/m): the heading creeps this much per metre driven (unequal wheel radii).
+    - `turn_scale`: turns read (1 + κ) of the true ones (a wheelbase off; skid steering)."""
+
+    log_scale: float | None = None
+    yaw_per_m: float | None = None
+    turn_scale: float | None = None
+
+    def _all(self) -> tuple[float | None, float | None, float | None]:
+        return self.log_scale, self.yaw_per_m, self.turn_scale
+
+    def sigmas(self) -> NDArray[np.float64]:
+        """The estimated ones' prior sigmas, in the order above."""
+        return np.array([s for s in self._all() if s is not None], dtype=np.float64)
+
+    def estimated(self) -> NDArray[np.int64]:
+        """Which of (log scale, yaw per metre, turn scale) are estimated."""
+        return np.array([k for k, s in enumerate(self._all()) if s is not None], dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class OdometryCalibration:
+    """What the bundle found the odometry off by (1, 0, 1 where not estimated)."""
+
+    scale: float = 1.0  # map units per odometry unit
+    yaw_drift_deg_per_m: float = 0.0
+    turn_scale: float = 1.0
+
+    @classmethod
+    def from_parameters(cls, full: NDArray[np.float64]) -> OdometryCalibration:
+        return cls(float(np.exp(full[0])), float(np.degrees(full[1])), float(1.0 + full[2]))
+
+
+@dataclass(frozen=True)
 class PoseFactors:
     """Relative-pose measurements between keyframes i and j (`R_ij`: j's camera frame into i's;
     `t_ij`: j's centre in i's frame) with per-factor standard deviations, and the world's up seen
@@ -46,11 +88,27 @@ class PoseFactors:
     sigma_translation_m: NDArray[np.float64]
     up_in_camera: NDArray[np.float64] | None = None
     sigma_tilt_rad: float = np.radians(1.0)
-    # None: the translations are in the map's units. A value: the map's units are exp(s) of the
-    # odometry's, s estimated with this prior sigma. A uniform stretch of the map then costs the
-    # factors nothing (the prior holds the gauge), so a wheel radius a few % off no longer
-    # stretches the map along the drive only; the camera height sets the metric scale after.
-    sigma_log_scale: float | None = None
+    systematic: OdometryErrors = OdometryErrors()  # none: the steps are metric and unbiased
+
+    def __post_init__(self) -> None:
+        turning = self.systematic.yaw_per_m, self.systematic.turn_scale
+        if any(s is not None for s in turning) and self.up_in_camera is None:
+            raise VoFusionError("the odometry's heading errors are about the up axis: give it")
+
+    @property
+    def length(self) -> NDArray[np.float64]:
+        """Each factor's driven distance, in the odometry's units."""
+        return np.asarray(np.linalg.norm(self.t_ij, axis=1), dtype=np.float64)
+
+    def up_at_j(self) -> NDArray[np.float64]:
+        assert self.up_in_camera is not None
+        return np.asarray(self.up_in_camera[self.j], dtype=np.float64)
+
+    def turn(self) -> NDArray[np.float64]:
+        """Each factor's measured turn (rad) about the up axis."""
+        if self.up_in_camera is None:
+            return np.zeros(len(self.i))
+        return np.asarray(np.einsum("ni,ni->n", self.R_ij.as_rotvec(), self.up_at_j()))
 
     @classmethod
     def between(
@@ -61,7 +119,7 @@ class PoseFactors:
         sigma_translation_m: Sequence[float] | NDArray[np.float64],
         up_in_camera: NDArray[np.float64] | None = None,
         sigma_tilt_rad: float = np.radians(1.0),
-        sigma_log_scale: float | None = None,
+        systematic: OdometryErrors = OdometryErrors(),
     ) -> PoseFactors:
         if not pairs:
             raise VoFusionError("pose factors need at least one pair of keyframes")
@@ -74,7 +132,7 @@ class PoseFactors:
             np.asarray(sigma_translation_m, dtype=np.float64),
             up_in_camera,
             sigma_tilt_rad,
-            sigma_log_scale,
+            systematic,
         )
 
     def subset(self, first: int, end: int) -> PoseFactors:
@@ -90,7 +148,7 @@ class PoseFactors:
             self.sigma_translation_m[keep],
             up,
             self.sigma_tilt_rad,
-            self.sigma_log_scale,
+            self.systematic,
         )
 
 
@@ -102,7 +160,7 @@ class BundleResult:
     rms_before_px: float  # of the observations within `outlier_px` before
     rms_after_px: float  # and after
     iterations: int
-    odometry_scale: float = 1.0  # map units per odometry unit, where estimated (sigma_log_scale)
+    odometry: OdometryCalibration = OdometryCalibration()  # where estimated (`systematic`)
 
 
 def bundle_adjust(
@@ -122,19 +180,19 @@ def bundle_adjust(
         Rotation.concatenate([T.rotation.inv() for T in poses]),
         np.array([T.translation for T in poses]),
         np.asarray(points, dtype=np.float64).copy(),
-        np.zeros(problem.n_scale),
+        np.zeros(problem.n_calibration),
     )
     initial = np.linalg.norm(problem.reprojection(*state[:3]), axis=1)
     before = _rms(initial[initial <= outlier_px])
     damping, iterations = 1e-4, 0
     cost = problem.cost(*state)
     for iterations in range(1, max_iterations + 1):  # noqa: B007
-        d_rotation, d_centre, d_point, d_scale = problem.step(*state, damping)
+        d_rotation, d_centre, d_point, d_calibration = problem.step(*state, damping)
         candidate = (
             Rotation.from_rotvec(d_rotation) * state[0],
             state[1] + d_centre,
             state[2] + d_point,
-            state[3] + d_scale,
+            state[3] + d_calibration,
         )
         candidate_cost = problem.cost(*candidate)
         if candidate_cost < cost:
@@ -151,9 +209,9 @@ def bundle_adjust(
     adjusted = [
         Transform(R_cw.inv(), centre) for R_cw, centre in zip(state[0], state[1], strict=True)
     ]
-    scale = float(np.exp(state[3].sum()))
+    odometry = OdometryCalibration.from_parameters(problem.full_calibration(state[3]))
     return BundleResult(
-        adjusted, state[2], inliers, before, _rms(errors[inliers]), iterations, scale
+        adjusted, state[2], inliers, before, _rms(errors[inliers]), iterations, odometry
     )
 
 
@@ -174,7 +232,17 @@ class _Problem:
     ):
         self.K, self.observations, self.factors = K, observations, factors
         self.n_poses, self.n_points, self.fixed_poses = n_poses, n_points, fixed_poses
-        self.n_scale = int(factors is not None and factors.sigma_log_scale is not None)
+        # Gravity priors fix roll and pitch of every pose, so a single held pose needs only its
+        # centre and yaw held; holding its tilt too forced the whole drive onto that one
+        # keyframe's tilt (on hilly real roads, the first keyframes came out 2-3° off).
+        self._level_gauge = (
+            fixed_poses == 1 and factors is not None and factors.up_in_camera is not None
+        )
+        self._estimated = np.zeros(0, dtype=np.int64)
+        if factors is not None:
+            self._estimated = factors.systematic.estimated()
+            self._length, self._turn = factors.length, factors.turn()
+        self.n_calibration = len(self._estimated)
         # the block-sparse layout of one 6x3 block per observation, fixed for the whole solve
         self._camera_major = np.lexsort((observations.point, observations.pose))
         per_camera = np.bincount(observations.pose, minlength=n_poses)
@@ -188,14 +256,38 @@ class _Problem:
         depth = np.maximum(camera[:, 2:3], 1e-6)
         return np.asarray(camera[:, :2] / depth @ self.K[:2, :2].T + self.K[:2, 2] - obs.pixels)
 
-    def factor_residuals(self, R: Rotation, c: NDArray, s: NDArray) -> NDArray[np.float64]:
-        """(F, 6) relative-pose residuals in sigmas, then (N, 3) tilt residuals, then the
-        odometry scale's prior, flattened."""
+    def full_calibration(self, x: NDArray) -> NDArray[np.float64]:
+        """(log scale, yaw per metre, turn scale - 1): the estimated ones from `x`, others 0."""
+        full = np.zeros(3)
+        full[self._estimated] = x
+        return full
+
+    def relative(
+        self, Ri: Rotation, ci: NDArray, Rj: Rotation, cj: NDArray, x: NDArray
+    ) -> NDArray[np.float64]:
+        """(F, 6) residuals of the relative factors, in sigmas (poses as R_cw and centres), the
+        odometry's steps corrected by its systematic errors `x`."""
+        f = self.factors
+        assert f is not None
+        log_scale, yaw_per_m, turn_error = self.full_calibration(x)
+        R_ij = f.R_ij
+        if yaw_per_m or turn_error:
+            true_turn = (self._turn - yaw_per_m * self._length) / (1.0 + turn_error)
+            correction = (true_turn - self._turn)[:, None] * f.up_at_j()
+            R_ij = R_ij * Rotation.from_rotvec(correction)
+        rotation = (R_ij.inv() * Ri * Rj.inv()).as_rotvec() / f.sigma_rotation_rad[:, None]
+        in_odometry_units = Ri.apply(cj - ci) * float(np.exp(-log_scale))
+        translation = (in_odometry_units - f.t_ij) / f.sigma_translation_m[:, None]
+        return np.concatenate([rotation, translation], axis=1)
+
+    def factor_residuals(self, R: Rotation, c: NDArray, x: NDArray) -> NDArray[np.float64]:
+        """(F, 6) relative-pose residuals in sigmas, then (N, 3) tilt residuals, then the priors
+        of the odometry's systematic errors, flattened."""
         f = self.factors
         if f is None:
             return np.zeros(0)
-        relative = _relative(f, R[f.i], c[f.i], R[f.j], c[f.j], s)
-        prior = s / f.sigma_log_scale if self.n_scale else np.zeros(0)
+        relative = self.relative(R[f.i], c[f.i], R[f.j], c[f.j], x)
+        prior = x / f.systematic.sigmas()
         return np.concatenate([relative.ravel(), _tilt(f, R).ravel(), prior])
 
     def cost(self, R: Rotation, c: NDArray, p: NDArray, s: NDArray) -> float:
@@ -207,10 +299,10 @@ class _Problem:
     def step(
         self, R: Rotation, c: NDArray, p: NDArray, s: NDArray, damping: float
     ) -> tuple[NDArray, NDArray, NDArray, NDArray]:
-        """(rotation perturbations δ, R ← exp([δ]×) R; centre steps; point steps; the odometry
-        log-scale's step, empty when it is not estimated)."""
+        """(rotation perturbations δ, R ← exp([δ]×) R; centre steps; point steps; the steps of
+        the odometry's estimated systematic errors)."""
         J_pose, J_point, residual = self._reprojection_blocks(R, c, p)
-        obs, n, columns = self.observations, self.n_poses, 6 * self.n_poses + self.n_scale
+        obs, n, columns = self.observations, self.n_poses, 6 * self.n_poses + self.n_calibration
         F_pose, f_residual = self._factor_system(R, c, s)
         # Every sum over observations is taken per block (a camera's 6x6, a point's 3x3, an
         # observation's 6x3); the one product that couples cameras through shared points,
@@ -231,20 +323,40 @@ class _Problem:
             6 * cameras[:, None] + np.arange(6), 6 * cameras, camera_blocks, (columns, columns)
         )
         H_cc = (H_cc + F_pose.T @ F_pose).tocsr()
-        held = np.zeros(columns)
-        held[: 6 * self.fixed_poses] = FIXED_WEIGHT
-        g_c[: 6 * self.fixed_poses] = 0.0
+        H_cc, held = self._hold(H_cc, g_c, R)
         H_cc = H_cc + diags(damping * H_cc.diagonal() + held + 1e-9)
-        coupling = block_diag([Y_sparse @ W_sparse.T, csr_matrix((self.n_scale, self.n_scale))])
+        calibration = csr_matrix((self.n_calibration, self.n_calibration))
+        coupling = block_diag([Y_sparse @ W_sparse.T, calibration])
         reduced = (H_cc - coupling).tocsc()
         rhs = -g_c
         rhs[: 6 * n] += Y_sparse @ g_p.ravel()
         d_pose = np.asarray(spsolve(reduced, rhs))
         back = (W_sparse.T @ d_pose[: 6 * n]).reshape(-1, 3)
         d_point = -np.einsum("nij,nj->ni", V_inv, g_p + back)
-        d_scale = d_pose[6 * n :]
+        d_calibration = d_pose[6 * n :]
         d_pose = d_pose[: 6 * n].reshape(-1, 6)
-        return d_pose[:, :3], d_pose[:, 3:], d_point, d_scale
+        return d_pose[:, :3], d_pose[:, 3:], d_point, d_calibration
+
+    def _hold(self, H_cc: csr_matrix, g_c: NDArray, R: Rotation) -> tuple[csr_matrix, NDArray]:
+        """The held poses: a stiff diagonal (returned, to be added) and no gradient (`g_c` is
+        changed in place); with a level gauge, the first pose's yaw and centre only."""
+        columns = H_cc.shape[0]
+        held = np.zeros(columns)
+        held[: 6 * self.fixed_poses] = FIXED_WEIGHT
+        first_turn = g_c[:3].copy()
+        g_c[: 6 * self.fixed_poses] = 0.0
+        if self._level_gauge:
+            # only the first pose's yaw (about the up it has now) is held, with its centre
+            up = R[0].apply(UP)
+            held[:3] = 0.0
+            g_c[:3] = first_turn - up * (up @ first_turn)
+            H_cc = H_cc + _sparse(
+                np.arange(3)[None],
+                np.zeros(1, dtype=np.int64),
+                FIXED_WEIGHT * np.outer(up, up)[None],
+                (columns, columns),
+            )
+        return H_cc, held
 
     def _by_camera_and_point(self, blocks: NDArray[np.float64]) -> bsr_matrix:
         """(6 n_poses, 3 n_points) block-sparse matrix of one 6x3 block per observation (no two
@@ -271,16 +383,16 @@ class _Problem:
         return d_pose, d_point * weight[:, None, None], errors * weight[:, None]
 
     def _factor_system(
-        self, R: Rotation, c: NDArray, s: NDArray
+        self, R: Rotation, c: NDArray, x: NDArray
     ) -> tuple[csr_matrix, NDArray[np.float64]]:
         """Numeric (central-difference) Jacobian of the pose factors: each depends on one or two
         poses, so 12 batched evaluations give the relative factors' and 3 the tilts'; the
-        odometry scale, where estimated, is the last column."""
-        columns = 6 * self.n_poses + self.n_scale
+        odometry's estimated systematic errors are the last columns."""
+        columns = 6 * self.n_poses + self.n_calibration
         f = self.factors
         if f is None:
             return csr_matrix((0, columns)), np.zeros(0)
-        residual = self.factor_residuals(R, c, s)
+        residual = self.factor_residuals(R, c, x)
         Ri, ci, Rj, cj = R[f.i], c[f.i], R[f.j], c[f.j]
         rows = 6 * np.arange(len(f.i))[:, None] + np.arange(6)[None, :]
         J = csr_matrix((6 * len(f.i), columns))
@@ -289,15 +401,15 @@ class _Problem:
             for k in range(6):
                 delta = np.zeros(6)
                 delta[k] = EPSILON
-                plus = _relative(f, *_perturbed(Ri, ci, Rj, cj, side, delta), s)
-                minus = _relative(f, *_perturbed(Ri, ci, Rj, cj, side, -delta), s)
+                plus = self.relative(*_perturbed(Ri, ci, Rj, cj, side, delta), x)
+                minus = self.relative(*_perturbed(Ri, ci, Rj, cj, side, -delta), x)
                 block[:, :, k] = (plus - minus) / (2 * EPSILON)
             J = J + _sparse(rows, 6 * pose_of, block, (6 * len(f.i), columns))
         blocks = [J, self._tilt_jacobian(R, columns)]
-        if self.n_scale:
-            blocks[0] = blocks[0] + self._scale_column(Ri, ci, cj, s, columns)
-            prior = np.zeros((1, columns))
-            prior[0, -1] = 1.0 / f.sigma_log_scale  # type: ignore[operator]
+        if self.n_calibration:
+            blocks[0] = blocks[0] + self._calibration_columns(Ri, ci, Rj, cj, x, columns)
+            prior = np.zeros((self.n_calibration, columns))
+            prior[:, 6 * self.n_poses :] = np.diag(1.0 / f.systematic.sigmas())
             blocks.append(csr_matrix(prior))
         return vstack(blocks).tocsr(), residual
 
@@ -313,35 +425,25 @@ class _Problem:
         rows_tilt = 3 * poses[:, None] + np.arange(3)[None, :]
         return _sparse(rows_tilt, 6 * poses, tilt_block, (3 * self.n_poses, columns))
 
-    def _scale_column(
-        self, Ri: Rotation, ci: NDArray, cj: NDArray, s: NDArray, columns: int
+    def _calibration_columns(
+        self, Ri: Rotation, ci: NDArray, Rj: Rotation, cj: NDArray, x: NDArray, columns: int
     ) -> csr_matrix:
-        """The relative factors' derivatives by the odometry log-scale, exact: the translation
-        residual is (exp(-s) R_i (c_j - c_i) - t_ij) / sigma."""
-        f = self.factors
-        assert f is not None
-        derivative = np.zeros((len(f.i), 6))
-        in_map = Ri.apply(cj - ci)
-        derivative[:, 3:] = -np.exp(-s.sum()) * in_map / f.sigma_translation_m[:, None]
-        rows = np.arange(6 * len(f.i))
-        return csr_matrix(
-            (derivative.ravel(), (rows, np.full(len(rows), columns - 1))),
-            shape=(len(rows), columns),
-        )
+        """The relative factors' derivatives by the odometry's systematic errors (central
+        differences; every factor depends on all of them)."""
+        derivative = np.zeros((6 * len(ci), self.n_calibration))
+        for k in range(self.n_calibration):
+            delta = np.zeros(self.n_calibration)
+            delta[k] = EPSILON
+            plus = self.relative(Ri, ci, Rj, cj, x + delta)
+            minus = self.relative(Ri, ci, Rj, cj, x - delta)
+            derivative[:, k] = ((plus - minus) / (2 * EPSILON)).ravel()
+        rows = np.repeat(np.arange(len(derivative)), self.n_calibration)
+        first = 6 * self.n_poses
+        cols = np.tile(np.arange(first, first + self.n_calibration), len(derivative))
+        return csr_matrix((derivative.ravel(), (rows, cols)), shape=(len(derivative), columns))
 
 
 EPSILON = 1e-6
-
-
-def _relative(
-    f: PoseFactors, Ri: Rotation, ci: NDArray, Rj: Rotation, cj: NDArray, s: NDArray
-) -> NDArray:
-    """(F, 6) residuals of the relative factors, in sigmas. Poses as R_cw and centres; `s` the
-    odometry's log-scale (empty: metric)."""
-    rotation = (f.R_ij.inv() * Ri * Rj.inv()).as_rotvec() / f.sigma_rotation_rad[:, None]
-    in_odometry_units = Ri.apply(cj - ci) * float(np.exp(-s.sum()))
-    translation = (in_odometry_units - f.t_ij) / f.sigma_translation_m[:, None]
-    return np.concatenate([rotation, translation], axis=1)
 
 
 def _perturbed(

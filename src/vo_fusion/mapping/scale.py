@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.spatial.transform import Rotation
 
 from pose_reloc.geometry import Transform
 from vo_fusion.errors import VoFusionError
@@ -17,6 +18,7 @@ from vo_fusion.mapping.pose_graph import UP
 
 GROUND_SEARCH = (0.7, 1.4)  # the ground is looked for this many camera heights below the camera
 GROUND_RANGE_M = (1.5, 12.0)  # ground points counted this far from the camera, horizontally
+MODE_BANDWIDTHS = (0.08, 0.04, 0.02)  # of the camera height: the mean shift's windows
 
 
 @dataclass(frozen=True)
@@ -31,20 +33,27 @@ class ScaleEstimate:
 
 
 def scale_from_camera_height(
-    centres: NDArray[np.float64],
+    poses: Sequence[Transform],
     points: NDArray[np.float64],
     observation_view: NDArray[np.int64],
     observation_point: NDArray[np.int64],
     camera_height_m: float,
+    up_in_camera: NDArray[np.float64] | None = None,
     min_support: int = 200,
 ) -> ScaleEstimate | None:
-    """The scale that puts the ground points the cameras saw `camera_height_m` below them, or
-    None when too few ground points were found (no textured ground in view)."""
+    """The scale that puts the ground points the cameras (T_map_cam `poses`) saw
+    `camera_height_m` below them, or None when too few ground points were found (no textured
+    ground in view). Heights are taken along the up each camera knows from its mount
+    (`up_in_camera`, per pose; default: the map's up): a keyframe pitched 0.3° in the map would
+    otherwise raise the ground 3 cm at 6 m, a 2 % error in scale."""
     if camera_height_m <= 0.0:
         raise VoFusionError(f"camera height above the ground is {camera_height_m} m: not positive")
-    offsets = centres[observation_view] - points[observation_point]
-    heights = offsets @ UP
-    horizontal = np.linalg.norm(offsets - heights[:, None] * UP, axis=1)
+    R_cw = Rotation.concatenate([T.rotation.inv() for T in poses])
+    centres = np.array([T.translation for T in poses])
+    up = R_cw.apply(np.tile(UP, (len(poses), 1))) if up_in_camera is None else up_in_camera
+    offsets = R_cw[observation_view].apply(centres[observation_view] - points[observation_point])
+    heights = np.einsum("ni,ni->n", offsets, up[observation_view])
+    horizontal = np.linalg.norm(offsets - heights[:, None] * up[observation_view], axis=1)
     nearby = (horizontal >= GROUND_RANGE_M[0]) & (horizontal <= GROUND_RANGE_M[1])
     low, high = GROUND_SEARCH
     candidates = heights[
@@ -52,29 +61,32 @@ def scale_from_camera_height(
     ]
     if len(candidates) < min_support:
         return None
-    peak = _densest(candidates, 0.02 * camera_height_m)
-    ground = candidates[np.abs(candidates - peak) < 0.03 * camera_height_m]
+    peak = _mode(candidates, camera_height_m * np.array(MODE_BANDWIDTHS))
+    ground = candidates[np.abs(candidates - peak) < MODE_BANDWIDTHS[-1] * camera_height_m]
     if len(ground) < min_support:
         return None
-    median = float(np.median(ground))
-    spread = float(np.median(np.abs(ground - median)) / median)
+    spread = float(np.median(np.abs(ground - peak)) / peak)
     return ScaleEstimate(
-        camera_height_m / median, "camera height above the ground", len(ground), spread
+        camera_height_m / peak, "camera height above the ground", len(ground), spread
     )
 
 
-def _densest(values: NDArray[np.float64], bandwidth: float) -> float:
-    """The value with the most others within `bandwidth` (a histogram mode, refined by the mean
-    of its neighbourhood)."""
-    bins = max(int((values.max() - values.min()) / bandwidth), 1)
-    counts, edges = np.histogram(values, bins=bins)
-    centre = 0.5 * (edges[counts.argmax()] + edges[counts.argmax() + 1])
-    for _ in range(5):
-        near = values[np.abs(values - centre) < bandwidth]
-        if len(near) == 0:
-            break
-        centre = float(near.mean())
-    return float(centre)
+def _mode(values: NDArray[np.float64], bandwidths: NDArray[np.float64]) -> float:
+    """The densest value: mean shift from the median, the window narrowed step by step. The
+    ground's heights form a broad peak (depth noise grows with distance) with kerbs and low
+    objects beside it; a histogram's highest bin moved the scale by ±2 % between two runs of the
+    same drive, the narrowing mean shift by 0.2 %."""
+    centre = float(np.median(values))
+    for bandwidth in bandwidths:
+        for _ in range(50):
+            near = values[np.abs(values - centre) < bandwidth]
+            if len(near) == 0:
+                return centre
+            moved = float(near.mean())
+            if abs(moved - centre) < 1e-4 * bandwidth:
+                break
+            centre = moved
+    return centre
 
 
 def scale_from_odometry(

@@ -25,7 +25,7 @@ from pose_reloc.geometry import Transform
 from vo_fusion.build_map import View, detect_views
 from vo_fusion.errors import VoFusionError
 from vo_fusion.mapping.adjustment import AdjustedKeyframes, adjust_keyframes
-from vo_fusion.mapping.bundle import PoseFactors
+from vo_fusion.mapping.bundle import OdometryErrors, PoseFactors
 from vo_fusion.mapping.keyframes import path_lengths, select_keyframes
 from vo_fusion.mapping.loops import LoopClosure, LoopSearch, close_loops, loop_candidates
 from vo_fusion.mapping.pose_graph import UP, Edge, PoseGraph
@@ -50,11 +50,12 @@ class MappingConfig:
     min_inliers: int = 30
     loops: LoopSearch = field(default_factory=LoopSearch)
     odometry_distance_error: float = 0.01  # sigma of an odometry step, a fraction of its length
-    # A constant scale error of the odometry (a wheel radius off) is estimated with the map, this
-    # sigma its prior; None: the odometry's distances are taken as metric. Without it, trusted
-    # steps stretch the map along the drive but not across it.
-    odometry_scale_error: float | None = 0.05
-    odometry_heading_error_deg_per_m: float = 0.5
+    odometry_heading_error_deg_per_m: float = 0.5  # sigma of a step's turn, per metre
+    # The odometry's systematic errors, estimated with the map (see bundle.OdometryErrors), with
+    # these prior sigmas; None: taken as absent.
+    odometry_scale_error: float | None = 0.05  # a fraction
+    odometry_yaw_drift_deg_per_m: float | None = 1.0
+    odometry_turn_scale_error: float | None = 0.1  # a fraction of each turn
     tilt_error_deg: float = 1.0  # of the gravity direction the odometry (flat ground) gives
     max_reprojection_px: float = 2.0
     camera_height_m: float | None = None  # above the ground; None: scale from odometry
@@ -155,7 +156,9 @@ def map_site(
         "inlier_share": round(adjusted.inlier_share, 4),
         "scale": scale.scale,
         "scale_source": scale.source,
-        "odometry_scale_in_map": round(adjusted.odometry_scale, 5),
+        "odometry_scale_in_map": round(adjusted.odometry.scale, 5),
+        "odometry_yaw_drift_deg_per_m": round(adjusted.odometry.yaw_drift_deg_per_m, 4),
+        "odometry_turn_scale": round(adjusted.odometry.turn_scale, 4),
         "seconds": round(elapsed, 1),
         **{f"seconds_{stage}": seconds for stage, seconds in lap.items()},
     }
@@ -201,8 +204,16 @@ def _odometry_factors(odometry: Sequence[Transform], config: MappingConfig) -> P
         sigma_translation,
         up,
         np.radians(config.tilt_error_deg),
-        None if config.odometry_scale_error is None else np.log1p(config.odometry_scale_error),
+        OdometryErrors(
+            None if config.odometry_scale_error is None else np.log1p(config.odometry_scale_error),
+            _radians(config.odometry_yaw_drift_deg_per_m),
+            config.odometry_turn_scale_error,
+        ),
     )
+
+
+def _radians(degrees: float | None) -> float | None:
+    return None if degrees is None else float(np.radians(degrees))
 
 
 def _with_loops(
@@ -267,7 +278,12 @@ def _scale(
     if config.camera_height_m is not None:
         tracks = adjusted.tracks
         measured = scale_from_camera_height(
-            centres, adjusted.points, tracks.view, tracks.track, config.camera_height_m
+            adjusted.poses,
+            adjusted.points,
+            tracks.view,
+            tracks.track,
+            config.camera_height_m,
+            np.array([T.rotation.inv().apply(UP) for T in odometry]),  # the mount's up
         )
         if measured is not None:
             return measured
