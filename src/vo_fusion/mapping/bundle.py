@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.sparse import block_diag, bsr_matrix, csr_matrix, diags, vstack
-from scipy.sparse.linalg import spsolve
+from scipy.sparse import block_diag, bsr_matrix, csc_matrix, csr_matrix, diags, vstack
+from scipy.sparse.linalg import splu
 from scipy.spatial.transform import Rotation
 
 from pose_reloc.geometry import Transform
@@ -330,7 +330,7 @@ class _Problem:
         reduced = (H_cc - coupling).tocsc()
         rhs = -g_c
         rhs[: 6 * n] += Y_sparse @ g_p.ravel()
-        d_pose = np.asarray(spsolve(reduced, rhs))
+        d_pose = _solve_symmetric(reduced, rhs)
         back = (W_sparse.T @ d_pose[: 6 * n]).reshape(-1, 3)
         d_point = -np.einsum("nij,nj->ni", V_inv, g_p + back)
         d_calibration = d_pose[6 * n :]
@@ -473,6 +473,20 @@ def _sparse(
     row_index = np.broadcast_to(rows[:, :, None], (n, a, b))
     column_index = np.broadcast_to(first_column[:, None, None] + np.arange(b), (n, a, b))
     return csr_matrix((blocks.ravel(), (row_index.ravel(), column_index.ravel())), shape=shape)
+
+
+def _solve_symmetric(A: csc_matrix, b: NDArray[np.float64]) -> NDArray[np.float64]:
+    """A x = b for the symmetric positive definite reduced camera system. A symmetric
+    fill-reducing ordering (minimum degree on A + Aᵀ) and diagonal pivots: loop closures couple
+    keyframes far apart in the drive, and the default column ordering for general matrices
+    filled the factor 2.5 times as much (3 times the time)."""
+    factor = splu(
+        A,
+        permc_spec="MMD_AT_PLUS_A",
+        diag_pivot_thresh=0.0,
+        options={"SymmetricMode": True},
+    )
+    return np.asarray(factor.solve(b), dtype=np.float64)
 
 
 def _sum_by(index: NDArray[np.int64], blocks: NDArray[np.float64], n: int) -> NDArray[np.float64]:
