@@ -60,6 +60,19 @@ class MappingConfig:
     max_reprojection_px: float = 2.0
     camera_height_m: float | None = None  # above the ground; None: scale from odometry
 
+    def __post_init__(self) -> None:
+        sigmas = {
+            "odometry distance error": self.odometry_distance_error,
+            "odometry heading error": self.odometry_heading_error_deg_per_m,
+            "odometry scale error": self.odometry_scale_error,
+            "odometry yaw drift error": self.odometry_yaw_drift_deg_per_m,
+            "odometry turn scale error": self.odometry_turn_scale_error,
+            "tilt error": self.tilt_error_deg,
+        }
+        for name, sigma in sigmas.items():
+            if sigma is not None and not sigma > 0.0:
+                raise VoFusionError(f"the {name} is {sigma}: a standard deviation, must be > 0")
+
 
 @dataclass
 class SiteMapping:

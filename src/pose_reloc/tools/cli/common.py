@@ -121,7 +121,15 @@ def add_mapping_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--odometry-heading-error",
         type=float,
-        help="how far the odometry's turns are trusted: degrees per metre driven (default 0.5)",
+        help="how far the odometry's turns are trusted: the white error of a step's turn, "
+        "degrees per metre driven (default 0.5; a constant creep per metre and a turn scale "
+        "error are estimated with the map, see --odometry-turn-scale-error)",
+    )
+    parser.add_argument(
+        "--odometry-turn-scale-error",
+        type=float,
+        help="how far off the odometry's turns may read, a fraction of each turn: the prior of "
+        "the turn scale the map estimates (default 0.1; raise it for skid steering)",
     )
 
 
@@ -134,6 +142,7 @@ def mapping_config(args: argparse.Namespace) -> MappingConfig:
         "keyframe_distance_m": args.keyframe_distance,
         "odometry_distance_error": args.odometry_distance_error,
         "odometry_heading_error_deg_per_m": args.odometry_heading_error,
+        "odometry_turn_scale_error": args.odometry_turn_scale_error,
     }
     return MappingConfig(**{name: value for name, value in given.items() if value is not None})
 
