@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pose_reloc.sun import EphemerisError, enu_from_azimuth_elevation, enu_to_map, sun_positions
+from pose_reloc.sun import (
+    EphemerisError,
+    enu_from_azimuth_elevation,
+    enu_to_map,
+    sun_at,
+    sun_positions,
+)
 
 TORONTO = (43.6629, -79.3957)
 
@@ -46,6 +52,16 @@ def test_map_frame_turned_from_enu():
     east = np.array([1.0, 0.0, 0.0])
     # A map whose x-axis points north (turned 90 deg from east): east is its -y.
     np.testing.assert_allclose(enu_to_map(east, 90.0), [0.0, -1.0, 0.0], atol=1e-12)
+
+
+def test_the_sun_at_one_stamp_in_a_turned_map_frame():
+    stamp = 1781000000.0
+    in_enu = sun_positions([stamp], *TORONTO, 76.0)
+    vector, elevation = sun_at(stamp, *TORONTO, 76.0, 90.0)
+    # the map's x axis points north: the ENU vector's north is the map's x, its east the map's -y
+    np.testing.assert_allclose(vector, [in_enu.enu[0, 1], -in_enu.enu[0, 0], in_enu.enu[0, 2]])
+    assert elevation == pytest.approx(float(in_enu.elevation_deg[0]))
+    assert np.degrees(np.arcsin(vector[2])) == pytest.approx(elevation, abs=1e-9)
 
 
 def test_places_not_on_earth_are_refused():

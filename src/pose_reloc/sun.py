@@ -76,3 +76,16 @@ def enu_to_map(vectors_enu: ArrayLike, yaw_to_enu_deg: float) -> NDArray[np.floa
     """ENU vectors expressed in a map frame whose axes are ENU's turned by yaw_to_enu_deg."""
     R_enu_map = Rotation.from_euler("z", yaw_to_enu_deg, degrees=True)
     return np.asarray(R_enu_map.inv().apply(np.asarray(vectors_enu, float)), dtype=np.float64)
+
+
+def sun_at(
+    stamp_s: float,
+    latitude_deg: float,
+    longitude_deg: float,
+    altitude_m: float = 0.0,
+    yaw_to_enu_deg: float = 0.0,
+) -> tuple[NDArray[np.float64], float]:
+    """(unit sun vector in the map frame, apparent elevation in degrees) at one Unix time, for a
+    map anchored at the place and turned `yaw_to_enu_deg` from east-north-up."""
+    positions = sun_positions([stamp_s], latitude_deg, longitude_deg, altitude_m)
+    return enu_to_map(positions.enu, yaw_to_enu_deg)[0], float(positions.elevation_deg[0])

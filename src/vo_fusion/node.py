@@ -16,7 +16,6 @@ import sys
 import time
 from collections import deque
 from dataclasses import replace
-from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -56,7 +55,7 @@ from pose_reloc.ros.parameters import (
     extrinsic_from_parameter,
     number_in,
 )
-from pose_reloc.sun import enu_to_map, sun_positions
+from pose_reloc.sun import sun_at
 from vo_fusion.feature_map import FeatureMap
 from vo_fusion.fusion import (
     TRACKING_REFINE,
@@ -289,10 +288,7 @@ class VoFusionNode(PolicyNode):
             self.drops.drop("bad_sun", str(error))
 
     def _ephemeris(self, stamp: float) -> tuple[np.ndarray, float]:
-        lat, lon, alt, yaw = self.origin
-        when = datetime.fromtimestamp(stamp, tz=timezone.utc)
-        positions = sun_positions([when], lat, lon, alt)
-        return enu_to_map(positions.enu, yaw)[0], float(positions.elevation_deg[0])
+        return sun_at(stamp, *self.origin)
 
     def on_image(self, msg: Any) -> None:
         started = time.perf_counter()

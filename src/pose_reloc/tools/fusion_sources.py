@@ -96,15 +96,12 @@ def sun_bcnn_observations(
 
 def scene_ephemeris(scene: str | Path) -> Callable[[float], tuple[NDArray, float]]:
     """stamp (Unix s) -> (unit sun vector in the scene's map frame, elevation deg)."""
-    from pose_reloc.sun import enu_to_map, sun_positions
+    from pose_reloc.sun import sun_at
     from pose_reloc.synth.config import load_scene_config
 
-    location: Any = load_scene_config(scene).location
+    place: Any = load_scene_config(scene).location
 
     def sun(stamp: float) -> tuple[NDArray, float]:
-        positions = sun_positions([stamp], location.latitude, location.longitude, location.altitude)
-        return enu_to_map(positions.enu, location.yaw_to_enu_deg)[0], float(
-            positions.elevation_deg[0]
-        )
+        return sun_at(stamp, place.latitude, place.longitude, place.altitude, place.yaw_to_enu_deg)
 
     return sun
