@@ -54,16 +54,3 @@ def sun_reference(
         elevation_deg=positions.elevation_deg,
         above_horizon=np.asarray(positions.above_horizon, dtype=bool),
     )
-
-
-def sun_in_map(
-    stamp_s: float,
-    latitude_deg: float,
-    longitude_deg: float,
-    altitude_m: float = 0.0,
-    yaw_to_enu_deg: float = 0.0,
-) -> tuple[NDArray[np.float64], bool]:
-    """(unit sun vector in the map frame, above the horizon) at one Unix time (e.g. a header stamp)."""
-    anchor = MapAnchor(latitude_deg, longitude_deg, altitude_m, yaw_to_enu_deg)
-    reference = sun_reference([stamp_s], anchor)
-    return reference.map[0], bool(reference.above_horizon[0])
