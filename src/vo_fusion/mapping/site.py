@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import NDArray
 
 from pose_reloc.datasets.record import Frame
 from pose_reloc.geometry import Transform
@@ -148,7 +149,7 @@ def map_site(
     if loops:
         adjusted = _with_loops(views, adjusted, neighbours, loops, factors, config)
     lap("loop_adjustment")
-    scale = _scale(adjusted, key_odometry, config)
+    scale = _scale(adjusted, key_odometry, factors.up_in_camera, config)
     final = scaled_poses(adjusted.poses, scale.scale)
     elapsed = time.perf_counter() - started
     log(
@@ -285,8 +286,13 @@ def _close(
 
 
 def _scale(
-    adjusted: AdjustedKeyframes, odometry: Sequence[Transform], config: MappingConfig
+    adjusted: AdjustedKeyframes,
+    odometry: Sequence[Transform],
+    up_in_camera: NDArray[np.float64] | None,
+    config: MappingConfig,
 ) -> ScaleEstimate:
+    """From the camera height (heights along `up_in_camera`, the odometry's up: the mount's),
+    else from the odometry's distances."""
     centres = np.array([T.translation for T in adjusted.poses])
     if config.camera_height_m is not None:
         tracks = adjusted.tracks
@@ -296,7 +302,7 @@ def _scale(
             tracks.view,
             tracks.track,
             config.camera_height_m,
-            np.array([T.rotation.inv().apply(UP) for T in odometry]),  # the mount's up
+            up_in_camera,
         )
         if measured is not None:
             return measured
