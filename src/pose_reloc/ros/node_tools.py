@@ -31,6 +31,7 @@ from pose_reloc.camera import PinholeCamera
 from pose_reloc.errors import NotACameraImageError, PoseRelocError
 from pose_reloc.geometry import Transform
 from pose_reloc.ros import convert as ros_convert
+from pose_reloc.ros.stop_signals import init_without_rclpy_signals, spin_until_stopped
 
 SENSOR_QOS = qos_profile_sensor_data
 LATCHED_QOS = QoSProfile(
@@ -220,30 +221,29 @@ def diagnostics_message(
 
 def run_node(make_node: Callable[[], Node], name: str, args: list[str] | None = None) -> int:
     """A node's console entry point: init, build (a PoseRelocError is a clean refusal to start,
-    exit code 1; Ctrl-C or SIGTERM while starting, a clean exit), spin until Ctrl-C or shutdown
-    (an error once the context is shut down is part of stopping), clean up."""
+    exit code 1), spin until SIGINT, SIGTERM or shutdown (an error once the context is shut down
+    is part of stopping), clean up. The signals only set a flag that the spin loop polls
+    (stop_signals says why)."""
     import sys
 
-    rclpy.init(args=args)
+    stop = init_without_rclpy_signals(args)
     try:
         node = make_node()
     except PoseRelocError as error:
         print(f"[{name}] cannot start: {error}", file=sys.stderr)
         rclpy.try_shutdown()
         return 1
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        rclpy.try_shutdown()
-        return 0
     try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        spin_until_stopped(node, stop)
+    except rclpy.executors.ExternalShutdownException:
         pass
     except Exception:
-        # A callback that was running when SIGINT/SIGTERM shut the context down fails on its
-        # next publish ("publisher's context is invalid"): that is the stop, not a crash.
+        # A callback that was running when the context was shut down fails on its next
+        # publish ("publisher's context is invalid"): that is the stop, not a crash.
         if rclpy.ok():
             raise
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
+        stop.restore()
     return 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import rclpy
@@ -20,13 +20,15 @@ from rosgraph_msgs.msg import Clock
 
 from pose_reloc.errors import PoseRelocError
 from pose_reloc.ros.node_tools import LATCHED_QOS, RELIABLE_QOS
+from pose_reloc.ros.stop_signals import init_without_rclpy_signals
 from pose_reloc.tools.replay.bag_stream import BagStream, message_class
 
 WAIT_POLL_S = 0.05
 
 
 class BagPlayer:
-    """Publishes a bag's messages through `node` at `rate` times the recorded speed."""
+    """Publishes a bag's messages through `node` at `rate` times the recorded speed; waiting and
+    playing end early once `stopped()` (a stop signal came)."""
 
     def __init__(
         self,
@@ -35,7 +37,9 @@ class BagPlayer:
         rate: float = 1.0,
         clock: bool = False,
         topics: Sequence[str] | None = None,
+        stopped: Callable[[], bool] = lambda: False,
     ):
+        self.stopped = stopped
         if not rate > 0:
             raise PoseRelocError(f"playback rate must be positive, got {rate}")
         unknown = sorted(set(topics or ()) - set(stream.topics))
@@ -66,16 +70,16 @@ class BagPlayer:
             )
         deadline = time.monotonic() + timeout_s
         while self.publishers[topic].get_subscription_count() < count:
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or self.stopped():
                 return False
             time.sleep(WAIT_POLL_S)
         return True
 
     def play(self) -> int:
         """Every message at its recorded time offset (scaled by rate); returns how many went out.
-        Stops early, without an error, once the node's context is shut down (SIGINT or SIGTERM
-        from `ros2 launch` while playing): a publish can then fail in the instant between the
-        check and the call, and that failure is the stop, not a crash."""
+        Stops early, without an error, on a stop signal (SIGINT or SIGTERM from `ros2 launch`)
+        or once the node's context is shut down: a publish can then fail in the instant between
+        the check and the call, and that failure is the stop, not a crash."""
         try:
             return self._play()
         except Exception:
@@ -87,7 +91,7 @@ class BagPlayer:
         start_wall = time.monotonic()
         start_bag: int | None = None
         for message in self.stream.messages(self.topics):
-            if not rclpy.ok(context=self.node.context):
+            if self.stopped() or not rclpy.ok(context=self.node.context):
                 break
             if start_bag is None:
                 start_bag = message.log_time_ns
@@ -127,14 +131,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     command_line = ["bag_player", *(sys.argv[1:] if argv is None else argv)]
     args = build_parser().parse_args(rclpy.utilities.remove_ros_args(command_line)[1:])
-    rclpy.init(args=command_line)
+    stop = init_without_rclpy_signals(command_line)
     node = Node("bag_player")
     try:
         with BagStream(args.bag, image_topic=None, camera_info_topic=None) as stream:
-            player = BagPlayer(node, stream, args.rate, args.clock, args.topics)
+            player = BagPlayer(
+                node, stream, args.rate, args.clock, args.topics, lambda: stop.requested
+            )
             if args.wait_for:
                 topic, count = args.wait_for[0], int(args.wait_for[1])
-                if not player.wait_for_subscribers(topic, count, args.wait_timeout):
+                waited = player.wait_for_subscribers(topic, count, args.wait_timeout)
+                if stop.requested:
+                    return 0
+                if not waited:
                     print(
                         f"[bag_player] {topic} has fewer than {count} subscribers after "
                         f"{args.wait_timeout:.0f} s: are the nodes running?",
@@ -149,9 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PoseRelocError as error:
         print(f"[bag_player] cannot play: {error}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 0
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
+        stop.restore()
     return 0
