@@ -13,7 +13,8 @@ from pose_reloc.geodesy import GeoOrigin
 from pose_reloc.geometry import Transform
 from pose_reloc.synth.config import LocationConfig, SensorsConfig
 from pose_reloc.synth.sensors import gps_fixes
-from pose_reloc.tools.site.gps import origin_from_gps
+from pose_reloc.tools.site.gps import fixes_in_enu, origin_from_gps
+from vo_fusion.mapping.scale import scale_from_fixes
 
 TORONTO = GeoOrigin(43.6629, -79.3957, 100.0)
 
@@ -86,3 +87,39 @@ def test_too_few_fixes_or_too_short_a_drive_give_no_origin_and_say_why():
     parked = [Frame(f.stamp, None, Transform.identity(), lambda: None, "test") for f in frames]  # type: ignore[arg-type]
     origin, figures = origin_from_gps(fixes, parked)
     assert origin is None and "spans less than" in figures["gps_origin"]
+
+
+@pytest.mark.parametrize("map_scale", [0.97, 1.0, 1.04])
+def test_the_map_scale_comes_back_from_noisy_fixes_with_an_honest_std(map_scale):
+    """A map drawn `map_scale` times too small (the truth is x 1 / map_scale): the fit onto 2 m
+    fixes gets the factor back within its stated std (3 sigma), and one wild fix changes
+    nothing. Keyframes are half as frequent as the fixes' frames: their centres are
+    interpolated at the fixes' stamps."""
+    rng = np.random.default_rng(int(map_scale * 100))
+    frames, fixes = _frames_and_fixes(40.0, np.array([5.0, 7.0, 0.0]), 2.0, rng)
+    wild = fixes[30]
+    fixes[30] = NavSatReading(wild.stamp, wild.latitude_deg + 0.001, wild.longitude_deg, 100.0)
+    keyframes = frames[::2]
+    centres = np.array([map_scale * f.T_wc.translation for f in keyframes])
+    stamps = np.array([f.stamp for f in keyframes])
+    enu = fixes_in_enu(fixes)
+    assert enu is not None
+    estimate = scale_from_fixes(centres, stamps, enu)
+    assert estimate is not None and estimate.source == "GPS" and estimate.std is not None
+    # The last fix comes after the last keyframe; the wild one is refitted away.
+    assert len(fixes) - 5 <= estimate.support <= len(fixes) - 2
+    # 2 m per fix over an L of 120 m: about 0.7 % for the whole fit.
+    assert 0.002 < estimate.std < 0.02
+    assert abs(estimate.scale * map_scale - 1.0) < 3.0 * estimate.std
+
+
+def test_fixes_outside_the_drive_or_too_few_give_no_gps_scale():
+    frames, fixes = _frames_and_fixes(0.0, np.zeros(3), 0.0, np.random.default_rng(0))
+    centres = np.array([f.T_wc.translation for f in frames])
+    stamps = np.array([f.stamp for f in frames])
+    late = fixes_in_enu(fixes)
+    assert late is not None
+    late = type(late)(late.stamps + 1000.0, late.enu)  # another day's fixes
+    assert scale_from_fixes(centres, stamps, late) is None
+    few = fixes_in_enu(fixes[:8])
+    assert few is not None and scale_from_fixes(centres, stamps, few) is None

@@ -1,7 +1,8 @@
-"""Metric scale for a map whose shape the images fixed: from the camera's known height above the
+"""Metric scale for a map whose shape the images fixed: from position fixes (GPS: a horizontal
+similarity fit of the keyframe centres onto the fixes), from the camera's known height above the
 ground (the mount in /tf_static, the robot on the ground), measured against the ground points the
-map triangulated, or from the odometry (a Sim(3) fit of the keyframe centres to where odometry put
-them, which carries the odometry's own scale error)."""
+map triangulated, or from the odometry (the ratio of the distances it measured to the map's, which
+carries the odometry's own scale error)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from vo_fusion.mapping.pose_graph import UP
 GROUND_SEARCH = (0.7, 1.4)  # the ground is looked for this many camera heights below the camera
 GROUND_RANGE_M = (1.5, 12.0)  # ground points counted this far from the camera, horizontally
 MODE_BANDWIDTHS = (0.08, 0.04, 0.02)  # of the camera height: the mean shift's windows
+MIN_FIXES = 10
+MIN_FIX_SPREAD_M = 20.0  # the fixes span this much, at least, horizontally
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,16 @@ class ScaleEstimate:
     source: str
     support: int
     spread: float  # relative spread (MAD/median) of the measurements
+    std: float | None = None  # relative standard deviation, where the fit gives one
+
+
+@dataclass(frozen=True)
+class PositionFixes:
+    """Where a receiver outside the map put the robot (GPS fixes in east-north-up metres about
+    any point), at `stamps` (seconds, the frames' clock)."""
+
+    stamps: NDArray[np.float64]
+    enu: NDArray[np.float64]  # (n, 3)
 
 
 def scale_from_camera_height(
@@ -102,6 +115,56 @@ def scale_from_odometry(
     ratios = steps_odom[moving] / steps_map[moving]
     spread = float(np.median(np.abs(ratios - np.median(ratios))) / max(np.median(ratios), 1e-9))
     return ScaleEstimate(odometry_path / map_path, "odometry distance", int(moving.sum()), spread)
+
+
+def scale_from_fixes(
+    centres: NDArray[np.float64], stamps: NDArray[np.float64], fixes: PositionFixes
+) -> ScaleEstimate | None:
+    """The horizontal similarity that carries the keyframe centres (interpolated at the fixes'
+    stamps) onto the fixes, refitted once without the fixes beyond three times the median miss.
+    `std` assumes independent fix errors (a receiver's correlate over seconds to minutes: read it
+    as a lower bound). None where fewer than MIN_FIXES fixes fall within the drive or they span
+    less than MIN_FIX_SPREAD_M."""
+    inside = (fixes.stamps >= stamps[0]) & (fixes.stamps <= stamps[-1])
+    if inside.sum() < MIN_FIXES:
+        return None
+    site = np.column_stack(
+        [np.interp(fixes.stamps[inside], stamps, centres[:, axis]) for axis in (0, 1)]
+    )
+    measured = fixes.enu[inside, :2]
+    if np.ptp(measured, axis=0).max() < MIN_FIX_SPREAD_M:
+        return None
+    fit = horizontal_similarity(site, measured)
+    kept = fit.misses <= 3.0 * max(float(np.median(fit.misses)), 1e-3)
+    fit = horizontal_similarity(site[kept], measured[kept])
+    sigma = float(np.sqrt(np.mean(fit.misses**2) / 2.0))  # a fix's error per axis, metres
+    radius = float(np.sqrt(np.mean(np.sum((measured[kept] - measured[kept].mean(0)) ** 2, 1))))
+    spread = sigma / max(radius, 1e-9)  # one fix's error against the drive's extent
+    return ScaleEstimate(fit.scale, "GPS", int(kept.sum()), spread, spread / np.sqrt(kept.sum()))
+
+
+@dataclass(frozen=True)
+class HorizontalSimilarity:
+    """target_xy ≈ scale R(yaw) source_xy + offset; `misses`: each point's distance, metres."""
+
+    yaw: float
+    scale: float
+    offset: NDArray[np.float64]
+    misses: NDArray[np.float64]
+
+
+def horizontal_similarity(
+    source_xy: NDArray[np.float64], target_xy: NDArray[np.float64], with_scale: bool = True
+) -> HorizontalSimilarity:
+    """Least squares (Umeyama's, in the plane); with_scale=False: yaw and offset only."""
+    a = source_xy - source_xy.mean(axis=0)
+    b = target_xy - target_xy.mean(axis=0)
+    yaw = float(np.arctan2(np.sum(a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]), np.sum(a * b)))
+    R = np.array([[np.cos(yaw), -np.sin(yaw)], [np.sin(yaw), np.cos(yaw)]])
+    scale = float(np.sum(b * (a @ R.T)) / max(float(np.sum(a * a)), 1e-12)) if with_scale else 1.0
+    offset = target_xy.mean(axis=0) - scale * R @ source_xy.mean(axis=0)
+    misses = np.linalg.norm(scale * source_xy @ R.T + offset - target_xy, axis=1)
+    return HorizontalSimilarity(yaw, scale, offset, misses)
 
 
 def scaled_poses(poses: Sequence[Transform], scale: float) -> list[Transform]:

@@ -31,14 +31,20 @@ from vo_fusion.mapping.keyframes import path_lengths, select_keyframes
 from vo_fusion.mapping.loops import LoopClosure, LoopSearch, close_loops, loop_candidates
 from vo_fusion.mapping.pose_graph import UP, Edge, PoseGraph
 from vo_fusion.mapping.scale import (
+    PositionFixes,
     ScaleEstimate,
     scale_from_camera_height,
+    scale_from_fixes,
     scale_from_odometry,
     scaled_poses,
 )
 from vo_fusion.mapping.two_view import TwoView, verify_pair
 
 MIN_FEATURES = 50  # a keyframe with fewer (dark, blank, blurred) is posed by odometry alone
+# The camera height's scale was 0.3-1.3 % off on the demo city's drives; a GPS fit's std (a lower
+# bound: fix errors correlate) counts this many times over against it.
+CAMERA_HEIGHT_SCALE_STD = 0.01
+GPS_STD_MARGIN = 3.0
 
 
 @dataclass(frozen=True)
@@ -104,14 +110,15 @@ def map_site(
     frames: Sequence[Frame],
     config: MappingConfig = MappingConfig(),
     log: Callable[[str], None] = print,
+    fixes: PositionFixes | None = None,
 ) -> SiteMapping:
-    """Map the drive in `frames`, whose `T_wc` are the odometry's T_odom_cam (the mount applied)."""
+    """Map the drive in `frames`, whose `T_wc` are the odometry's T_odom_cam (the mount applied);
+    `fixes` (GPS), where given, may set the scale (`_scale` says when)."""
     started = time.perf_counter()
     lap = _Laps()
     odometry = [frame.T_wc for frame in frames]
     keyframes = select_keyframes(odometry, config.keyframe_distance_m, config.keyframe_rotation_deg)
-    driven_all = path_lengths(odometry)
-    driven = float(driven_all[-1]) if len(driven_all) else 0.0
+    driven = float(path_lengths(odometry)[-1]) if odometry else 0.0
     if len(keyframes) < 3:
         raise VoFusionError(
             f"the drive moved {driven:.2f} m by its odometry ({len(frames)} frames, "
@@ -149,7 +156,10 @@ def map_site(
     if loops:
         adjusted = _with_loops(views, adjusted, neighbours, loops, factors, config)
     lap("loop_adjustment")
-    scale = _scale(adjusted, key_odometry, factors.up_in_camera, config)
+    stamps = np.array([frames[k].stamp for k in keyframes])
+    scale, scale_figures = _scale(
+        adjusted, key_odometry, factors.up_in_camera, config, stamps, fixes
+    )
     final = scaled_poses(adjusted.poses, scale.scale)
     elapsed = time.perf_counter() - started
     log(
@@ -170,6 +180,7 @@ def map_site(
         "inlier_share": round(adjusted.inlier_share, 4),
         "scale": scale.scale,
         "scale_source": scale.source,
+        **scale_figures,
         "odometry_scale_in_map": round(adjusted.odometry.scale, 5),
         "odometry_yaw_drift_deg_per_m": round(adjusted.odometry.yaw_drift_deg_per_m, 4),
         "odometry_turn_scale": round(adjusted.odometry.turn_scale, 4),
@@ -290,13 +301,18 @@ def _scale(
     odometry: Sequence[Transform],
     up_in_camera: NDArray[np.float64] | None,
     config: MappingConfig,
-) -> ScaleEstimate:
-    """From the camera height (heights along `up_in_camera`, the odometry's up: the mount's),
-    else from the odometry's distances."""
+    stamps: NDArray[np.float64],
+    fixes: PositionFixes | None,
+) -> tuple[ScaleEstimate, dict[str, float]]:
+    """From the GPS where its fit is several times surer than the camera height (the drive spans
+    a few hundred metres or more), else from the camera height (heights along `up_in_camera`, the
+    odometry's up: the mount's), else from the odometry's distances; with what each gave."""
     centres = np.array([T.translation for T in adjusted.poses])
+    figures: dict[str, float] = {}
+    by_height = None
     if config.camera_height_m is not None:
         tracks = adjusted.tracks
-        measured = scale_from_camera_height(
+        by_height = scale_from_camera_height(
             adjusted.poses,
             adjusted.points,
             tracks.view,
@@ -304,6 +320,13 @@ def _scale(
             config.camera_height_m,
             up_in_camera,
         )
-        if measured is not None:
-            return measured
-    return scale_from_odometry(centres, np.array([T.translation for T in odometry]))
+        if by_height is not None:
+            figures["scale_by_camera_height"] = by_height.scale
+    by_gps = scale_from_fixes(centres, stamps, fixes) if fixes is not None else None
+    if by_gps is not None and by_gps.std is not None:
+        figures |= {"scale_by_gps": by_gps.scale, "scale_by_gps_std": by_gps.std}
+        if by_height is None or GPS_STD_MARGIN * by_gps.std < CAMERA_HEIGHT_SCALE_STD:
+            return by_gps, figures
+    if by_height is not None:
+        return by_height, figures
+    return scale_from_odometry(centres, np.array([T.translation for T in odometry])), figures

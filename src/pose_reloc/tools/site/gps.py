@@ -15,6 +15,7 @@ import numpy as np
 from pose_reloc.datasets.record import Frame
 from pose_reloc.datasets.rosbag import NavSatReading
 from pose_reloc.geodesy import GeoOrigin
+from vo_fusion.mapping.scale import PositionFixes, horizontal_similarity
 
 MAX_STAMP_GAP_S = 0.1  # a fix is matched to a frame this close in time
 MIN_FIXES = 10
@@ -40,9 +41,10 @@ def origin_from_gps(
     if np.ptp(site[:, :2], axis=0).max() < MIN_SPREAD_M:
         figures["gps_origin"] = f"none: the drive spans less than {MIN_SPREAD_M:.0f} m"
         return None, figures
-    yaw, offset, misses = _fit_yaw(site[:, :2], enu[:, :2])
-    kept = misses <= 3.0 * max(float(np.median(misses)), 1e-3)
-    yaw, offset, misses = _fit_yaw(site[kept, :2], enu[kept, :2])
+    fit = horizontal_similarity(site[:, :2], enu[:, :2], with_scale=False)
+    kept = fit.misses <= 3.0 * max(float(np.median(fit.misses)), 1e-3)
+    fit = horizontal_similarity(site[kept, :2], enu[kept, :2], with_scale=False)
+    yaw, offset, misses = fit.yaw, fit.offset, fit.misses
     up = float(np.median(enu[kept, 2] - site[kept, 2]))
     latitude, longitude, altitude = anchor.to_geodetic([*offset, up])
     figures.update(
@@ -59,6 +61,19 @@ def origin_from_gps(
     return origin, figures
 
 
+def fixes_in_enu(fixes: Sequence[NavSatReading]) -> PositionFixes | None:
+    """The fixes in east-north-up metres about the first one (for the mapping's scale)."""
+    if not fixes:
+        return None
+    anchor = GeoOrigin(fixes[0].latitude_deg, fixes[0].longitude_deg, fixes[0].altitude_m)
+    enu = anchor.to_enu(
+        [f.latitude_deg for f in fixes],
+        [f.longitude_deg for f in fixes],
+        [f.altitude_m for f in fixes],
+    )
+    return PositionFixes(np.array([f.stamp for f in fixes]), np.asarray(enu, dtype=np.float64))
+
+
 def _matched(
     fixes: Sequence[NavSatReading], frames: Sequence[Frame]
 ) -> list[tuple[NavSatReading, Frame]]:
@@ -71,13 +86,3 @@ def _matched(
         if abs(stamps[nearest] - fix.stamp) <= MAX_STAMP_GAP_S:
             pairs.append((fix, frames[nearest]))
     return pairs
-
-
-def _fit_yaw(site_xy: np.ndarray, enu_xy: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """(yaw, offset, misses): enu ≈ R(yaw) site + offset, least squares; misses per point, m."""
-    a, b = site_xy - site_xy.mean(axis=0), enu_xy - enu_xy.mean(axis=0)
-    yaw = float(np.arctan2(np.sum(a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]), np.sum(a * b)))
-    R = np.array([[np.cos(yaw), -np.sin(yaw)], [np.sin(yaw), np.cos(yaw)]])
-    offset = enu_xy.mean(axis=0) - R @ site_xy.mean(axis=0)
-    misses = np.linalg.norm(site_xy @ R.T + offset - enu_xy, axis=1)
-    return yaw, offset, misses

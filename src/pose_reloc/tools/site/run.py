@@ -16,7 +16,7 @@ from scipy.spatial.transform import Rotation
 from pose_reloc.datasets.record import Frame
 from pose_reloc.errors import PoseRelocError
 from pose_reloc.geometry import Transform
-from pose_reloc.tools.site.gps import origin_from_gps
+from pose_reloc.tools.site.gps import fixes_in_enu, origin_from_gps
 from pose_reloc.tools.site.inputs import MappingInput
 from pose_reloc.tools.site.outputs import write_dataset, write_site_yaml, write_tum
 from pose_reloc.tools.site.register import register_frames
@@ -52,7 +52,7 @@ def make_site(inputs: MappingInput, settings: SiteSettings, folder: Path) -> Sit
     started = time.perf_counter()
     frames = inputs.frames
     config = replace(settings.mapping, camera_height_m=inputs.camera_height_m)
-    mapping = map_site(frames, config)
+    mapping = map_site(frames, config, fixes=fixes_in_enu(inputs.gps))
     if settings.align_to_truth:
         truth = [inputs.truth[k] if inputs.truth else None for k in mapping.keyframes]
         mapping.poses = _in_truth_frame(mapping.poses, truth)
