@@ -122,16 +122,18 @@ def scale_from_fixes(
 ) -> ScaleEstimate | None:
     """The horizontal similarity that carries the keyframe centres (interpolated at the fixes'
     stamps) onto the fixes, refitted once without the fixes beyond three times the median miss.
-    `std` assumes independent fix errors (a receiver's correlate over seconds to minutes: read it
-    as a lower bound). None where fewer than MIN_FIXES fixes fall within the drive or they span
-    less than MIN_FIX_SPREAD_M."""
+    `std` counts the fixes as independent only as far as their misses are: a receiver's errors
+    (and the map's own bends) run on for seconds to minutes, which the misses' lag-one
+    autocorrelation ρ measures (n (1 - ρ) / (1 + ρ) effective fixes). None where fewer than
+    MIN_FIXES fixes fall within the drive or they span less than MIN_FIX_SPREAD_M."""
     inside = (fixes.stamps >= stamps[0]) & (fixes.stamps <= stamps[-1])
     if inside.sum() < MIN_FIXES:
         return None
+    order = np.argsort(fixes.stamps[inside])
     site = np.column_stack(
-        [np.interp(fixes.stamps[inside], stamps, centres[:, axis]) for axis in (0, 1)]
+        [np.interp(fixes.stamps[inside][order], stamps, centres[:, axis]) for axis in (0, 1)]
     )
-    measured = fixes.enu[inside, :2]
+    measured = fixes.enu[inside, :2][order]
     if np.ptp(measured, axis=0).max() < MIN_FIX_SPREAD_M:
         return None
     fit = horizontal_similarity(site, measured)
@@ -140,17 +142,34 @@ def scale_from_fixes(
     sigma = float(np.sqrt(np.mean(fit.misses**2) / 2.0))  # a fix's error per axis, metres
     radius = float(np.sqrt(np.mean(np.sum((measured[kept] - measured[kept].mean(0)) ** 2, 1))))
     spread = sigma / max(radius, 1e-9)  # one fix's error against the drive's extent
-    return ScaleEstimate(fit.scale, "GPS", int(kept.sum()), spread, spread / np.sqrt(kept.sum()))
+    n = int(kept.sum())
+    rho = _lag_one_correlation(fit.residuals)
+    effective = max(n * (1.0 - rho) / (1.0 + rho), 1.0)
+    return ScaleEstimate(fit.scale, "GPS", n, spread, float(spread / np.sqrt(effective)))
+
+
+def _lag_one_correlation(residuals: NDArray[np.float64]) -> float:
+    """Of a time-ordered (n, 2) series, both axes pooled; clipped to [0, 0.98]."""
+    centred = residuals - residuals.mean(axis=0)
+    denominator = float(np.sum(centred**2))
+    if denominator <= 1e-12 or len(centred) < 3:
+        return 0.0
+    rho = float(np.sum(centred[1:] * centred[:-1])) / denominator
+    return float(np.clip(rho, 0.0, 0.98))
 
 
 @dataclass(frozen=True)
 class HorizontalSimilarity:
-    """target_xy ≈ scale R(yaw) source_xy + offset; `misses`: each point's distance, metres."""
+    """target_xy ≈ scale R(yaw) source_xy + offset; `residuals` (n, 2): target minus fit."""
 
     yaw: float
     scale: float
     offset: NDArray[np.float64]
-    misses: NDArray[np.float64]
+    residuals: NDArray[np.float64]
+
+    @property
+    def misses(self) -> NDArray[np.float64]:
+        return np.asarray(np.linalg.norm(self.residuals, axis=1))
 
 
 def horizontal_similarity(
@@ -163,8 +182,8 @@ def horizontal_similarity(
     R = np.array([[np.cos(yaw), -np.sin(yaw)], [np.sin(yaw), np.cos(yaw)]])
     scale = float(np.sum(b * (a @ R.T)) / max(float(np.sum(a * a)), 1e-12)) if with_scale else 1.0
     offset = target_xy.mean(axis=0) - scale * R @ source_xy.mean(axis=0)
-    misses = np.linalg.norm(scale * source_xy @ R.T + offset - target_xy, axis=1)
-    return HorizontalSimilarity(yaw, scale, offset, misses)
+    residuals = target_xy - (scale * source_xy @ R.T + offset)
+    return HorizontalSimilarity(yaw, scale, offset, residuals)
 
 
 def scaled_poses(poses: Sequence[Transform], scale: float) -> list[Transform]:

@@ -41,10 +41,10 @@ from vo_fusion.mapping.scale import (
 from vo_fusion.mapping.two_view import TwoView, verify_pair
 
 MIN_FEATURES = 50  # a keyframe with fewer (dark, blank, blurred) is posed by odometry alone
-# The camera height's scale was 0.3-1.3 % off on the demo city's drives; a GPS fit's std (a lower
-# bound: fix errors correlate) counts this many times over against it.
+# The camera height's scale was 0.3-1.3 % off on the demo city's drives; a GPS fit's std counts
+# this many times over against it.
 CAMERA_HEIGHT_SCALE_STD = 0.01
-GPS_STD_MARGIN = 3.0
+GPS_STD_MARGIN = 1.5
 
 
 @dataclass(frozen=True)
@@ -304,8 +304,8 @@ def _scale(
     stamps: NDArray[np.float64],
     fixes: PositionFixes | None,
 ) -> tuple[ScaleEstimate, dict[str, float]]:
-    """From the GPS where its fit is several times surer than the camera height (the drive spans
-    a few hundred metres or more), else from the camera height (heights along `up_in_camera`, the
+    """From the GPS where its fit is surer than the camera height (the drive spans a few hundred
+    metres or more), else from the camera height (heights along `up_in_camera`, the
     odometry's up: the mount's), else from the odometry's distances; with what each gave."""
     centres = np.array([T.translation for T in adjusted.poses])
     figures: dict[str, float] = {}
