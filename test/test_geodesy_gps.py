@@ -14,7 +14,7 @@ from pose_reloc.geometry import Transform
 from pose_reloc.synth.config import LocationConfig, SensorsConfig
 from pose_reloc.synth.sensors import gps_fixes
 from pose_reloc.tools.site.gps import fixes_in_enu, origin_from_gps
-from vo_fusion.mapping.scale import PositionFixes, scale_from_fixes
+from vo_fusion.mapping.scale import PositionFixes, ScaleEstimate, scale_from_fixes, surer_scale
 
 TORONTO = GeoOrigin(43.6629, -79.3957, 100.0)
 
@@ -149,3 +149,16 @@ def test_fixes_outside_the_drive_or_too_few_give_no_gps_scale():
     assert scale_from_fixes(centres, stamps, late) is None
     few = fixes_in_enu(fixes[:8])
     assert few is not None and scale_from_fixes(centres, stamps, few) is None
+
+
+def test_the_gps_scale_is_taken_only_where_it_is_surer_than_the_camera_height():
+    height = ScaleEstimate(0.99, "camera height above the ground", 500, 0.02)
+
+    def gps(std):
+        return ScaleEstimate(0.98, "GPS", 200, 0.06, std)
+
+    assert surer_scale(gps(0.004), height) == gps(0.004)  # 1.5 x 0.4 % < 1 %
+    assert surer_scale(gps(0.008), height) == height  # a short drive: 1.5 x 0.8 % > 1 %
+    assert surer_scale(gps(0.008), None) == gps(0.008)
+    assert surer_scale(None, height) == height
+    assert surer_scale(None, None) is None

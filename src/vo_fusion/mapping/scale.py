@@ -21,6 +21,10 @@ GROUND_SEARCH = (0.7, 1.4)  # the ground is looked for this many camera heights 
 GROUND_RANGE_M = (1.5, 12.0)  # ground points counted this far from the camera, horizontally
 MODE_BANDWIDTHS = (0.08, 0.04, 0.02)  # of the camera height: the mean shift's windows
 MIN_FIXES = 10
+# The camera height's scale was 0.3-1.3 % off on the demo city's drives; a GPS fit's std counts
+# this many times over against it.
+CAMERA_HEIGHT_SCALE_STD = 0.01
+GPS_STD_MARGIN = 1.5
 MIN_FIX_SPREAD_M = 20.0  # the fixes span this much, at least, horizontally
 
 
@@ -156,6 +160,19 @@ def _lag_one_correlation(residuals: NDArray[np.float64]) -> float:
         return 0.0
     rho = float(np.sum(centred[1:] * centred[:-1])) / denominator
     return float(np.clip(rho, 0.0, 0.98))
+
+
+def surer_scale(
+    by_gps: ScaleEstimate | None, by_height: ScaleEstimate | None
+) -> ScaleEstimate | None:
+    """The GPS's where GPS_STD_MARGIN of its stds is below the camera height's error (the drive
+    spans a few hundred metres or more) or there is no camera height; else the camera height's."""
+    gps_std = by_gps.std if by_gps is not None else None
+    if gps_std is not None and (
+        by_height is None or GPS_STD_MARGIN * gps_std < CAMERA_HEIGHT_SCALE_STD
+    ):
+        return by_gps
+    return by_height
 
 
 @dataclass(frozen=True)

@@ -37,14 +37,11 @@ from vo_fusion.mapping.scale import (
     scale_from_fixes,
     scale_from_odometry,
     scaled_poses,
+    surer_scale,
 )
 from vo_fusion.mapping.two_view import TwoView, verify_pair
 
 MIN_FEATURES = 50  # a keyframe with fewer (dark, blank, blurred) is posed by odometry alone
-# The camera height's scale was 0.3-1.3 % off on the demo city's drives; a GPS fit's std counts
-# this many times over against it.
-CAMERA_HEIGHT_SCALE_STD = 0.01
-GPS_STD_MARGIN = 1.5
 
 
 @dataclass(frozen=True)
@@ -304,9 +301,9 @@ def _scale(
     stamps: NDArray[np.float64],
     fixes: PositionFixes | None,
 ) -> tuple[ScaleEstimate, dict[str, float]]:
-    """From the GPS where its fit is surer than the camera height (the drive spans a few hundred
-    metres or more), else from the camera height (heights along `up_in_camera`, the
-    odometry's up: the mount's), else from the odometry's distances; with what each gave."""
+    """From the GPS or the camera height (heights along `up_in_camera`, the odometry's up: the
+    mount's), whichever is surer (`surer_scale`), else from the odometry's distances; with what
+    each gave."""
     centres = np.array([T.translation for T in adjusted.poses])
     figures: dict[str, float] = {}
     by_height = None
@@ -323,10 +320,9 @@ def _scale(
         if by_height is not None:
             figures["scale_by_camera_height"] = by_height.scale
     by_gps = scale_from_fixes(centres, stamps, fixes) if fixes is not None else None
-    if by_gps is not None and by_gps.std is not None:
-        figures |= {"scale_by_gps": by_gps.scale, "scale_by_gps_std": by_gps.std}
-        if by_height is None or GPS_STD_MARGIN * by_gps.std < CAMERA_HEIGHT_SCALE_STD:
-            return by_gps, figures
-    if by_height is not None:
-        return by_height, figures
+    if by_gps is not None:
+        figures |= {"scale_by_gps": by_gps.scale, "scale_by_gps_std": by_gps.std or float("nan")}
+    chosen = surer_scale(by_gps, by_height)
+    if chosen is not None:
+        return chosen, figures
     return scale_from_odometry(centres, np.array([T.translation for T in odometry])), figures
