@@ -81,12 +81,9 @@ def test_only_kitti_folders_have_a_known_up():
         gravity_aligned([], "tum")
 
 
-# The target is a median of 5 cm or less; b misses it (5.4 cm), said so in the note.
-@pytest.mark.parametrize(
-    ("snippet", "median_m"), [("kitti_snippet_a", 0.05), ("kitti_snippet_b", 0.06)]
-)
+@pytest.mark.parametrize("snippet", ["kitti_snippet_a", "kitti_snippet_b"])
 def test_a_site_mapped_from_real_images_and_drifting_odometry_localizes_the_frames_between(
-    snippet, median_m, tmp_path
+    snippet, tmp_path
 ):
     data = SHARED_DATA / snippet
     if not data.is_dir():
@@ -95,15 +92,17 @@ def test_a_site_mapped_from_real_images_and_drifting_odometry_localizes_the_fram
     assert main(["evaluate", "site", "--data", str(data), "--out", str(out)]) == 0
     figures = json.loads((out / "evaluation.json").read_text())
     site = figures["site"]
-    # Measured (ORB, 2,000 features, the stand-in drifting as our synthetic wheel odometry):
-    # a: 26 of 26 mapped frames registered, keyframes 0.037 m Sim(3) ATE (odometry 0.51 m), odd
-    # frames 25 of 25 at a median 4.1 cm; b: 26 of 26, 0.071 m (0.40 m), 25 of 25 at 5.4 cm.
+    # Measured (ORB, 2,000 features, the stand-in drifting as our synthetic wheel odometry, the
+    # mapping's step-length prior its own noise, 0.71 %): a: 26 of 26 mapped frames registered,
+    # keyframes 0.033 m Sim(3) ATE (odometry 0.51 m), odd frames 25 of 25 at a median 3.7 cm;
+    # b: 26 of 26, 0.059 m (0.40 m), 25 of 25 at 4.1 cm (seed 1: 4.6 cm; with map-site's
+    # default prior of 1 %, 5.0-5.5 cm over seeds 0-2).
     # The target: every frame registered, odd frames >= 95 % at a median <= 5 cm.
     assert site["registered_share"] == 1.0
     assert site["keyframes_ate_sim3_rmse_m"] < 0.25 * site["odometry_ate_sim3_rmse_m"]
     assert site["keyframes_ate_sim3_rmse_m"] < 0.1
     assert figures["odd_accepted_share"] >= 0.95
-    assert figures["odd_position_median_m"] <= median_m
+    assert figures["odd_position_median_m"] <= 0.05
     assert figures["odd_rotation_median_deg"] < 1.5
     # No scale source but the odometry on these images: its 2 % reading shows as the SE(3) error.
     assert abs(site["keyframes_scale_error_percent"]) < 3.0

@@ -43,6 +43,12 @@ class PosedImagesProtocol:
     prior_offset_deg: float = 5.0
     seed: int = 0
 
+    def distance_error(self) -> float:
+        """The stand-in's white error on the length of a mapped step (two frames' steps, each
+        with `wheel_noise`): the prior map-site's `odometry_distance_error` should say, since
+        monocular images cannot correct a step's length, only the odometry can."""
+        return self.odometry.wheel_noise / np.sqrt(2.0)
+
 
 def odometry_stand_in(
     truth: Sequence[Transform],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from pose_reloc.errors import PoseRelocError
@@ -22,7 +23,8 @@ def add_parser(commands: Commands) -> None:
         commands,
         "site",
         "map-site on posed real images (KITTI): odometry = the poses + drift; even frames "
-        "mapped, odd frames localized against the map",
+        "mapped, odd frames localized against the map; --odometry-distance-error defaults to "
+        "the stand-in's own step noise (0.0071)",
     )
     parser.add_argument(
         "--data", required=True, help="KITTI odometry folder (poses, calib, images)"
@@ -47,15 +49,17 @@ def run(args: argparse.Namespace) -> int:
     if kind != "kitti":
         raise PoseRelocError(f"evaluate site takes a KITTI odometry folder; {data} is {kind}")
     frames = gravity_aligned(list(read_dataset(data)), kind)
+    protocol = PosedImagesProtocol(seed=args.seed)
+    mapping = mapping_config(args)
+    if args.odometry_distance_error is None:
+        mapping = replace(mapping, odometry_distance_error=protocol.distance_error())
     settings = SiteSettings(
-        mapping=mapping_config(args),
+        mapping=mapping,
         map_features=args.map_features,
         command=" ".join(["pose-reloc", *sys.argv[1:]]),
     )
     with site_folder(out) as partial:
-        figures = evaluate_posed_images(
-            frames, settings, PosedImagesProtocol(seed=args.seed), partial
-        )
+        figures = evaluate_posed_images(frames, settings, protocol, partial)
         (partial / "evaluation.json").write_text(json.dumps(figures, indent=2, default=str))
     site = figures["site"]
     print(
