@@ -12,7 +12,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pose_reloc.geometry import Transform
-from vo_fusion.build_map import Tracks, View, merge_tracks, triangulate_and_filter, well_placed
+from vo_fusion.build_map import (
+    Points,
+    Tracks,
+    View,
+    merge_tracks,
+    triangulate_and_filter,
+    well_placed,
+)
 from vo_fusion.errors import VoFusionError
 from vo_fusion.mapping.bundle import OdometryCalibration, PoseFactors, bundle_adjust
 from vo_fusion.mapping.two_view import TwoView
@@ -27,14 +34,10 @@ MAX_ITERATIONS = 60
 
 
 @dataclass(frozen=True)
-class AdjustedKeyframes:
+class TriangulatedKeyframes:
     poses: list[Transform]  # T_world_cam per keyframe
     points: NDArray[np.float64]
     tracks: Tracks  # observations (view, keypoint, track) of the points
-    rms_before_px: float
-    rms_after_px: float
-    inlier_share: float  # of the observations, within the outlier threshold at the end
-    odometry: OdometryCalibration = field(default_factory=OdometryCalibration)  # found off by
 
     def point_of(self, view: int) -> dict[int, int]:
         """keypoint -> point index of the points keyframe `view` observes."""
@@ -42,6 +45,14 @@ class AdjustedKeyframes:
         return dict(
             zip(self.tracks.keypoint[mine].tolist(), self.tracks.track[mine].tolist(), strict=True)
         )
+
+
+@dataclass(frozen=True)
+class AdjustedKeyframes(TriangulatedKeyframes):
+    rms_before_px: float
+    rms_after_px: float
+    inlier_share: float  # of the observations, within the outlier threshold at the end
+    odometry: OdometryCalibration = field(default_factory=OdometryCalibration)  # found off by
 
 
 def posed(views: Sequence[View], poses: Sequence[Transform]) -> list[View]:
@@ -63,26 +74,37 @@ def adjust_keyframes(
     pairs: Sequence[TwoView],
     factors: PoseFactors,
     max_reprojection_px: float,
-    incremental: bool = True,
 ) -> AdjustedKeyframes:
-    """Adjust every keyframe. `incremental`: first window by window along the drive (each new
-    chunk of keyframes starts from the last adjusted pose and the odometry's steps, so the
-    odometry's drift never piles up in the starting poses: a whole drive started from drifted
-    poses needed hundreds of iterations), then all together."""
-    poses = list(poses)
+    """Every keyframe adjusted together, from `poses` (from `adjust_windows`: a whole drive
+    started from the odometry's drifted poses needed hundreds of iterations)."""
     edges = [pair.as_edges() for pair in pairs]
-    if incremental:
-        poses = _windows(views, poses, edges, factors, max_reprojection_px)
     return _adjust(views, poses, edges, factors, max_reprojection_px, rounds=2, fixed_poses=1)
 
 
-def _windows(
+def triangulate_keyframes(
     views: Sequence[View],
-    odometry: list[Transform],
-    edges: list[NDArray[np.int64]],
+    poses: Sequence[Transform],
+    pairs: Sequence[TwoView],
+    max_reprojection_px: float,
+) -> TriangulatedKeyframes:
+    """The points of the pairs' matches under `poses`, not adjusted (what a loop search measures
+    against before the loops join the adjustment)."""
+    edges = [pair.as_edges() for pair in pairs]
+    points = _points(posed(views, poses), edges, max_reprojection_px)
+    return TriangulatedKeyframes(list(poses), points.world, points.tracks)
+
+
+def adjust_windows(
+    views: Sequence[View],
+    odometry: Sequence[Transform],
+    pairs: Sequence[TwoView],
     factors: PoseFactors,
     max_reprojection_px: float,
 ) -> list[Transform]:
+    """The keyframe poses adjusted window by window along the drive: each new chunk of keyframes
+    starts from the last adjusted pose and the odometry's steps, so the odometry's drift never
+    piles up in the starting poses."""
+    edges = [pair.as_edges() for pair in pairs]
     poses = list(odometry)
     done = 0
     while done < len(views):
@@ -131,16 +153,7 @@ def _adjust(
     before = float("nan")
     for round_index in range(rounds):
         current = posed(views, poses)
-        tracks = merge_tracks(current, edges, min_track=2)
-        points = triangulate_and_filter(current, tracks, 3.0 * max_reprojection_px, 2, 1.0)
-        if len(points.world):
-            # points seen under a narrow angle hardly constrain the poses, and stiffen the solve
-            points = well_placed(current, points, MIN_TRIANGULATION_DEG, MAX_POINT_STD_M)
-        if len(points.world) == 0:
-            raise VoFusionError(
-                "no point could be triangulated from the verified keyframe pairs: the images do "
-                "not overlap enough (too dark or blank, or keyframes too far apart)"
-            )
+        points = _points(current, edges, max_reprojection_px)
         observations = WindowObservations(
             pose=points.tracks.view,
             point=points.tracks.track,
@@ -170,6 +183,22 @@ def _adjust(
         float(result.inliers.mean()),
         result.odometry,
     )
+
+
+def _points(
+    views: list[View], edges: list[NDArray[np.int64]], max_reprojection_px: float
+) -> Points:
+    tracks = merge_tracks(views, edges, min_track=2)
+    points = triangulate_and_filter(views, tracks, 3.0 * max_reprojection_px, 2, 1.0)
+    if len(points.world):
+        # points seen under a narrow angle hardly constrain the poses, and stiffen the solve
+        points = well_placed(views, points, MIN_TRIANGULATION_DEG, MAX_POINT_STD_M)
+    if len(points.world) == 0:
+        raise VoFusionError(
+            "no point could be triangulated from the verified keyframe pairs: the images do "
+            "not overlap enough (too dark or blank, or keyframes too far apart)"
+        )
+    return points
 
 
 def undistorted_pixels(

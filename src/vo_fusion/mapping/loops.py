@@ -15,7 +15,7 @@ from scipy.spatial.transform import Rotation
 
 from pose_reloc.geometry import Transform
 from vo_fusion.build_map import View
-from vo_fusion.mapping.adjustment import AdjustedKeyframes
+from vo_fusion.mapping.adjustment import TriangulatedKeyframes
 from vo_fusion.mapping.two_view import TwoView, verify_pair
 from vo_fusion.pnp import solve_pnp
 
@@ -64,7 +64,7 @@ def loop_candidates(
 
 def close_loops(
     views: Sequence[View],
-    adjusted: AdjustedKeyframes,
+    keyframes: TriangulatedKeyframes,
     candidates: Sequence[tuple[int, int]],
     descriptor: str,
     search: LoopSearch,
@@ -77,17 +77,17 @@ def close_loops(
         if pair is None:
             continue
         if i not in points_of:
-            points_of[i] = adjusted.point_of(i)
-        T_wc_j = _pose_against_points(views[j], adjusted, points_of[i], pair.matches, K, search)
+            points_of[i] = keyframes.point_of(i)
+        T_wc_j = _pose_against_points(views[j], keyframes, points_of[i], pair.matches, K, search)
         if T_wc_j is None:
             continue
-        closures.append(LoopClosure(pair, adjusted.poses[i].inverse() @ T_wc_j[0], T_wc_j[1]))
+        closures.append(LoopClosure(pair, keyframes.poses[i].inverse() @ T_wc_j[0], T_wc_j[1]))
     return closures
 
 
 def _pose_against_points(
     view_j: View,
-    adjusted: AdjustedKeyframes,
+    keyframes: TriangulatedKeyframes,
     point_of: dict[int, int],
     matches: NDArray[np.int64],
     K: NDArray[np.float64],
@@ -98,7 +98,7 @@ def _pose_against_points(
     rows = [(point_of[ki], kj) for ki, kj in matches.tolist() if ki in point_of]
     if len(rows) < search.min_inliers:
         return None
-    points = adjusted.points[[p for p, _ in rows]]
+    points = keyframes.points[[p for p, _ in rows]]
     pixels = view_j.normalized[[k for _, k in rows]] @ K[:2, :2].T + K[:2, 2]
     solution, _ = solve_pnp(points, np.ascontiguousarray(pixels), K, search.threshold_px)
     if solution is None or len(solution.inliers) < search.min_inliers:

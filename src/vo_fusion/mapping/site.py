@@ -4,12 +4,13 @@ in a gravity-aligned metric map frame out, with what each stage measured.
 The odometry anchors what the images cannot fix: the length of each step (forward motion between
 neighbouring keyframes leaves the images' direction of travel uncertain by degrees), and the
 poses of keyframes whose images match nothing. The images correct what wheel odometry gets
-wrong, its heading above all, through a bundle adjustment of all keyframes and their points with
-the odometry as relative-pose factors; then loop closures (keyframes the robot passed before,
-near where the adjusted poses say it is now, verified by their geometry and measured by PnP)
-bend the drift out in a pose graph, and a second adjustment with the loops' matches joined into
-the tracks finishes the poses. The camera's height above the ground (or the odometry, where no
-ground is seen) sets the scale.
+wrong, its heading above all, through bundle adjustments of the keyframes and their points with
+the odometry as relative-pose factors, window by window along the drive; then loop closures
+(keyframes the robot passed before, near where the adjusted poses say it is now, verified by
+their geometry and measured by PnP) bend the drift out in a pose graph, and one adjustment of
+all keyframes, with the loops' matches joined into the tracks, finishes the poses. The
+camera's height above the ground or the GPS (or the odometry, where neither serves) sets the
+scale.
 """
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ from pose_reloc.datasets.record import Frame
 from pose_reloc.geometry import Transform
 from vo_fusion.build_map import View, detect_views
 from vo_fusion.errors import VoFusionError
-from vo_fusion.mapping.adjustment import AdjustedKeyframes, adjust_keyframes
+from vo_fusion.mapping.adjustment import (
+    AdjustedKeyframes,
+    adjust_keyframes,
+    adjust_windows,
+    triangulate_keyframes,
+)
 from vo_fusion.mapping.bundle import OdometryErrors, PoseFactors
 from vo_fusion.mapping.keyframes import path_lengths, select_keyframes
 from vo_fusion.mapping.loops import LoopClosure, LoopSearch, close_loops, loop_candidates
@@ -138,21 +144,10 @@ def map_site(
             "blank or blurred?"
         )
     factors = _odometry_factors(key_odometry, config)
-    adjusted = adjust_keyframes(
-        views, key_odometry, neighbours, factors, config.max_reprojection_px
+    adjusted, loops, candidates = _adjust_drive(
+        views, key_odometry, neighbours, factors, config, lap
     )
-    lap("adjustment")
-    log(
-        f"odometry + images: {len(adjusted.points)} points, {adjusted.rms_before_px:.2f} -> "
-        f"{adjusted.rms_after_px:.2f} px rms ({time.perf_counter() - started:.0f} s)"
-    )
-    candidates = loop_candidates(adjusted.poses, path_lengths(key_odometry), config.loops)
-    loops = close_loops(views, adjusted, candidates, config.descriptor, config.loops)
     log(f"{len(loops)} loop closures of {len(candidates)} candidates")
-    lap("loop_search")
-    if loops:
-        adjusted = _with_loops(views, adjusted, neighbours, loops, factors, config)
-    lap("loop_adjustment")
     stamps = np.array([frames[k].stamp for k in keyframes])
     scale, scale_figures = _scale(
         adjusted, key_odometry, factors.up_in_camera, config, stamps, fixes
@@ -160,7 +155,8 @@ def map_site(
     final = scaled_poses(adjusted.poses, scale.scale)
     elapsed = time.perf_counter() - started
     log(
-        f"adjusted {len(adjusted.points)} points to {adjusted.rms_after_px:.2f} px rms; scale "
+        f"adjusted {len(adjusted.points)} points from {adjusted.rms_before_px:.2f} to "
+        f"{adjusted.rms_after_px:.2f} px rms; scale "
         f"x{scale.scale:.4f} from the {scale.source} ({elapsed:.0f} s)"
     )
     figures: dict[str, float | int | str] = {
@@ -212,6 +208,34 @@ def _neighbour_pairs(views: Sequence[View], config: MappingConfig) -> list[TwoVi
     return verified
 
 
+def _adjust_drive(
+    views: Sequence[View],
+    odometry: Sequence[Transform],
+    neighbours: Sequence[TwoView],
+    factors: PoseFactors,
+    config: MappingConfig,
+    lap: _Laps,
+) -> tuple[AdjustedKeyframes, list[LoopClosure], list[tuple[int, int]]]:
+    """Windows along the drive, loops searched from their poses (against their points, not yet
+    adjusted together: the loops' adjustment does that), the drive bent by the loops, then all
+    keyframes adjusted together with the loops' matches in the tracks."""
+    px = config.max_reprojection_px
+    drive = adjust_windows(views, odometry, neighbours, factors, px)
+    lap("window_adjustment")
+    candidates = loop_candidates(drive, path_lengths(odometry), config.loops)
+    loops: list[LoopClosure] = []
+    if candidates:
+        points = triangulate_keyframes(views, drive, neighbours, px)
+        loops = close_loops(views, points, candidates, config.descriptor, config.loops)
+    lap("loop_search")
+    if loops:
+        drive = _close(drive, loops, factors, config)
+    pairs = [*neighbours, *(loop.pair for loop in loops)]
+    adjusted = adjust_keyframes(views, drive, pairs, factors, px)
+    lap("adjustment")
+    return adjusted, loops, candidates
+
+
 def _odometry_factors(odometry: Sequence[Transform], config: MappingConfig) -> PoseFactors:
     pairs = [(i, i + 1) for i in range(len(odometry) - 1)]
     steps = [odometry[i].inverse() @ odometry[j] for i, j in pairs]
@@ -236,23 +260,6 @@ def _odometry_factors(odometry: Sequence[Transform], config: MappingConfig) -> P
 
 def _radians(degrees: float | None) -> float | None:
     return None if degrees is None else float(np.radians(degrees))
-
-
-def _with_loops(
-    views: Sequence[View],
-    adjusted: AdjustedKeyframes,
-    neighbours: Sequence[TwoView],
-    loops: Sequence[LoopClosure],
-    factors: PoseFactors,
-    config: MappingConfig,
-) -> AdjustedKeyframes:
-    """The drive bent by its loop closures, then adjusted again with their matches joined into
-    the tracks."""
-    bent = _close(adjusted.poses, loops, factors, config)
-    pairs = [*neighbours, *(loop.pair for loop in loops)]
-    return adjust_keyframes(
-        views, bent, pairs, factors, config.max_reprojection_px, incremental=False
-    )
 
 
 def _close(
