@@ -6,7 +6,9 @@ site."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +158,44 @@ def test_registered_frames_agree_with_the_keyframes_they_were_mapped_with(
     scored = score_poses(registered, [truth.get(r[0]) for r in rows], "frames")
     figures = json.loads((site / "figures.json").read_text())
     assert scored["frames_ate_rmse_m"] < 1.2 * figures["keyframes_ate_rmse_m"] + 0.05
+
+
+def test_the_odometrys_stated_noise_weighs_its_steps(site: Path, mapping_bag: Path):
+    from synth_fixtures import small_config
+
+    inputs = read_mapping_bag(mapping_bag)
+    assert inputs.odometry_noise is not None
+    stamps = np.array([frame.stamp for frame in inputs.frames])
+    steps = inputs.odometry_noise.step_variances(stamps)
+    poses = [frame.T_wc for frame in inputs.frames]
+    lengths = np.array([np.linalg.norm((a.inverse() @ b).translation) for a, b in pairwise(poses)])
+    sensors = small_config().sensors
+    moving = lengths > 0.05
+    # the bag's odometry states the white noise it was made with: 1 % of each step, 0.05° a turn
+    assert np.median(np.sqrt(steps[moving, 0]) / lengths[moving]) == pytest.approx(
+        sensors.wheel_noise, rel=0.05
+    )
+    assert np.median(np.degrees(np.sqrt(steps[:, 1]))) == pytest.approx(
+        sensors.wheel_yaw_noise_deg, rel=0.01
+    )
+    figures = json.loads((site / "figures.json").read_text())
+    assert figures["odometry_noise"] == "the odometry's twist covariance"
+
+
+def test_odometry_that_states_no_noise_is_weighed_by_the_configured_fractions(
+    mapping_bag: Path, tmp_path: Path
+):
+    def unstated(topic: str, msg: Any, time_ns: int) -> tuple[Any, int]:
+        if topic == "/odom" and msg.header.stamp.nanosec < 500_000_000:
+            msg.twist.covariance = np.zeros(36)  # what many drivers publish
+        return msg, time_ns
+
+    inputs = read_mapping_bag(rewrite_bag(mapping_bag, tmp_path / "bag", change=unstated))
+    assert inputs.odometry_noise is None
+    assert re.search(r"\d+ of \d+ messages on /odom state no", inputs.odometry_noise_absent)
+    steps = np.zeros((len(inputs.frames) - 2, 2))
+    with pytest.raises(VoFusionError, match=r"one finite .* pair per step"):
+        map_site(inputs.frames, step_noise=steps, log=lambda _: None)
 
 
 # --- bad input ----------------------------------------------------------------------------------

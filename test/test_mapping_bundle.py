@@ -269,3 +269,26 @@ def test_the_odometry_heading_creep_and_turn_scale_are_estimated_not_followed():
     assert estimated.odometry.yaw_drift_deg_per_m == pytest.approx(2.0, abs=0.2)
     assert estimated.odometry.turn_scale == pytest.approx(1.05, abs=0.005)
     assert followed.odometry.turn_scale == 1.0
+
+
+def test_a_stated_yaw_noise_weighs_the_turn_about_up_and_leaves_the_tilt_to_its_own_sigma():
+    up = np.tile(LOOK_AHEAD.inv().apply([0.0, 0.0, 1.0]), (2, 1))
+    step = Transform(Rotation.identity(), np.array([0.0, 0.0, 0.6]))
+    factors = PoseFactors.between(
+        [(0, 1)],
+        [step],
+        [np.radians(0.5)],
+        [0.01],
+        up,
+        sigma_yaw_rad=[np.radians(0.05)],
+    )
+    yaw_error = np.radians(0.1) * up[:1]
+    tilt_error = np.radians(0.1) * np.array([[1.0, 0.0, 0.0]])  # about the camera's x: pitch
+    assert np.linalg.norm(factors.rotation_in_sigmas(yaw_error)) == pytest.approx(2.0)
+    assert np.linalg.norm(factors.rotation_in_sigmas(tilt_error)) == pytest.approx(0.2)
+    both = factors.rotation_in_sigmas(yaw_error + tilt_error)
+    assert np.linalg.norm(both) == pytest.approx(np.hypot(2.0, 0.2))
+    unstated = PoseFactors.between([(0, 1)], [step], [np.radians(0.5)], [0.01], up)
+    assert np.linalg.norm(unstated.rotation_in_sigmas(yaw_error)) == pytest.approx(0.2)
+    with pytest.raises(Exception, match="up axis"):
+        PoseFactors.between([(0, 1)], [step], [0.01], [0.01], sigma_yaw_rad=[0.001])

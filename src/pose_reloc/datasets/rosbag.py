@@ -203,6 +203,70 @@ def read_navsat(bag: str | Path, topic: str, dropped: dict[str, int]) -> list[Na
     return sorted(readings, key=lambda reading: reading.stamp)
 
 
+UNMEASURED_VARIANCE = 1e3  # at or above: ROS's way of saying a covariance entry is not measured
+
+
+@dataclass(frozen=True)
+class TwistNoise:
+    """The noise a nav_msgs/Odometry topic states for its velocities (twist.covariance), per
+    message: the variances of the forward speed (m²/s²) and of the yaw rate (rad²/s²)."""
+
+    stamps: NDArray[np.float64]
+    forward_variance: NDArray[np.float64]
+    yaw_rate_variance: NDArray[np.float64]
+
+    def step_variances(self, stamps: NDArray[np.float64]) -> NDArray[np.float64]:
+        """(len(stamps) - 1, 2): the variances of the distance and of the turn measured between
+        consecutive `stamps`, each message's velocity variance held over the interval since the
+        message before it (as a filter integrating the twists would)."""
+        dt = np.diff(self.stamps, prepend=self.stamps[:1])
+        per_message = (
+            np.column_stack([self.forward_variance, self.yaw_rate_variance]) * dt[:, None] ** 2
+        )
+        summed = np.vstack([np.zeros((1, 2)), np.cumsum(per_message, axis=0)])
+        upto = summed[np.searchsorted(self.stamps, np.asarray(stamps), side="right")]
+        return np.asarray(np.diff(upto, axis=0), dtype=np.float64)
+
+
+def read_twist_noise(bag: str | Path, topic: str) -> tuple[TwistNoise | None, str]:
+    """The twist noise of the nav_msgs/Odometry on `topic`, or None with the reason when the
+    topic is another type, or when any message states no usable forward-speed or yaw-rate
+    variance (not finite, not positive, or marked unmeasured): a robot either publishes its
+    covariance or does not, and a drive half weighted by it would be weighted unevenly."""
+    from rosbags.highlevel import AnyReader
+    from rosbags.typesys import Stores, get_typestore
+
+    path = Path(bag)
+    stamps: list[float] = []
+    variances: list[tuple[float, float]] = []
+    try:
+        with AnyReader([path], default_typestore=get_typestore(Stores.ROS2_HUMBLE)) as reader:
+            connections = [c for c in reader.connections if c.topic == topic]
+            if not connections or connections[0].msgtype != "nav_msgs/msg/Odometry":
+                return None, f"{topic} is not a nav_msgs/Odometry topic"
+            for connection, _, raw in reader.messages(connections=connections):
+                msg: Any = reader.deserialize(raw, connection.msgtype)
+                stamps.append(stamp_seconds(msg.header))
+                variances.append((float(msg.twist.covariance[0]), float(msg.twist.covariance[35])))
+    except Exception as error:  # rosbags raises many types for damaged bags
+        raise DatasetError(f"bag {path} could not be read: {error}") from error
+    if not stamps:
+        return None, f"{topic} has no messages"
+    values = np.array(variances)
+    usable = np.isfinite(values) & (values > 0.0) & (values < UNMEASURED_VARIANCE)
+    unusable = int((~usable.all(axis=1)).sum())
+    if unusable:
+        return None, (
+            f"{unusable} of {len(stamps)} messages on {topic} state no forward-speed or yaw-rate "
+            "variance (twist.covariance[0] and [35] zero, unmeasured or not finite)"
+        )
+    order = np.argsort(stamps, kind="stable")
+    times = np.asarray(stamps)[order]
+    increasing = np.concatenate([[True], np.diff(times) > 0.0])
+    kept = order[increasing]
+    return TwistNoise(times[increasing], values[kept, 0], values[kept, 1]), ""
+
+
 @dataclass
 class _BagRecords:
     images: list[tuple[float, Any]] = field(default_factory=list)

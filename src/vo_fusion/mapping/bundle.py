@@ -78,7 +78,9 @@ class OdometryCalibration:
 class PoseFactors:
     """Relative-pose measurements between keyframes i and j (`R_ij`: j's camera frame into i's;
     `t_ij`: j's centre in i's frame) with per-factor standard deviations, and the world's up seen
-    from each keyframe's camera (`up_in_camera`, or None) with its standard deviation."""
+    from each keyframe's camera (`up_in_camera`, or None) with its standard deviation. With
+    `sigma_yaw_rad`, a factor's turn about the up axis has that deviation and its tilt
+    `sigma_rotation_rad` (wheel odometry measures the one and not the other)."""
 
     i: NDArray[np.int64]
     j: NDArray[np.int64]
@@ -89,9 +91,10 @@ class PoseFactors:
     up_in_camera: NDArray[np.float64] | None = None
     sigma_tilt_rad: float = np.radians(1.0)
     systematic: OdometryErrors = OdometryErrors()  # none: the steps are metric and unbiased
+    sigma_yaw_rad: NDArray[np.float64] | None = None  # None: sigma_rotation_rad about every axis
 
     def __post_init__(self) -> None:
-        turning = self.systematic.yaw_per_m, self.systematic.turn_scale
+        turning = self.systematic.yaw_per_m, self.systematic.turn_scale, self.sigma_yaw_rad
         if any(s is not None for s in turning) and self.up_in_camera is None:
             raise VoFusionError("the odometry's heading errors are about the up axis: give it")
 
@@ -120,6 +123,7 @@ class PoseFactors:
         up_in_camera: NDArray[np.float64] | None = None,
         sigma_tilt_rad: float = np.radians(1.0),
         systematic: OdometryErrors = OdometryErrors(),
+        sigma_yaw_rad: Sequence[float] | NDArray[np.float64] | None = None,
     ) -> PoseFactors:
         if not pairs:
             raise VoFusionError("pose factors need at least one pair of keyframes")
@@ -133,6 +137,7 @@ class PoseFactors:
             up_in_camera,
             sigma_tilt_rad,
             systematic,
+            None if sigma_yaw_rad is None else np.asarray(sigma_yaw_rad, dtype=np.float64),
         )
 
     def subset(self, first: int, end: int) -> PoseFactors:
@@ -149,6 +154,18 @@ class PoseFactors:
             up,
             self.sigma_tilt_rad,
             self.systematic,
+            None if self.sigma_yaw_rad is None else self.sigma_yaw_rad[keep],
+        )
+
+    def rotation_in_sigmas(self, error: NDArray[np.float64]) -> NDArray[np.float64]:
+        """(F, 3) rotation errors (rotation vectors in j's camera frame) in units of sigma."""
+        if self.sigma_yaw_rad is None:
+            return error / self.sigma_rotation_rad[:, None]
+        up = self.up_at_j()
+        yaw = np.einsum("ni,ni->n", error, up)
+        tilt = error - yaw[:, None] * up
+        return np.asarray(
+            tilt / self.sigma_rotation_rad[:, None] + (yaw / self.sigma_yaw_rad)[:, None] * up
         )
 
 
@@ -275,7 +292,7 @@ class _Problem:
             true_turn = (self._turn - yaw_per_m * self._length) / (1.0 + turn_error)
             correction = (true_turn - self._turn)[:, None] * f.up_at_j()
             R_ij = R_ij * Rotation.from_rotvec(correction)
-        rotation = (R_ij.inv() * Ri * Rj.inv()).as_rotvec() / f.sigma_rotation_rad[:, None]
+        rotation = f.rotation_in_sigmas((R_ij.inv() * Ri * Rj.inv()).as_rotvec())
         in_odometry_units = Ri.apply(cj - ci) * float(np.exp(-log_scale))
         translation = (in_odometry_units - f.t_ij) / f.sigma_translation_m[:, None]
         return np.concatenate([rotation, translation], axis=1)

@@ -114,9 +114,14 @@ def map_site(
     config: MappingConfig = MappingConfig(),
     log: Callable[[str], None] = print,
     fixes: PositionFixes | None = None,
+    step_noise: NDArray[np.float64] | None = None,
 ) -> SiteMapping:
     """Map the drive in `frames`, whose `T_wc` are the odometry's T_odom_cam (the mount applied);
-    `fixes` (GPS), where given, may set the scale (`_scale` says when)."""
+    `fixes` (GPS), where given, may set the scale (`_scale` says when); `step_noise`, where
+    given, (len(frames) - 1, 2) the variances of the distance (m²) and the turn (rad²) the
+    odometry measured from each frame to the next, as it states them: they weigh its steps in
+    place of the configured fractions (the turn's only about the up axis; tilts stay
+    configured: wheels do not measure them)."""
     started = time.perf_counter()
     lap = _Laps()
     odometry = [frame.T_wc for frame in frames]
@@ -143,7 +148,10 @@ def map_site(
             f"{MIN_FEATURES} features): no point could be triangulated; are the images dark, "
             "blank or blurred?"
         )
-    factors = _odometry_factors(key_odometry, config)
+    key_noise = None
+    if step_noise is not None:
+        key_noise = _between_keyframes(np.asarray(step_noise), keyframes, len(frames))
+    factors = _odometry_factors(key_odometry, config, key_noise)
     adjusted, loops, candidates = _adjust_drive(
         views, key_odometry, neighbours, factors, config, lap
     )
@@ -236,12 +244,41 @@ def _adjust_drive(
     return adjusted, loops, candidates
 
 
-def _odometry_factors(odometry: Sequence[Transform], config: MappingConfig) -> PoseFactors:
+def _between_keyframes(
+    step_noise: NDArray[np.float64], keyframes: Sequence[int], n_frames: int
+) -> NDArray[np.float64]:
+    """(K - 1, 2) the variances summed over the frame steps from each keyframe to the next."""
+    if step_noise.shape != (n_frames - 1, 2) or not np.all(np.isfinite(step_noise)):
+        raise VoFusionError(
+            f"the odometry's step noise is {step_noise.shape} (finite: "
+            f"{bool(np.all(np.isfinite(step_noise)))}): one finite (distance, turn) variance "
+            f"pair per step between {n_frames} frames is needed"
+        )
+    summed = np.vstack([np.zeros((1, 2)), np.cumsum(step_noise, axis=0)])
+    return np.asarray(np.diff(summed[np.asarray(keyframes)], axis=0), dtype=np.float64)
+
+
+# What the stated noise leaves out (image and odometry stamps never agree exactly; the images'
+# poses are interpolated between odometry messages): added in quadrature.
+STATED_NOISE_FLOOR_M = 0.001
+STATED_NOISE_FLOOR_RAD = np.radians(0.01)
+
+
+def _odometry_factors(
+    odometry: Sequence[Transform], config: MappingConfig, stated: NDArray[np.float64] | None = None
+) -> PoseFactors:
+    """The odometry's steps between keyframes as factors, weighted by the noise the odometry
+    states (`stated`: variances of each step's distance and turn) or else by the configured
+    fractions of each step."""
     pairs = [(i, i + 1) for i in range(len(odometry) - 1)]
     steps = [odometry[i].inverse() @ odometry[j] for i, j in pairs]
     lengths = np.array([np.linalg.norm(s.translation) for s in steps])
     sigma_rotation = np.radians(config.odometry_heading_error_deg_per_m * np.maximum(lengths, 0.1))
     sigma_translation = config.odometry_distance_error * lengths + 0.005
+    sigma_yaw = None
+    if stated is not None:
+        sigma_translation = np.sqrt(stated[:, 0] + STATED_NOISE_FLOOR_M**2)
+        sigma_yaw = np.sqrt(stated[:, 1] + STATED_NOISE_FLOOR_RAD**2)
     up = np.array([T.rotation.inv().apply(UP) for T in odometry])
     return PoseFactors.between(
         pairs,
@@ -255,6 +292,7 @@ def _odometry_factors(odometry: Sequence[Transform], config: MappingConfig) -> P
             _radians(config.odometry_yaw_drift_deg_per_m),
             config.odometry_turn_scale_error,
         ),
+        sigma_yaw,
     )
 
 

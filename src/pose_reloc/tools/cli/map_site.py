@@ -52,6 +52,14 @@ def add_parser(commands: Commands) -> None:
     )
     add_mapping_arguments(parser)
     parser.add_argument(
+        "--odometry-noise",
+        choices=["bag", "configured"],
+        default="bag",
+        help="what weighs the odometry's steps: 'bag', the twist covariance its messages state "
+        "(forward speed and yaw rate; the --odometry-*-error fractions where a message states "
+        "none); 'configured', those fractions always (for a robot whose covariance is made up)",
+    )
+    parser.add_argument(
         "--register-stride", type=int, default=1, help="register every N-th frame against the map"
     )
     parser.add_argument(
@@ -106,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
             origin=_origin(args.origin),
             command=" ".join(["pose-reloc", *sys.argv[1:]]),
             align_to_truth=args.align_to_truth,
+            odometry_noise_from_bag=args.odometry_noise == "bag",
         )
         figures = make_site(inputs, settings, partial).figures
     print(

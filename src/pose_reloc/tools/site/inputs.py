@@ -17,9 +17,11 @@ from pose_reloc.datasets.record import Frame
 from pose_reloc.datasets.rosbag import (
     BagTopics,
     NavSatReading,
+    TwistNoise,
     bag_topics,
     read_navsat,
     read_rosbag,
+    read_twist_noise,
 )
 from pose_reloc.errors import PoseRelocError
 from pose_reloc.geometry import Transform
@@ -63,6 +65,8 @@ class MappingInput:
     camera_height_m: float | None  # above the ground, from the mount on planar odometry
     dropped: dict[str, int] = field(default_factory=dict)
     gps: list[NavSatReading] = field(default_factory=list)
+    odometry_noise: TwistNoise | None = None  # as the odometry states it
+    odometry_noise_absent: str = "an image folder states no odometry noise"  # why None
 
 
 def read_mapping_bag(
@@ -90,7 +94,8 @@ def read_mapping_bag(
     if camera_height_m is None:
         camera_height_m = _height_on_planar_odometry(frames)
     gps = read_navsat(path, topics.gps, dropped) if topics.gps in available else []
-    return MappingInput(frames, truth, camera_height_m, dropped, gps)
+    noise, absent = read_twist_noise(path, topics.odometry)
+    return MappingInput(frames, truth, camera_height_m, dropped, gps, noise, absent)
 
 
 def read_mapping_folder(

@@ -37,6 +37,7 @@ class SiteSettings:
     origin: dict[str, float] | None = None
     command: str = "pose-reloc map-site"
     align_to_truth: bool = False  # evaluation on synthetic bags only: the site in the truth's frame
+    odometry_noise_from_bag: bool = True  # the odometry's stated twist covariance, where it has one
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,9 @@ def make_site(inputs: MappingInput, settings: SiteSettings, folder: Path) -> Sit
     started = time.perf_counter()
     frames = inputs.frames
     config = replace(settings.mapping, camera_height_m=inputs.camera_height_m)
-    mapping = map_site(frames, config, fixes=fixes_in_enu(inputs.gps))
+    step_noise, noise_source = _odometry_noise(inputs, settings)
+    mapping = map_site(frames, config, fixes=fixes_in_enu(inputs.gps), step_noise=step_noise)
+    mapping.figures["odometry_noise"] = noise_source
     if settings.align_to_truth:
         truth = [inputs.truth[k] if inputs.truth else None for k in mapping.keyframes]
         mapping.poses = _in_truth_frame(mapping.poses, truth)
@@ -87,6 +90,17 @@ def make_site(inputs: MappingInput, settings: SiteSettings, folder: Path) -> Sit
     (folder / "figures.json").write_text(json.dumps(figures, indent=2, default=str))
     write_report(folder / "report.md", figures, settings.command)
     return Site(figures, feature_map, registration.frames)
+
+
+def _odometry_noise(inputs: MappingInput, settings: SiteSettings) -> tuple[np.ndarray | None, str]:
+    """The variances of each step between frames as the odometry states them, or None (the
+    mapping's configured fractions), with where the weights came from."""
+    if not settings.odometry_noise_from_bag:
+        return None, "configured (--odometry-noise configured)"
+    if inputs.odometry_noise is None:
+        return None, f"configured ({inputs.odometry_noise_absent})"
+    stamps = np.array([frame.stamp for frame in inputs.frames])
+    return inputs.odometry_noise.step_variances(stamps), "the odometry's twist covariance"
 
 
 def _in_truth_frame(poses: list[Transform], truth: list[Transform | None]) -> list[Transform]:
