@@ -103,6 +103,21 @@ def test_imu_measures_the_turn_rate_with_its_bias_and_gravity():
     assert samples[0].angular_velocity_radps[2] == pytest.approx(np.radians(0.3), abs=0.02)
 
 
+def test_the_accelerometer_follows_the_path_where_the_heading_leads_the_tangent():
+    # a robot whose heading runs 15 degrees ahead of its path (skid steering through a turn):
+    # the specific force is the path's acceleration, not the speed times the turn rate
+    poses, times, speed, yaw_rate = circle_drive(steps=120)
+    lead = Transform(Rotation.from_euler("z", 15.0, degrees=True), np.zeros(3))
+    crabbing = [pose @ lead for pose in poses]
+    samples = imu_samples(crabbing, times, [True] * len(poses), NOISELESS, np.random.default_rng(3))
+    for i in range(2, len(poses) - 2, 10):
+        in_map = crabbing[i].rotation.apply(samples[i].linear_acceleration_mps2)
+        towards_centre = poses[i].rotation.apply([0.0, 1.0, 0.0])  # the path's left
+        expected = speed * yaw_rate * towards_centre + np.array([0.0, 0.0, GRAVITY_MPS2])
+        np.testing.assert_allclose(in_map, expected, atol=0.01)
+    assert np.allclose(samples[0].linear_acceleration_mps2, [0.0, 0.0, GRAVITY_MPS2])
+
+
 def test_a_scale_error_of_half_or_more_is_refused():
     from synth_fixtures import small_config
 

@@ -11,8 +11,9 @@ pose grows with the white noise only; the biases are what a mapping pipeline mus
 
 The IMU sits at base_link and is sampled at the camera rate (a simplification: robots record
 100-400 Hz): angular velocity about z from the true turn between frames plus a constant gyro bias
-and white noise; specific force from the speed change and the centripetal acceleration plus
-gravity (+9.81 m/s² on z for a level robot), with white noise; no orientation (covariance[0] = -1,
+and white noise; specific force from the acceleration of base_link's origin along the true path
+(second differences over the neighbouring frames) less gravity (+9.81 m/s² on z for a level
+robot), with white noise; no orientation (covariance[0] = -1,
 as sensor_msgs/Imu asks when orientation is not estimated).
 
 The GPS sits at base_link too: a fix every 1 / `gps_rate_hz` seconds, the true position turned
@@ -136,25 +137,40 @@ def imu_samples(
     config: SensorsConfig,
     rng: np.random.Generator,
 ) -> list[ImuSample]:
-    """One IMU sample per frame (the motion since the frame before; at rest for the first and
-    after a kidnap)."""
+    """One IMU sample per frame: the turn since the frame before, and the specific force of
+    base_link's origin (its acceleration, from the second difference of its true positions
+    over the frames either side, less gravity; at rest for the first and last frames and either
+    side of a kidnap)."""
     bias = np.radians(config.gyro_bias_deg_s)
     gyro_sigma = np.radians(config.gyro_noise_deg_s)
+    acceleration = _accelerations(T_map_base, times_s, moved)
     samples = []
-    speed_before = 0.0
-    for i in range(len(T_map_base)):
-        yaw_rate = speed = forward_accel = 0.0
+    for i, T in enumerate(T_map_base):
+        yaw_rate = 0.0
         if i > 0 and moved[i]:
-            dt = times_s[i] - times_s[i - 1]
-            offset, dyaw = _planar_step(T_map_base[i - 1], T_map_base[i])
-            yaw_rate, speed = dyaw / dt, float(np.linalg.norm(offset)) / dt
-            forward_accel = (speed - speed_before) / dt
-        speed_before = speed
+            _, dyaw = _planar_step(T_map_base[i - 1], T)
+            yaw_rate = dyaw / (times_s[i] - times_s[i - 1])
         gyro = np.array([0.0, 0.0, yaw_rate + bias]) + gyro_sigma * rng.standard_normal(3)
-        force = np.array([forward_accel, speed * yaw_rate, GRAVITY_MPS2])
+        force = T.rotation.inv().apply(acceleration[i] + np.array([0.0, 0.0, GRAVITY_MPS2]))
         force += config.accel_noise_mps2 * rng.standard_normal(3)
         samples.append(ImuSample(gyro, force, gyro_sigma**2, config.accel_noise_mps2**2))
     return samples
+
+
+def _accelerations(
+    T_map_base: Sequence[Transform], times_s: Sequence[float], moved: Sequence[bool]
+) -> NDArray[np.float64]:
+    """(n, 3) base_link's accelerations in the map frame: central second differences where the
+    wheels carried the robot from the frame before and to the frame after, else 0."""
+    p = np.array([T.translation for T in T_map_base]).reshape(-1, 3)
+    t = np.asarray(times_s, dtype=np.float64)
+    acceleration = np.zeros_like(p)
+    for i in range(1, len(p) - 1):
+        if moved[i] and moved[i + 1]:
+            before = (p[i] - p[i - 1]) / (t[i] - t[i - 1])
+            after = (p[i + 1] - p[i]) / (t[i + 1] - t[i])
+            acceleration[i] = (after - before) / ((t[i + 1] - t[i - 1]) / 2.0)
+    return acceleration
 
 
 def gps_fixes(
