@@ -183,24 +183,32 @@ def read_navsat(bag: str | Path, topic: str, dropped: dict[str, int]) -> list[Na
     """The bag's sensor_msgs/NavSatFix fixes on `topic` in stamp order ([] when the bag has no
     such topic); messages without a fix (status < 0) or with a non-finite position are left
     out and counted in `dropped`."""
+    readings: list[NavSatReading] = []
+
+    def take(msg: Any) -> None:
+        position = (msg.latitude, msg.longitude, msg.altitude)
+        if msg.status.status < 0 or not np.isfinite(position).all():
+            dropped[NO_FIX] = dropped.get(NO_FIX, 0) + 1
+            return
+        readings.append(NavSatReading(stamp_seconds(msg.header), *map(float, position)))
+
+    _each_message(Path(bag), topic, take)
+    return sorted(readings, key=lambda reading: reading.stamp)
+
+
+def _each_message(path: Path, topic: str, take: Callable[[Any], None]) -> None:
+    """`take` called with every message on `topic`, deserialized, in the bag's order; a damaged
+    bag, or a message `take` cannot read, raises DatasetError."""
     from rosbags.highlevel import AnyReader
     from rosbags.typesys import Stores, get_typestore
 
-    path = Path(bag)
-    readings: list[NavSatReading] = []
     try:
         with AnyReader([path], default_typestore=get_typestore(Stores.ROS2_HUMBLE)) as reader:
             connections = [c for c in reader.connections if c.topic == topic]
             for connection, _, raw in reader.messages(connections=connections):
-                msg: Any = reader.deserialize(raw, connection.msgtype)
-                position = (msg.latitude, msg.longitude, msg.altitude)
-                if msg.status.status < 0 or not np.isfinite(position).all():
-                    dropped[NO_FIX] = dropped.get(NO_FIX, 0) + 1
-                    continue
-                readings.append(NavSatReading(stamp_seconds(msg.header), *map(float, position)))
+                take(reader.deserialize(raw, connection.msgtype))
     except Exception as error:  # rosbags raises many types for damaged bags
         raise DatasetError(f"bag {path} could not be read: {error}") from error
-    return sorted(readings, key=lambda reading: reading.stamp)
 
 
 UNMEASURED_VARIANCE = 1e3  # at or above: ROS's way of saying a covariance entry is not measured
@@ -233,23 +241,17 @@ def read_twist_noise(bag: str | Path, topic: str) -> tuple[TwistNoise | None, st
     topic is another type, or when any message states no usable forward-speed or yaw-rate
     variance (not finite, not positive, or marked unmeasured): a robot either publishes its
     covariance or does not, and a drive half weighted by it would be weighted unevenly."""
-    from rosbags.highlevel import AnyReader
-    from rosbags.typesys import Stores, get_typestore
-
     path = Path(bag)
+    if bag_topics(path).get(topic) != "nav_msgs/msg/Odometry":
+        return None, f"{topic} is not a nav_msgs/Odometry topic"
     stamps: list[float] = []
     variances: list[tuple[float, float]] = []
-    try:
-        with AnyReader([path], default_typestore=get_typestore(Stores.ROS2_HUMBLE)) as reader:
-            connections = [c for c in reader.connections if c.topic == topic]
-            if not connections or connections[0].msgtype != "nav_msgs/msg/Odometry":
-                return None, f"{topic} is not a nav_msgs/Odometry topic"
-            for connection, _, raw in reader.messages(connections=connections):
-                msg: Any = reader.deserialize(raw, connection.msgtype)
-                stamps.append(stamp_seconds(msg.header))
-                variances.append((float(msg.twist.covariance[0]), float(msg.twist.covariance[35])))
-    except Exception as error:  # rosbags raises many types for damaged bags
-        raise DatasetError(f"bag {path} could not be read: {error}") from error
+
+    def take(msg: Any) -> None:
+        stamps.append(stamp_seconds(msg.header))
+        variances.append((float(msg.twist.covariance[0]), float(msg.twist.covariance[35])))
+
+    _each_message(path, topic, take)
     if not stamps:
         return None, f"{topic} has no messages"
     values = np.array(variances)
