@@ -18,11 +18,13 @@ map keeps every observation (point, image, pixel) so it can be checked or re-opt
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from pose_reloc.camera import PinholeCamera
@@ -38,6 +40,7 @@ from vo_fusion.features import (
     match_descriptors,
     representative_descriptors,
 )
+from vo_fusion.parallel import thread_map
 
 LOOK_AHEAD_M = 8.0  # pairs are chosen by where cameras stand and what they look at this far ahead
 
@@ -67,6 +70,14 @@ class Tracks:
     view: NDArray[np.int64]
     keypoint: NDArray[np.int64]
     track: NDArray[np.int64]
+
+
+def per_observation(arrays: Sequence[NDArray], tracks: Tracks) -> NDArray:
+    """Each observation's row of its view's array (`arrays[view]`, indexed by keypoint): one
+    gather over all views, where a loop masking the observations view by view costs views x
+    observations (minutes for a drive's thousands of keyframes)."""
+    offsets = np.concatenate([[0], np.cumsum([len(a) for a in arrays])]).astype(np.int64)
+    return np.concatenate(arrays)[offsets[tracks.view] + tracks.keypoint]
 
 
 @dataclass(frozen=True)
@@ -182,24 +193,24 @@ def detect_views(
     frames: Iterable[Frame], descriptor: str, max_features: int, level_offset: bool = False
 ) -> list[View]:
     """Each posed frame's features (`level_offset`: see `detect_features`)."""
-    detector = make_detector(descriptor, max_features)
+    make_detector(descriptor, max_features)  # an unknown descriptor named before any image
     dtype = DESCRIPTOR_DTYPES[descriptor]
-    views = []
-    for frame in frames:
+
+    def view(frame: Frame) -> View:
+        detector = make_detector(descriptor, max_features)  # one per thread: OpenCV's hold state
         features = detect_features(frame.image(), detector, dtype, level_offset)
         rays = frame.camera.unproject(features.pixels) if len(features) else np.zeros((0, 3))
-        views.append(
-            View(
-                camera=frame.camera,
-                T_cw=frame.T_wc.inverse(),
-                centre=frame.T_wc.translation,
-                axis=frame.T_wc.rotation.apply([0.0, 0.0, 1.0]),
-                features=features,
-                normalized=rays[:, :2] / rays[:, 2:3],
-                source=frame.source,
-            )
+        return View(
+            camera=frame.camera,
+            T_cw=frame.T_wc.inverse(),
+            centre=frame.T_wc.translation,
+            axis=frame.T_wc.rotation.apply([0.0, 0.0, 1.0]),
+            features=features,
+            normalized=rays[:, :2] / rays[:, 2:3],
+            source=frame.source,
         )
-    return views
+
+    return thread_map(view, frames)
 
 
 def covisible_pairs(
@@ -239,7 +250,9 @@ def _match_pairs(
     """The verified matches of each pair (`_match_pair`), the epipolar tolerance in normalised
     coordinates twice the reprojection threshold."""
     tolerance = 2.0 * max_reprojection_px / float(np.mean([v.camera.fx for v in views]))
-    return [_match_pair(views[i], views[j], i, j, descriptor, ratio, tolerance) for i, j in pairs]
+    return thread_map(
+        lambda ij: _match_pair(views[ij[0]], views[ij[1]], *ij, descriptor, ratio, tolerance), pairs
+    )
 
 
 def _match_pair(
@@ -265,23 +278,35 @@ def _match_pair(
 
 
 def merge_tracks(views: list[View], edges: list[NDArray[np.int64]], min_track: int) -> Tracks:
-    """Tracks by union-find over (view, keypoint) nodes (`_TrackUnion`), those seen in at least
-    `min_track` views kept."""
-    offsets = np.concatenate([[0], np.cumsum([len(v.features) for v in views])])
+    """Tracks: the connected components of the matches over (view, keypoint) nodes, those seen
+    in at least `min_track` views kept. A component holding two keypoints of one view (a chain of
+    slightly wrong matches) is split by `_TrackUnion` instead, its matches joined in order."""
+    offsets = np.concatenate([[0], np.cumsum([len(v.features) for v in views])]).astype(np.int64)
     matches = np.vstack([*edges, np.zeros((0, 4), dtype=np.int64)])
-    a = (offsets[matches[:, 0]] + matches[:, 1]).tolist()
-    b = (offsets[matches[:, 2]] + matches[:, 3]).tolist()
-    union = _TrackUnion(
-        dict(zip(a + b, matches[:, 0].tolist() + matches[:, 2].tolist(), strict=True))
+    ends = np.concatenate(
+        [offsets[matches[:, 0]] + matches[:, 1], offsets[matches[:, 2]] + matches[:, 3]]
     )
-    for u, v in zip(a, b, strict=True):
-        union.join(u, v)
-    nodes = np.array(sorted(union.parent), dtype=np.int64)
-    roots = np.array([union.find(int(n)) for n in nodes], dtype=np.int64)
+    nodes, inverse = np.unique(ends, return_inverse=True)
+    a, b = inverse[: len(matches)], inverse[len(matches) :]
     view = np.searchsorted(offsets, nodes, side="right") - 1
     keypoint = nodes - offsets[view]
-    order = np.lexsort((view, roots))
-    _, track = np.unique(roots[order], return_inverse=True)
+    n_components, component = connected_components(
+        coo_matrix((np.ones(len(a)), (a, b)), shape=(len(nodes), len(nodes))), directed=False
+    )
+    component_view = np.unique(component * len(views) + view, return_counts=True)
+    twice = component_view[0][component_view[1] > 1] // len(views)
+    conflicted = np.isin(component, twice)
+    label = component.astype(np.int64)
+    inside = conflicted[a]  # both ends of a match are in one component
+    union = _TrackUnion(
+        dict(zip(np.flatnonzero(conflicted).tolist(), view[conflicted].tolist(), strict=True))
+    )
+    for u, v in zip(a[inside].tolist(), b[inside].tolist(), strict=True):
+        union.join(u, v)
+    chained = np.flatnonzero(conflicted)
+    label[chained] = n_components + np.array([union.find(int(n)) for n in chained], dtype=np.int64)
+    order = np.lexsort((view, label))
+    _, track = np.unique(label[order], return_inverse=True)
     tracks = Tracks(view[order], keypoint[order], track.astype(np.int64))
     if len(tracks.track) == 0:
         return tracks
@@ -349,10 +374,7 @@ def _triangulate(views: list[View], tracks: Tracks) -> NDArray[np.float64]:
     n_tracks = int(tracks.track.max()) + 1 if len(tracks.track) else 0
     points = np.full((n_tracks, 3), np.nan)
     P = np.stack([v.P for v in views])
-    xy = np.zeros((len(tracks.view), 2))
-    for index, view in enumerate(views):
-        mine = tracks.view == index
-        xy[mine] = view.normalized[tracks.keypoint[mine]]
+    xy = per_observation([v.normalized for v in views], tracks)
     for ids, obs in _by_length(tracks):
         P_obs, x_obs = P[tracks.view[obs]], xy[obs]
         rows_u = x_obs[..., 0:1] * P_obs[..., 2, :] - P_obs[..., 0, :]
@@ -376,10 +398,7 @@ def _refine_points(
     variance: multiply by (σ_px / f)² for m² (NaN where the point is not determined)."""
     R = np.stack([v.T_cw.rotation.as_matrix() for v in views])[tracks.view]
     t = np.stack([v.T_cw.translation for v in views])[tracks.view]
-    observed = np.zeros((len(tracks.view), 2))
-    for index, view in enumerate(views):
-        mine = tracks.view == index
-        observed[mine] = view.normalized[tracks.keypoint[mine]]
+    observed = per_observation([v.normalized for v in views], tracks)
     refined = points.copy()
     covariance = np.full((len(points), 3, 3), np.nan)
     for _ in range(iterations + 1):
@@ -408,18 +427,44 @@ def _reprojection_errors(
     views: list[View], tracks: Tracks, points: NDArray[np.float64]
 ) -> NDArray[np.float64]:
     """Pixel reprojection error of every observation (inf behind the camera or for NaN points)."""
-    errors = np.full(len(tracks.view), np.inf)
+    world = points[tracks.track]
+    finite = np.all(np.isfinite(world), axis=1)
+    R = np.stack([v.T_cw.rotation.as_matrix() for v in views])
+    t = np.stack([v.T_cw.translation for v in views])
+    p_cam = np.einsum("nij,nj->ni", R[tracks.view], np.where(finite[:, None], world, 0.0))
+    p_cam += t[tracks.view]
+    pixels = np.full((len(tracks.view), 2), np.nan)
+    for camera, members in _by_camera(views, tracks.view):
+        pixels[members] = camera.project(p_cam[members])[0]
+    observed = per_observation([v.features.pixels for v in views], tracks)
+    error = np.linalg.norm(pixels - observed, axis=1)
+    return np.where(finite & np.isfinite(error), error, np.inf)
+
+
+def _by_camera(
+    views: list[View], view_index: NDArray[np.int64]
+) -> Iterator[tuple[PinholeCamera, NDArray[np.int64]]]:
+    """(camera, the observations through it) for each distinct camera among the views (a drive's
+    frames usually share one; equal calibrations count as one)."""
+    groups: dict[tuple, int] = {}
+    cameras: list[PinholeCamera] = []
+    group_of_view = np.zeros(len(views), dtype=np.int64)
     for index, view in enumerate(views):
-        mine = np.flatnonzero(tracks.view == index)
-        if len(mine) == 0:
-            continue
-        world = points[tracks.track[mine]]
-        finite = np.all(np.isfinite(world), axis=1)
-        p_cam = view.T_cw.apply(np.where(finite[:, None], world, 0.0)).reshape(-1, 3)
-        pixels, _ = view.camera.project(p_cam)
-        error = np.linalg.norm(pixels - view.features.pixels[tracks.keypoint[mine]], axis=1)
-        errors[mine] = np.where(finite & np.isfinite(error), error, np.inf)
-    return errors
+        camera = view.camera
+        key = (
+            camera.K.tobytes(),
+            camera.D.tobytes(),
+            camera.distortion_model,
+            camera.width,
+            camera.height,
+        )
+        if key not in groups:
+            groups[key] = len(cameras)
+            cameras.append(camera)
+        group_of_view[index] = groups[key]
+    group_of_observation = group_of_view[view_index]
+    for group, camera in enumerate(cameras):
+        yield camera, np.flatnonzero(group_of_observation == group)
 
 
 def triangulate_and_filter(
@@ -479,9 +524,10 @@ def assemble_map(views: list[View], points: Points, descriptor: str, frame_id: s
     descriptors = np.zeros((n, width), dtype=DESCRIPTOR_DTYPES[descriptor])
     directions = np.zeros((n, 3))
     centres = np.stack([v.centre for v in views])
-    pairs = list(zip(tracks.view.tolist(), tracks.keypoint.tolist(), strict=True))
-    pixels = np.array([views[v].features.pixels[k] for v, k in pairs]).reshape(-1, 2)
-    all_descriptors = np.array([views[v].features.descriptors[k] for v, k in pairs])
+    pixels = per_observation([v.features.pixels for v in views], tracks)
+    all_descriptors = per_observation(
+        [v.features.descriptors.reshape(len(v.features), width) for v in views], tracks
+    )
     for ids, obs in _by_length(tracks):
         descriptors[ids] = representative_descriptors(all_descriptors[obs], descriptor)
         rays = centres[tracks.view[obs]] - points.world[ids][:, None, :]

@@ -17,6 +17,7 @@ from vo_fusion.build_map import (
     Tracks,
     View,
     merge_tracks,
+    per_observation,
     triangulate_and_filter,
     well_placed,
 )
@@ -39,12 +40,16 @@ class TriangulatedKeyframes:
     points: NDArray[np.float64]
     tracks: Tracks  # observations (view, keypoint, track) of the points
 
-    def point_of(self, view: int) -> dict[int, int]:
-        """keypoint -> point index of the points keyframe `view` observes."""
-        mine = self.tracks.view == view
-        return dict(
-            zip(self.tracks.keypoint[mine].tolist(), self.tracks.track[mine].tolist(), strict=True)
-        )
+    def points_of(self, views: Sequence[int]) -> dict[int, dict[int, int]]:
+        """Per keyframe in `views`: keypoint -> index of the point it observes."""
+        order = np.argsort(self.tracks.view, kind="stable")
+        by_view = self.tracks.view[order]
+        result = {}
+        for view in views:
+            mine = order[np.searchsorted(by_view, view) : np.searchsorted(by_view, view, "right")]
+            keypoints, points = self.tracks.keypoint[mine], self.tracks.track[mine]
+            result[view] = dict(zip(keypoints.tolist(), points.tolist(), strict=True))
+        return result
 
 
 @dataclass(frozen=True)
@@ -204,8 +209,5 @@ def _points(
 def undistorted_pixels(
     views: Sequence[View], tracks: Tracks, K: NDArray[np.float64]
 ) -> NDArray[np.float64]:
-    normalized = np.zeros((len(tracks.view), 2))
-    for index, view in enumerate(views):
-        mine = tracks.view == index
-        normalized[mine] = view.normalized[tracks.keypoint[mine]]
+    normalized = per_observation([view.normalized for view in views], tracks)
     return np.asarray(normalized @ K[:2, :2].T + K[:2, 2])

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.sparse import block_diag, bsr_matrix, csc_matrix, csr_matrix, diags, vstack
+from scipy.sparse import bsr_matrix, csc_matrix, csr_matrix, diags, vstack
 from scipy.sparse.linalg import splu
 from scipy.spatial.transform import Rotation
 
@@ -265,6 +265,10 @@ class _Problem:
         per_camera = np.bincount(observations.pose, minlength=n_poses)
         self._camera_rows = np.concatenate([[0], np.cumsum(per_camera)])
         self._block_points = observations.point[self._camera_major]
+        self._point_major = np.lexsort((observations.pose, observations.point))
+        per_point = np.bincount(observations.point, minlength=n_points)
+        self._point_rows = np.concatenate([[0], np.cumsum(per_point)])
+        self._block_cameras = observations.pose[self._point_major]
 
     # --- residuals --------------------------------------------------------------------------
     def reprojection(self, R: Rotation, c: NDArray, p: NDArray) -> NDArray[np.float64]:
@@ -333,7 +337,7 @@ class _Problem:
         V += damping * np.einsum("nii->ni", V)[:, :, None] * np.eye(3) + 1e-9 * np.eye(3)
         V_inv = np.asarray(np.linalg.inv(V), dtype=np.float64)
         W = np.einsum("mki,mkj->mij", J_pose, J_point)
-        W_sparse = self._by_camera_and_point(W)
+        W_transposed = self._by_point_and_camera(W)
         Y_sparse = self._by_camera_and_point(W @ V_inv[obs.point])
         cameras = np.arange(n)
         H_cc = _sparse(
@@ -342,13 +346,13 @@ class _Problem:
         H_cc = (H_cc + F_pose.T @ F_pose).tocsr()
         H_cc, held = self._hold(H_cc, g_c, R)
         H_cc = H_cc + diags(damping * H_cc.diagonal() + held + 1e-9)
-        calibration = csr_matrix((self.n_calibration, self.n_calibration))
-        coupling = block_diag([Y_sparse @ W_sparse.T, calibration])
+        coupling = (Y_sparse @ W_transposed).tocsr()
+        coupling.resize((columns, columns))  # the calibration's columns: no point couples them
         reduced = (H_cc - coupling).tocsc()
         rhs = -g_c
         rhs[: 6 * n] += Y_sparse @ g_p.ravel()
         d_pose = _solve_symmetric(reduced, rhs)
-        back = (W_sparse.T @ d_pose[: 6 * n]).reshape(-1, 3)
+        back = (W_transposed @ d_pose[: 6 * n]).reshape(-1, 3)
         d_point = -np.einsum("nij,nj->ni", V_inv, g_p + back)
         d_calibration = d_pose[6 * n :]
         d_pose = d_pose[: 6 * n].reshape(-1, 6)
@@ -382,6 +386,18 @@ class _Problem:
         return bsr_matrix(
             (blocks[self._camera_major], self._block_points, self._camera_rows),
             shape=(6 * self.n_poses, 3 * self.n_points),
+        )
+
+    def _by_point_and_camera(self, blocks: NDArray[np.float64]) -> bsr_matrix:
+        """The transpose of `_by_camera_and_point(blocks)`, built point-major (transposing the
+        block matrix itself cost as much as building it)."""
+        return bsr_matrix(
+            (
+                np.transpose(blocks[self._point_major], (0, 2, 1)),
+                self._block_cameras,
+                self._point_rows,
+            ),
+            shape=(3 * self.n_points, 6 * self.n_poses),
         )
 
     def _reprojection_blocks(

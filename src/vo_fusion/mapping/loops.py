@@ -17,6 +17,7 @@ from pose_reloc.geometry import Transform
 from vo_fusion.build_map import View
 from vo_fusion.mapping.adjustment import TriangulatedKeyframes
 from vo_fusion.mapping.two_view import TwoView, verify_pair
+from vo_fusion.parallel import thread_map
 from vo_fusion.pnp import solve_pnp
 
 
@@ -70,19 +71,19 @@ def close_loops(
     search: LoopSearch,
 ) -> list[LoopClosure]:
     K = views[0].camera.K
-    closures = []
-    points_of: dict[int, dict[int, int]] = {}  # a keyframe is the older side of several
-    for i, j in candidates:
+    points_of = keyframes.points_of(sorted({i for i, _ in candidates}))
+
+    def closure(candidate: tuple[int, int]) -> LoopClosure | None:
+        i, j = candidate
         pair = verify_pair(views[i], views[j], i, j, descriptor, min_inliers=search.min_inliers)
         if pair is None:
-            continue
-        if i not in points_of:
-            points_of[i] = keyframes.point_of(i)
+            return None
         T_wc_j = _pose_against_points(views[j], keyframes, points_of[i], pair.matches, K, search)
         if T_wc_j is None:
-            continue
-        closures.append(LoopClosure(pair, keyframes.poses[i].inverse() @ T_wc_j[0], T_wc_j[1]))
-    return closures
+            return None
+        return LoopClosure(pair, keyframes.poses[i].inverse() @ T_wc_j[0], T_wc_j[1])
+
+    return [loop for loop in thread_map(closure, candidates) if loop is not None]
 
 
 def _pose_against_points(

@@ -46,6 +46,7 @@ from vo_fusion.mapping.scale import (
     surer_scale,
 )
 from vo_fusion.mapping.two_view import TwoView, verify_pair
+from vo_fusion.parallel import thread_map
 
 MIN_FEATURES = 50  # a keyframe with fewer (dark, blank, blurred) is posed by odometry alone
 
@@ -205,15 +206,18 @@ class _Laps(dict[str, float]):
 
 
 def _neighbour_pairs(views: Sequence[View], config: MappingConfig) -> list[TwoView]:
-    verified = []
-    for i in range(len(views) - 1):
-        for j in range(i + 1, min(i + 1 + config.sequential_pairs, len(views))):
-            pair = verify_pair(
-                views[i], views[j], i, j, config.descriptor, min_inliers=config.min_inliers
-            )
-            if pair is not None:
-                verified.append(pair)
-    return verified
+    pairs = [
+        (i, j)
+        for i in range(len(views) - 1)
+        for j in range(i + 1, min(i + 1 + config.sequential_pairs, len(views)))
+    ]
+    verified = thread_map(
+        lambda ij: verify_pair(
+            views[ij[0]], views[ij[1]], *ij, config.descriptor, min_inliers=config.min_inliers
+        ),
+        pairs,
+    )
+    return [pair for pair in verified if pair is not None]
 
 
 def _adjust_drive(

@@ -12,9 +12,11 @@ import numpy as np
 from pose_reloc.datasets.record import Frame
 from pose_reloc.geometry import Transform
 from vo_fusion.feature_map import FeatureMap
-from vo_fusion.refine import refine_pose
+from vo_fusion.parallel import thread_map
+from vo_fusion.refine import RefinementResult, refine_pose
 
 PRIOR_STD = (0.3, np.radians(3.0))  # metres, radians: the carried keyframe pose's uncertainty
+LOG_EVERY = 1000  # frames
 
 
 @dataclass(frozen=True)
@@ -35,14 +37,19 @@ def register_frames(
     registered: list[Frame] = []
     reasons: dict[str, int] = {}
     chosen = range(0, len(frames), max(stride, 1))
-    for count, index in enumerate(chosen, 1):
+
+    def refined(index: int) -> RefinementResult:
         frame = frames[index]
-        result = refine_pose(frame.image(), frame.camera, priors[index], covariance, feature_map)
-        if result.accepted and result.T_wc is not None:
-            registered.append(replace(frame, T_wc=result.T_wc))
-        else:
-            reason = result.reason.split(":")[0].split("(")[0].strip() or "not accepted"
-            reasons[reason] = reasons.get(reason, 0) + 1
-        if count % 1000 == 0:
-            log(f"registered {len(registered)} of {count} frames")
+        return refine_pose(frame.image(), frame.camera, priors[index], covariance, feature_map)
+
+    for start in range(0, len(chosen), LOG_EVERY):
+        batch = chosen[start : start + LOG_EVERY]
+        for index, result in zip(batch, thread_map(refined, batch), strict=True):
+            if result.accepted and result.T_wc is not None:
+                registered.append(replace(frames[index], T_wc=result.T_wc))
+            else:
+                reason = result.reason.split(":")[0].split("(")[0].strip() or "not accepted"
+                reasons[reason] = reasons.get(reason, 0) + 1
+        if len(batch) == LOG_EVERY:
+            log(f"registered {len(registered)} of {start + len(batch)} frames")
     return Registration(registered, len(chosen), reasons)
