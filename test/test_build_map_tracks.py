@@ -106,3 +106,9 @@ def test_thread_map_raises_what_a_worker_raised():
 
     with pytest.raises(ValueError, match="item 3 is bad"):
         thread_map(fail, range(6), workers=2)
+
+
+def test_no_matches_make_no_tracks():
+    assert len(merge_tracks(views_with([3, 3]), [], min_track=2).track) == 0
+    empty = np.zeros((0, 4), dtype=np.int64)
+    assert len(merge_tracks(views_with([3, 3]), [empty], min_track=2).track) == 0
