@@ -197,7 +197,7 @@ def detect_views(
     dtype = DESCRIPTOR_DTYPES[descriptor]
 
     def view(frame: Frame) -> View:
-        detector = make_detector(descriptor, max_features)  # one per thread: OpenCV's hold state
+        detector = make_detector(descriptor, max_features)  # one per image: threads share none
         features = detect_features(frame.image(), detector, dtype, level_offset)
         rays = frame.camera.unproject(features.pixels) if len(features) else np.zeros((0, 3))
         return View(
@@ -396,8 +396,7 @@ def _refine_points(
     minimises an algebraic error, which weights far views differently), all tracks at once.
     Also returns each point's 3x3 position covariance per unit of normalised-coordinate noise
     variance: multiply by (σ_px / f)² for m² (NaN where the point is not determined)."""
-    R = np.stack([v.T_cw.rotation.as_matrix() for v in views])[tracks.view]
-    t = np.stack([v.T_cw.translation for v in views])[tracks.view]
+    R, t = _observing_poses(views, tracks)
     observed = per_observation([v.normalized for v in views], tracks)
     refined = points.copy()
     covariance = np.full((len(points), 3, 3), np.nan)
@@ -423,16 +422,23 @@ def _refine_points(
     return refined, covariance
 
 
+def _observing_poses(
+    views: list[View], tracks: Tracks
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per observation, its view's R_cw (n, 3, 3) and t_cw (n, 3)."""
+    R = np.stack([v.T_cw.rotation.as_matrix() for v in views])
+    t = np.stack([v.T_cw.translation for v in views])
+    return R[tracks.view], t[tracks.view]
+
+
 def _reprojection_errors(
     views: list[View], tracks: Tracks, points: NDArray[np.float64]
 ) -> NDArray[np.float64]:
     """Pixel reprojection error of every observation (inf behind the camera or for NaN points)."""
     world = points[tracks.track]
     finite = np.all(np.isfinite(world), axis=1)
-    R = np.stack([v.T_cw.rotation.as_matrix() for v in views])
-    t = np.stack([v.T_cw.translation for v in views])
-    p_cam = np.einsum("nij,nj->ni", R[tracks.view], np.where(finite[:, None], world, 0.0))
-    p_cam += t[tracks.view]
+    R, t = _observing_poses(views, tracks)
+    p_cam = np.einsum("nij,nj->ni", R, np.where(finite[:, None], world, 0.0)) + t
     pixels = np.full((len(tracks.view), 2), np.nan)
     for camera, members in _by_camera(views, tracks.view):
         pixels[members] = camera.project(p_cam[members])[0]
