@@ -14,10 +14,11 @@ from synth_fixtures import small_config
 from pose_reloc.camera import PinholeCamera
 from pose_reloc.datasets import read_dataset
 from pose_reloc.geometry import Transform
-from vo_fusion.build_map import build_map, covisible_pairs
+from vo_fusion.build_map import build_map, covisible_pairs, detect_views
 from vo_fusion.colmap_model import load_colmap_model
 from vo_fusion.errors import VoFusionError
 from vo_fusion.feature_map import FORMAT_VERSION, FeatureMap
+from vo_fusion.mapping.two_view import descriptor_matches, verify_pair
 
 # The mapping run: a robot drives north up the street at x = 2 m with its camera turned 35° to the
 # left, towards the façades (a sideways component of motion gives triangulation angles), 4 Hz.
@@ -64,6 +65,37 @@ def test_build_map_reports_its_stages_and_records_how_it_was_built(mapped):
     assert feature_map.metadata["images"] == [f.source for f in frames]
     assert feature_map.metadata["min_track"] == 2 and feature_map.metadata["pairs"] <= 48 * 8
     np.testing.assert_allclose(np.linalg.norm(feature_map.viewing_directions, axis=1), 1.0)
+
+
+def test_build_map_takes_the_matches_map_site_made_for_its_keyframe_pairs(mapped):
+    frames, feature_map, _ = mapped
+    # map-site's features (ORB keypoints moved by the level offset: the same descriptors) and its
+    # pair checks; one pair given turned round, as a loop closure may be
+    views = detect_views(frames, "orb", 1000, level_offset=True)
+    tried = [verify_pair(views[i], views[j], i, j, "orb") for i, j in _steps(len(views))]
+    tried.append(verify_pair(views[9], views[7], 9, 7, "orb"))
+    matched = descriptor_matches([pair for pair in tried if pair is not None])
+    assert len(matched) > 60 and (7, 9) in matched
+    reused = build_map(frames, max_features=1000, matched=matched, log=lambda _: None)
+    assert np.array_equal(reused.points_world, feature_map.points_world)
+    assert np.array_equal(reused.descriptors, feature_map.descriptors)
+    # the given matches are the ones used: without any for the pairs, no point is left
+    nothing = {ij: np.zeros((0, 2), np.int32) for ij in _covisible(frames)}
+    with pytest.raises(VoFusionError, match="no map point survived"):
+        build_map(frames, max_features=1000, matched=nothing, log=lambda _: None)
+    wrong = {(0, 1): np.array([[0, 5000]], np.int32)}
+    with pytest.raises(VoFusionError, match=r"matches given for images \(0, 1\) index features"):
+        build_map(frames, max_features=1000, matched=wrong, log=lambda _: None)
+
+
+def _steps(n):
+    return [(i, j) for i in range(n - 1) for j in range(i + 1, min(i + 4, n))]
+
+
+def _covisible(frames):
+    centres = np.array([f.T_wc.translation for f in frames])
+    axes = np.array([f.T_wc.rotation.apply([0.0, 0.0, 1.0]) for f in frames])
+    return covisible_pairs(centres, axes, 8, 20.0, 60.0)
 
 
 def test_map_points_reproject_into_every_frame_that_observed_them(mapped):

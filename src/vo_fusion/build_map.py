@@ -18,7 +18,7 @@ map keeps every observation (point, image, pixel) so it can be checked or re-opt
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -116,13 +116,17 @@ def build_map(
     max_point_std_m: float = 2.0,
     keypoint_sigma_px: float = 1.0,
     frame_id: str = "map",
+    matched: Mapping[tuple[int, int], NDArray[np.integer]] | None = None,
     log: Callable[[str], None] = print,
 ) -> FeatureMap:
     """A feature map from posed images (`Frame.T_wc` trusted as exact). Pairs: each image's
     `neighbours` nearest cameras within `max_pair_distance_m` and `max_pair_angle_deg`; points
     kept when seen in `min_track` images, reprojecting within `max_reprojection_px` in each, with
     a triangulation angle of `min_triangulation_deg` and a position std (keypoints assumed
-    `keypoint_sigma_px` accurate) of at most `max_point_std_m`."""
+    `keypoint_sigma_px` accurate) of at most `max_point_std_m`. `matched`: descriptor matches
+    (`match_descriptors` with this `ratio`) already made between frames (i, j), i < j, with
+    this descriptor and `max_features` (map-site's keyframe pairs), used instead of matching
+    those pairs again."""
     if min_track < 2:
         raise VoFusionError(f"min_track is {min_track}: a point needs at least 2 views")
     started = time.perf_counter()
@@ -138,7 +142,7 @@ def build_map(
         max_pair_distance_m,
         max_pair_angle_deg,
     )
-    edges = _match_pairs(views, pairs, descriptor, ratio, max_reprojection_px)
+    edges = _match_pairs(views, pairs, descriptor, ratio, max_reprojection_px, matched or {})
     log(f"matched {len(pairs)} covisible pairs: {sum(len(e) for e in edges)} verified matches")
     tracks = merge_tracks(views, edges, min_track)
     survivors = {f"tracks seen in {min_track}+ images": len(np.unique(tracks.track))}
@@ -246,21 +250,41 @@ def _match_pairs(
     descriptor: str,
     ratio: float,
     max_reprojection_px: float,
+    matched: Mapping[tuple[int, int], NDArray[np.integer]],
 ) -> list[NDArray[np.int64]]:
     """The verified matches of each pair (`_match_pair`), the epipolar tolerance in normalised
     coordinates twice the reprojection threshold."""
     tolerance = 2.0 * max_reprojection_px / float(np.mean([v.camera.fx for v in views]))
-    return thread_map(
-        lambda ij: _match_pair(views[ij[0]], views[ij[1]], *ij, descriptor, ratio, tolerance), pairs
-    )
+
+    def match(ij: tuple[int, int]) -> NDArray[np.int64]:
+        a, b = views[ij[0]], views[ij[1]]
+        known = matched.get(ij)
+        if known is None:
+            pairs = match_descriptors(
+                a.features.descriptors, b.features.descriptors, descriptor, ratio
+            )
+        else:
+            pairs = np.asarray(known, dtype=np.int64).reshape(-1, 2)
+            if len(pairs) and (
+                pairs.min() < 0
+                or pairs[:, 0].max() >= len(a.features)
+                or pairs[:, 1].max() >= len(b.features)
+            ):
+                raise VoFusionError(
+                    f"the matches given for images {ij} index features they do not have "
+                    f"({len(a.features)} and {len(b.features)}): made with other features?"
+                )
+        return _verified(a, b, *ij, pairs, tolerance)
+
+    return thread_map(match, pairs)
 
 
-def _match_pair(
-    a: View, b: View, ia: int, ib: int, descriptor: str, ratio: float, tolerance: float
+def _verified(
+    a: View, b: View, ia: int, ib: int, pairs: NDArray[np.int64], tolerance: float
 ) -> NDArray[np.int64]:
-    """(K, 4) rows (view a, keypoint in a, view b, keypoint in b) of matches that agree with the
-    known relative pose (Sampson distance in normalised coordinates below `tolerance`)."""
-    pairs = match_descriptors(a.features.descriptors, b.features.descriptors, descriptor, ratio)
+    """(K, 4) rows (view a, keypoint in a, view b, keypoint in b) of the descriptor matches
+    `pairs` that agree with the known relative pose (Sampson distance in normalised coordinates
+    below `tolerance`)."""
     if len(pairs) == 0:
         return np.zeros((0, 4), dtype=np.int64)
     T_ba = b.T_cw @ a.T_cw.inverse()

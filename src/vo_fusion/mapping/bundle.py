@@ -30,7 +30,7 @@ from vo_fusion.window_adjustment import WindowObservations, projection_derivativ
 
 HUBER_PX = 1.5
 FIXED_WEIGHT = 1e10  # held poses' parameters: a stiff diagonal, and no gradient
-CONVERGED = 1e-6  # a relative cost decrease this small ends the solve
+CONVERGED = 1e-5  # a relative cost decrease this small ends the solve
 
 
 @dataclass(frozen=True)

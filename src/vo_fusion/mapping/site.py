@@ -45,7 +45,7 @@ from vo_fusion.mapping.scale import (
     scaled_poses,
     surer_scale,
 )
-from vo_fusion.mapping.two_view import TwoView, verify_pair
+from vo_fusion.mapping.two_view import TwoView, descriptor_matches, verify_pair
 from vo_fusion.parallel import thread_map
 
 MIN_FEATURES = 50  # a keyframe with fewer (dark, blank, blurred) is posed by odometry alone
@@ -88,7 +88,9 @@ class MappingConfig:
 @dataclass
 class SiteMapping:
     """Keyframe `poses` (T_map_cam; `keyframes` index the input frames), the adjusted points and
-    their tracks, the loop closures, the scale, and what was measured on the way (`figures`)."""
+    their tracks, the loop closures, the scale, what was measured on the way (`figures`), and
+    the descriptor matches of the keyframe pairs it tried (`descriptor_matches`: build_map takes
+    them)."""
 
     keyframes: list[int]
     poses: list[Transform]
@@ -96,6 +98,7 @@ class SiteMapping:
     loops: list[LoopClosure]
     scale: ScaleEstimate
     figures: dict[str, float | int | str] = field(default_factory=dict)
+    descriptor_matches: dict[tuple[int, int], NDArray[np.int32]] = field(default_factory=dict)
 
     def frame_poses(self, frames: Sequence[Frame]) -> list[Transform]:
         """T_map_cam for every input frame: the nearest keyframe's pose moved by the odometry
@@ -189,7 +192,8 @@ def map_site(
         "seconds": round(elapsed, 1),
         **{f"seconds_{stage}": seconds for stage, seconds in lap.items()},
     }
-    return SiteMapping(keyframes, final, adjusted, loops, scale, figures)
+    matched = descriptor_matches([*neighbours, *(loop.pair for loop in loops)])
+    return SiteMapping(keyframes, final, adjusted, loops, scale, figures, matched)
 
 
 class _Laps(dict[str, float]):

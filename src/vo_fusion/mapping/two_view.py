@@ -4,6 +4,7 @@ checked for points in front of both cameras, and the inlier matches kept for the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import cv2
@@ -17,11 +18,14 @@ from vo_fusion.features import match_descriptors
 @dataclass(frozen=True)
 class TwoView:
     """Keyframes i and j seen together: `matches` (K, 2) keypoint indices (in i, in j) that fit
-    the geometry (their relative pose comes from the odometry and the adjustment)."""
+    the geometry (their relative pose comes from the odometry and the adjustment), of the
+    `candidates` (M, 2) that their descriptors matched (kept for the map build, which matches
+    the same features again under the final poses)."""
 
     i: int
     j: int
     matches: NDArray[np.int64]
+    candidates: NDArray[np.int32]
 
     @property
     def inliers(self) -> int:
@@ -33,6 +37,19 @@ class TwoView:
         return np.column_stack(
             [np.full(n, self.i), self.matches[:, 0], np.full(n, self.j), self.matches[:, 1]]
         ).astype(np.int64)
+
+
+def descriptor_matches(pairs: Iterable[TwoView]) -> dict[tuple[int, int], NDArray[np.int32]]:
+    """The pairs' candidates by (i, j) with i < j (a pair given as j, i turned round, its rows in
+    the order matching i's descriptors against j's gives), as build_map takes them."""
+    matches = {}
+    for pair in pairs:
+        if pair.i < pair.j:
+            matches[(pair.i, pair.j)] = pair.candidates
+        else:
+            turned = pair.candidates[:, ::-1]
+            matches[(pair.j, pair.i)] = turned[np.argsort(turned[:, 0], kind="stable")]
+    return matches
 
 
 def verify_pair(
@@ -61,4 +78,4 @@ def verify_pair(
     inliers = cheiral.ravel() > 0
     if int(inliers.sum()) < min_inliers:
         return None
-    return TwoView(i, j, pairs[inliers])
+    return TwoView(i, j, pairs[inliers], pairs.astype(np.int32))

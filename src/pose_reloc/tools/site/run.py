@@ -63,7 +63,9 @@ def make_site(inputs: MappingInput, settings: SiteSettings, folder: Path) -> Sit
         replace(frames[k], T_wc=T) for k, T in zip(mapping.keyframes, mapping.poses, strict=True)
     ]
     map_features = settings.map_features or config.max_features
-    feature_map = build_map(keyframes, config.descriptor, map_features)
+    # mapping matched the same features (its descriptor, as many per image) for its pairs
+    matched = mapping.descriptor_matches if map_features == config.max_features else None
+    feature_map = build_map(keyframes, config.descriptor, map_features, matched=matched)
     feature_map.metadata.update(made_by="pose-reloc map-site", mapping=mapping.figures)
     feature_map.save(folder / "map.npz")
     priors = mapping.frame_poses(frames)
