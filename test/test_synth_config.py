@@ -133,3 +133,73 @@ def test_a_survey_drives_every_street_both_ways_with_even_spacing():
             assert (heading[near, 1] > 0.9).any() and (heading[near, 1] < -0.9).any()
     # A shorter survey stops early.
     assert len(survey(city, 30.0, np.random.default_rng(4))) == round(30.0 * 1.2 / 0.6)
+
+
+def test_overrides_change_fields_of_the_scene_file_and_are_checked():
+    scene = ROOT / "config" / "scenes" / "demo.yaml"
+    config = load_scene_config(
+        scene,
+        [
+            "sun.drive_start_utc=2026-04-14T13:30:00",
+            "lighting.overcast_drives=true",
+            "camera.mount_xyz=[0.15, 0, 1.5]",
+            "city.vehicles_seed=3",
+        ],
+    )
+    assert config.sun.drive_start_utc == "2026-04-14T13:30:00"
+    assert config.lighting.overcast_drives is True
+    assert config.camera.mount_xyz == (0.15, 0.0, 1.5) and config.city.vehicles_seed == 3
+    assert config.camera.fx == 260.0  # the rest as the file has it
+    for override, message in [
+        ("city.nothing=1", "unknown key city.nothing"),
+        ("seed", "is not KEY=VALUE"),
+        ("lighting.overcast_drives=1", "lighting.overcast_drives = 1 is not a valid"),
+        ("trajectory.lane_offset_m=4", "puts the robot among the parked vehicles"),
+        ("seed.inner=1", "seed is not a section"),
+    ]:
+        with pytest.raises(SceneConfigError, match=message):
+            load_scene_config(scene, [override])
+
+
+def test_another_days_vehicles_are_parked_elsewhere_and_nothing_else_moves():
+    before = build_city(small_config())
+    after = build_city(small_config(city={"vehicles_seed": 1}))
+
+    def boxes(city, vehicle):
+        return {
+            (round(b.x0, 6), round(b.y0, 6), round(b.x1, 6), round(b.y1, 6))
+            for b in city.boxes
+            if (b.kind in ("vehicle", "cabin")) == vehicle
+        }
+
+    assert boxes(before, False) == boxes(after, False)
+    assert boxes(after, True) and boxes(before, True) != boxes(after, True)
+    np.testing.assert_array_equal(before.ground_texture, after.ground_texture)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1.8, 3.0])
+def test_drives_keep_their_lane_offset_from_the_centre_line(offset):
+    city = build_city(small_config(trajectory={"lane_offset_m": offset}))
+    frames = drive(city, 20.0, np.random.default_rng(4))
+    xy = np.array([f.T_map_base.translation[:2] for f in frames])
+    heading = np.array([f.T_map_base.rotation.apply([1.0, 0.0, 0.0])[:2] for f in frames])
+    rights = []
+    for axis, lines in ((0, city.street_y), (1, city.street_x)):
+        straight = np.abs(heading[:, axis]) > 0.999  # along this axis, not turning
+        across = xy[straight, 1 - axis]
+        nearest = np.asarray(lines)[np.abs(across[:, None] - np.asarray(lines)).argmin(axis=1)]
+        # to the right of the centre line, seen in the direction of travel
+        sign = -np.sign(heading[straight, axis]) if axis == 0 else np.sign(heading[straight, axis])
+        rights.append(sign * (across - nearest))
+    right = np.concatenate(rights)
+    assert len(right) > 50
+    np.testing.assert_allclose(right, offset, atol=0.05)
+
+
+def test_an_overcast_day_renders_every_drive_frame_overcast():
+    config = small_config(lighting={"overcast_drives": True})
+    city = build_city(config)
+    frames = drive(city, 5.0, np.random.default_rng(0))
+    assert sun_schedule(config, frames, "drive", np.random.default_rng(0)).overcast.all()
+    clear = small_config()
+    assert not sun_schedule(clear, frames, "drive", np.random.default_rng(0)).overcast.any()

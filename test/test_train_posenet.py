@@ -182,3 +182,25 @@ def test_export_refuses_a_missing_or_foreign_checkpoint(tmp_path):
     with pytest.raises(ModelLoadError, match="not a checkpoint written by"):
         export_checkpoint(tmp_path / "foreign.pt", tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_several_drives_load_as_one_training_set_in_order(tmp_path):
+    from synth_fixtures import small_config
+
+    from pose_reloc.datasets import read_dataset
+    from pose_reloc.synth.generate import synthesize
+    from pose_reloc.synth.render import RenderError
+    from pose_reloc.train.data import load_image_set
+
+    try:
+        synthesize(small_config(), "drive", 1.0, tmp_path / "a", seed=1)
+        synthesize(small_config(), "drive", 2.0, tmp_path / "b", seed=2)
+    except RenderError as error:
+        pytest.skip(f"no headless OpenGL here: {error}")
+    both = load_image_set([tmp_path / "a", tmp_path / "b"], (32, 24))
+    frames = [*read_dataset(tmp_path / "a"), *read_dataset(tmp_path / "b")]
+    assert len(both) == 30 and both.source["frames"] == 30
+    assert both.source["path"] == [str(tmp_path / "a"), str(tmp_path / "b")]
+    expected = np.stack([f.T_wc.translation for f in frames])
+    np.testing.assert_allclose(both.position.numpy(), expected, atol=1e-5)
+    assert load_image_set(tmp_path / "a", (32, 24)).source["path"] == str(tmp_path / "a")

@@ -19,7 +19,7 @@ Torch is imported only here (the [train] extra).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -208,7 +208,7 @@ def _sun_loss(
 
 
 def train_sun_bcnn(
-    data: str | Path,
+    data: str | Path | Sequence[str | Path],
     out: str | Path,
     config: SunTrainConfig,
     val_data: str | Path | None = None,

@@ -4,7 +4,7 @@ the same frames."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pose_reloc.datasets import read_dataset
+from pose_reloc.errors import PoseRelocError
 from pose_reloc.evaluation.metrics import (
     fraction_within,
     spearman,
@@ -61,6 +62,43 @@ def posenet_figures(estimates: Sequence[PoseSample], truths: Sequence[Transform]
     }
 
 
+@dataclass
+class _Answers:
+    """PoseNet's and retrieval's answers on a set of frames, with the true poses."""
+
+    estimates: list[PoseSample] = field(default_factory=list)
+    truths: list[Transform] = field(default_factory=list)
+    retrieved: list[Transform] = field(default_factory=list)
+
+    def __add__(self, other: _Answers) -> _Answers:
+        return _Answers(
+            self.estimates + other.estimates,
+            self.truths + other.truths,
+            self.retrieved + other.retrieved,
+        )
+
+    def figures(self) -> dict[str, Any]:
+        figures: dict[str, Any] = {
+            "frames": len(self.truths),
+            **posenet_figures(self.estimates, self.truths),
+        }
+        if self.retrieved:
+            figures["retrieval"] = _retrieval_figures(self.retrieved, self.truths)
+        return figures
+
+
+def _retrieval_figures(guesses: Sequence[Transform], truths: Sequence[Transform]) -> dict[str, Any]:
+    t_err = [translation_error_m(g, t) for g, t in zip(guesses, truths, strict=True)]
+    r_err = [rotation_error_deg(g, t) for g, t in zip(guesses, truths, strict=True)]
+    return {
+        "median_translation_m": float(np.median(t_err)),
+        "median_rotation_deg": float(np.median(r_err)),
+        "within_25cm_2deg": fraction_within(t_err, r_err, 0.25, 2.0),
+        "within_5m_10deg": fraction_within(t_err, r_err, 5.0, 10.0),
+        "translation_m": summary(t_err),
+    }
+
+
 def evaluate_posenet(
     model: str | Path,
     data: str | Path,
@@ -70,47 +108,64 @@ def evaluate_posenet(
     samples: int = 0,
     threads: int = 2,
     log: Callable[[str], None] = print,
+    another_day: Sequence[str | Path] = (),
 ) -> dict[str, Any]:
+    """PoseNet (and, given its `train`ing frames, the retrieval baseline) on the frames of
+    `data` (the same day as training), and on each `another_day` set (held-out drives: other
+    dates, hours, weather, lanes, camera heights, parked vehicles), each and pooled."""
     localizer = PoseNetLocalizer(model, providers, samples, threads)
     retrieval = RetrievalLocalizer(read_dataset(train)) if train else None
-    rt_err, rr_err = [], []
-    frames = list(read_dataset(data))
-    estimates, truths = [], []
-    for frame in frames:
-        rgb = frame.image()
-        estimate = localizer.localize(rgb)
-        estimates.append(PoseSample(estimate.T_map_cam, estimate.covariance, estimate.inference_ms))
-        truths.append(frame.T_wc)
-        if retrieval is not None:
-            guess = retrieval.localize(rgb)
-            rt_err.append(translation_error_m(guess, frame.T_wc))
-            rr_err.append(rotation_error_deg(guess, frame.T_wc))
+
+    def answers(path: str | Path) -> _Answers:
+        result = _Answers()
+        for frame in read_dataset(path):
+            rgb = frame.image()
+            estimate = localizer.localize(rgb)
+            result.estimates.append(
+                PoseSample(estimate.T_map_cam, estimate.covariance, estimate.inference_ms)
+            )
+            result.truths.append(frame.T_wc)
+            if retrieval is not None:
+                result.retrieved.append(retrieval.localize(rgb))
+        if not result.truths:
+            raise PoseRelocError(f"{path} holds no frames to evaluate PoseNet on")
+        return result
+
     figures: dict[str, Any] = {
-        "frames": len(frames),
         "model": str(model),
         "data": str(data),
         "mc_samples": localizer.samples,
         "provider": localizer.model.providers[0],
-        **posenet_figures(estimates, truths),
+        **answers(data).figures(),
     }
     if retrieval is not None:
-        figures["retrieval"] = {
-            "train": str(train),
-            "median_translation_m": float(np.median(rt_err)),
-            "median_rotation_deg": float(np.median(rr_err)),
-            "within_5m_10deg": fraction_within(rt_err, rr_err, 5.0, 10.0),
+        figures["retrieval"]["train"] = str(train)
+    log(_line(f"PoseNet on {data}", figures))
+    if another_day:
+        sets = {str(path): answers(path) for path in another_day}
+        pooled = sum(sets.values(), _Answers())
+        figures["another_day"] = {
+            "all": pooled.figures(),
+            "sets": {path: answers_of.figures() for path, answers_of in sets.items()},
         }
+        for path, set_figures in figures["another_day"]["sets"].items():
+            log(_line(f"  another day, {path}", set_figures))
+        log(_line("another day, all", figures["another_day"]["all"]))
     if out is not None:
         write_json(out, figures)
-    log(
-        f"PoseNet on {len(frames)} frames: median {figures['median_translation_m']:.2f} m / "
-        f"{figures['median_rotation_deg']:.1f} deg, {100 * figures['within_2sigma']:.0f}% within 2 sigma, "
-        f"{figures['latency_ms']:.2f} ms for {localizer.samples} samples"
-        + (
-            f"; retrieval median {figures['retrieval']['median_translation_m']:.2f} m / "
-            f"{figures['retrieval']['median_rotation_deg']:.1f} deg"
-            if retrieval is not None
-            else ""
-        )
-    )
     return figures
+
+
+def _line(title: str, figures: dict[str, Any]) -> str:
+    line = (
+        f"{title}: {figures['frames']} frames, median {figures['median_translation_m']:.2f} m / "
+        f"{figures['median_rotation_deg']:.1f} deg, {100 * figures['within_2sigma']:.0f}% within "
+        f"2 sigma, Spearman {figures['spearman_sigma_error']:.2f}, {figures['latency_ms']:.2f} ms"
+    )
+    if "retrieval" in figures:
+        retrieval = figures["retrieval"]
+        line += (
+            f"; retrieval median {retrieval['median_translation_m']:.2f} m / "
+            f"{retrieval['median_rotation_deg']:.1f} deg"
+        )
+    return line

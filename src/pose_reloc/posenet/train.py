@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -78,7 +78,7 @@ def evaluate_set(model: torch.nn.Module, data: ImageSet, batch_size: int = 64) -
 
 
 def train_posenet(
-    data: str | Path,
+    data: str | Path | Sequence[str | Path],
     out: str | Path,
     config: PoseNetTrainConfig,
     val_data: str | Path | None = None,

@@ -125,7 +125,11 @@ def build_city(config: SceneConfig) -> City:
             y0 = street_y[by] + c.street_width / 2
             _add_block(city, rng, (x0, y0, x0 + c.block_size, y0 + c.block_size), layer_of)
     _add_outer_ring(city, rng, layer_of)
+    boxes = len(city.boxes)
     _add_parked_vehicles(city, rng, layer_of)
+    if c.vehicles_seed is not None:  # elsewhere, the rest of the city as it was
+        del city.boxes[boxes:]
+        _add_parked_vehicles(city, np.random.default_rng([config.seed, c.vehicles_seed]), layer_of)
     city.ground_texture = _ground_texture(city, rng)
     return city
 

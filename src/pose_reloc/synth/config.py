@@ -4,8 +4,10 @@ field at fault (unknown keys, negative sizes, impossible ranges)."""
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ class CityConfig:
     trees_per_block: int = 4
     poles_per_block: int = 4
     parked_vehicles: int = 14
+    vehicles_seed: int | None = None  # park the vehicles elsewhere (another day), all else the same
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class LightingConfig:
     sun_intensity: float = 1.05
     ambient: float = 0.42
     overcast_fraction: float = 0.12  # share of training frames rendered overcast
+    overcast_drives: bool = False  # drives under an overcast sky (no sun, no shadows)
     shadow_map_size: int = 2048
 
 
@@ -84,6 +88,7 @@ class TrajectoryConfig:
     train_roll_deg: float = 3.0
     clearance_m: float = 0.6  # cameras keep this far from any object
     waypoints: tuple[tuple[float, float], ...] = ()  # an explicit drive path (x, y), if wanted
+    lane_offset_m: float = 1.8  # drives and surveys keep this far right of the centre line
 
 
 @dataclass(frozen=True)
@@ -150,7 +155,10 @@ NON_NEGATIVE_FIELDS = {
 }
 
 
-def load_scene_config(path: str | Path) -> SceneConfig:
+def load_scene_config(path: str | Path, overrides: Sequence[str] = ()) -> SceneConfig:
+    """The scene in `path`, with `overrides` ("dotted.key=value", the value in YAML, e.g.
+    "sun.drive_start_utc=2026-04-14T13:30:00" or "camera.mount_xyz=[0.15, 0, 1.5]") set on it
+    before it is checked."""
     source = Path(path)
     try:
         raw = yaml.safe_load(source.read_text())
@@ -158,7 +166,32 @@ def load_scene_config(path: str | Path) -> SceneConfig:
         raise SceneConfigError(f"cannot read scene file {source}: {error.strerror}") from error
     except yaml.YAMLError as error:
         raise SceneConfigError(f"scene file {source} is not valid YAML: {error}") from error
-    return scene_config_from_dict(raw or {}, str(source))
+    raw = raw or {}
+    for override in overrides:
+        _set(raw, override, str(source))
+    return scene_config_from_dict(raw, str(source))
+
+
+def _set(raw: dict[str, Any], override: str, source: str) -> None:
+    key, equals, text = override.partition("=")
+    if not equals or not key.strip():
+        raise SceneConfigError(f"{source}: override {override!r} is not KEY=VALUE (e.g. seed=3)")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise SceneConfigError(
+            f"{source}: override {override!r}: not a YAML value: {error}"
+        ) from None
+    if isinstance(value, datetime.date):
+        value = text.strip()  # an ISO date or time stays the text the scene files hold
+    *parents, leaf = key.strip().split(".")
+    node = raw
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise SceneConfigError(f"{source}: override {key}: {part} is not a section")
+        node = child
+    node[leaf] = value
 
 
 def scene_config_from_dict(raw: dict[str, Any], source: str = "scene") -> SceneConfig:
@@ -210,8 +243,10 @@ def _coerce(value: Any, hint: Any, path: str, source: str) -> Any:
                 _coerce(v, a, f"{path}[{i}]", source)
                 for i, (v, a) in enumerate(zip(value, args, strict=True))
             )
-        if hint is bool or isinstance(value, bool):
+        if (hint is bool) != isinstance(value, bool):  # no 0/1 for a flag, no flag for a number
             raise TypeError
+        if hint is bool:
+            return value
         if hint is int and float(value) != int(value):
             raise TypeError
         return hint(value)
@@ -264,5 +299,11 @@ def _check_consistency(config: SceneConfig, source: str) -> None:
         )
     if not -0.5 < config.sensors.wheel_scale_error < 0.5:
         raise SceneConfigError(f"{source}: sensors.wheel_scale_error must be in (-0.5, 0.5)")
+    lane_limit = city.street_width / 2 - 2.8  # parked vehicles reach 2.2 m in from the kerb
+    if abs(config.trajectory.lane_offset_m) > lane_limit:
+        raise SceneConfigError(
+            f"{source}: trajectory.lane_offset_m {config.trajectory.lane_offset_m} puts the "
+            f"robot among the parked vehicles: keep it within +-{lane_limit:.1f} m of the centre line"
+        )
     if not 0.0 <= config.lighting.overcast_fraction <= 1.0:
         raise SceneConfigError(f"{source}: lighting.overcast_fraction must be in [0, 1]")

@@ -121,7 +121,7 @@ def sun_schedule(
                 f"sun.drive_start_utc {sun.drive_start_utc}: the sun is {elevation[low].min():.1f} deg "
                 f"high during the drive, below sun.min_elevation_deg {sun.min_elevation_deg} (not daylight)"
             )
-        overcast = np.zeros(n, bool)
+        overcast = np.full(n, config.lighting.overcast_drives)
     return SunSchedule(stamps, enu_to_map(enu, loc.yaw_to_enu_deg), elevation, overcast)
 
 

@@ -23,7 +23,6 @@ from pose_reloc.synth.config import CameraConfig, SceneConfigError
 R_BODY_OPTICAL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
 TRAJECTORY_KINDS = ("train", "drive", "kidnap", "long", "survey", "mapping")
 SURVEY_SPACING_M = 0.6  # a mapping survey keeps one frame every this many metres
-LANE_OFFSET_M = 1.8  # robots keep right of the centre line
 
 
 @dataclass(frozen=True)
@@ -101,7 +100,7 @@ def _street_route(
         heading, current = step, target
         points.append(current)
     route = np.array(points, dtype=np.float64)
-    return _shift_right(route, LANE_OFFSET_M)
+    return _shift_right(route, city.config.trajectory.lane_offset_m)
 
 
 def _shift_right(route: NDArray[np.float64], offset: float) -> NDArray[np.float64]:
@@ -221,7 +220,7 @@ def survey_route(city: City, rng: np.random.Generator) -> NDArray[np.float64]:
         else:
             circuit.append(stack.pop())
     route = np.array([[city.street_x[i], city.street_y[j]] for i, j in reversed(circuit)], float)
-    return _shift_right(route, LANE_OFFSET_M)
+    return _shift_right(route, city.config.trajectory.lane_offset_m)
 
 
 def survey(

@@ -6,6 +6,7 @@ a few pixels (small crops). No flips or rotations: they would change the pose th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,15 +72,17 @@ def _depth_points(
 
 
 def load_image_set(
-    root: str | Path,
+    root: str | Path | Sequence[str | Path],
     size: tuple[int, int],
     center_crop: bool = False,
     points_per_image: int = 0,
     limit: int | None = None,
     seed: int = 0,
 ) -> ImageSet:
-    """Every frame of a dataset, resized to size=(width, height) for a network."""
-    frames = list(read_dataset(root))[:limit]
+    """Every frame of a dataset (or of several, one after the other: a robot's mapping drives),
+    resized to size=(width, height) for a network."""
+    roots = [root] if isinstance(root, str | Path) else list(root)
+    frames = [frame for one in roots for frame in read_dataset(one)][:limit]
     rng = np.random.default_rng(seed)
 
     def load(frame: Frame) -> np.ndarray:
@@ -106,7 +109,10 @@ def load_image_set(
         K=torch.tensor(K, dtype=torch.float32),
         points=torch.tensor(points, dtype=torch.float32),
         points_valid=torch.tensor(valid, dtype=torch.float32),
-        source={"path": str(root), "frames": len(frames)},
+        source={
+            "path": str(roots[0]) if len(roots) == 1 else [str(one) for one in roots],
+            "frames": len(frames),
+        },
     )
 
 

@@ -4,7 +4,7 @@ batches, a history record per epoch, and the run folder `pose-reloc export` read
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,7 +25,7 @@ class RunSettings(Protocol):
 
 
 def load_training_sets(
-    data: str | Path,
+    data: str | Path | Sequence[str | Path],
     val_data: str | Path | None,
     settings: RunSettings,
     points_per_image: int = 0,

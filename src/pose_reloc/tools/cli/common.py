@@ -51,7 +51,9 @@ def add_training_arguments(
     parser: argparse.ArgumentParser, *, data_help: str, val_help: str
 ) -> None:
     """The arguments `train posenet` and `train sun` share: data, run folder, network and schedule."""
-    parser.add_argument("--data", required=True, help=data_help)
+    parser.add_argument(
+        "--data", required=True, nargs="+", help=data_help + "; several are trained on together"
+    )
     parser.add_argument("--val", help=val_help)
     parser.add_argument(
         "--out", required=True, help="run folder for checkpoint.pt and history.json"

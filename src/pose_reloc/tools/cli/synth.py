@@ -39,6 +39,15 @@ def add_parser(commands: Commands) -> None:
         "--noshadow-twin", action="store_true", help="also render each frame without cast shadows"
     )
     parser.add_argument("--bag", help="also write a rosbag2 (MCAP) of the frames at this path")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change one scene field (repeatable; the value in YAML), e.g. "
+        "sun.drive_start_utc=2026-04-14T13:30:00, lighting.overcast_drives=true, "
+        "trajectory.lane_offset_m=0, camera.mount_xyz=[0.15,0,1.5], city.vehicles_seed=1",
+    )
     parser.set_defaults(run=run)
 
 
@@ -46,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from pose_reloc.synth.config import load_scene_config
     from pose_reloc.synth.generate import synthesize
 
-    config = load_scene_config(args.scene)
+    config = load_scene_config(args.scene, args.set)
     amount = args.frames if args.trajectory == "train" else args.seconds
     if amount is None:
         # a survey or mapping drive: the whole circuit

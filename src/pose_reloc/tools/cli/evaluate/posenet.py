@@ -15,6 +15,14 @@ def add_parser(commands: Commands) -> None:
     parser.add_argument(
         "--data", required=True, help="test frames (any dataset format, e.g. a drive or a bag)"
     )
+    parser.add_argument(
+        "--another-day",
+        nargs="+",
+        default=[],
+        metavar="DATA",
+        help="held-out drives of another day (other dates, hours, weather, lanes, camera "
+        "heights, parked vehicles: tools/render_another_day.sh), reported each and pooled",
+    )
     parser.add_argument("--train", help="training frames, for the image-retrieval baseline")
     parser.add_argument("--out", required=True, help="metrics JSON to write")
     parser.set_defaults(run=run)
@@ -23,6 +31,14 @@ def add_parser(commands: Commands) -> None:
 def run(args: argparse.Namespace) -> int:
     from pose_reloc.posenet.evaluate import evaluate_posenet
 
-    evaluate_posenet(args.model, args.data, args.train, args.out, args.providers, args.samples)
+    evaluate_posenet(
+        args.model,
+        args.data,
+        args.train,
+        args.out,
+        args.providers,
+        args.samples,
+        another_day=args.another_day,
+    )
     print(f"wrote {args.out}")
     return 0
