@@ -102,7 +102,7 @@ def _retrieval_figures(guesses: Sequence[Transform], truths: Sequence[Transform]
 def evaluate_posenet(
     model: str | Path,
     data: str | Path,
-    train: str | Path | None = None,
+    train: str | Path | Sequence[str | Path] | None = None,
     out: str | Path | None = None,
     providers: Sequence[str] = ("cpu",),
     samples: int = 0,
@@ -114,7 +114,12 @@ def evaluate_posenet(
     `data` (the same day as training), and on each `another_day` set (held-out drives: other
     dates, hours, weather, lanes, camera heights, parked vehicles), each and pooled."""
     localizer = PoseNetLocalizer(model, providers, samples, threads)
-    retrieval = RetrievalLocalizer(read_dataset(train)) if train else None
+    trained_on = [] if not train else [train] if isinstance(train, str | Path) else list(train)
+    retrieval = (
+        RetrievalLocalizer(frame for one in trained_on for frame in read_dataset(one))
+        if trained_on
+        else None
+    )
 
     def answers(path: str | Path) -> _Answers:
         result = _Answers()
@@ -139,7 +144,7 @@ def evaluate_posenet(
         **answers(data).figures(),
     }
     if retrieval is not None:
-        figures["retrieval"]["train"] = str(train)
+        figures["retrieval"]["train"] = [str(one) for one in trained_on]
     log(_line(f"PoseNet on {data}", figures))
     if another_day:
         sets = {str(path): answers(path) for path in another_day}

@@ -23,7 +23,11 @@ def add_parser(commands: Commands) -> None:
         help="held-out drives of another day (other dates, hours, weather, lanes, camera "
         "heights, parked vehicles: tools/render_another_day.sh), reported each and pooled",
     )
-    parser.add_argument("--train", help="training frames, for the image-retrieval baseline")
+    parser.add_argument(
+        "--train",
+        nargs="+",
+        help="training frames (one dataset or several), for the image-retrieval baseline",
+    )
     parser.add_argument("--out", required=True, help="metrics JSON to write")
     parser.set_defaults(run=run)
 
