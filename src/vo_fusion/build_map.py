@@ -252,8 +252,9 @@ def _match_pairs(
     max_reprojection_px: float,
     matched: Mapping[tuple[int, int], NDArray[np.integer]],
 ) -> list[NDArray[np.int64]]:
-    """The verified matches of each pair (`_match_pair`), the epipolar tolerance in normalised
-    coordinates twice the reprojection threshold."""
+    """The verified matches of each pair (`_verified`), from the descriptor matches `matched`
+    holds for it or else made here; the epipolar tolerance in normalised coordinates twice the
+    reprojection threshold."""
     tolerance = 2.0 * max_reprojection_px / float(np.mean([v.camera.fx for v in views]))
 
     def match(ij: tuple[int, int]) -> NDArray[np.int64]:
