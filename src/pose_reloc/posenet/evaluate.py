@@ -38,8 +38,7 @@ class PoseSample:
 def posenet_figures(estimates: Sequence[PoseSample], truths: Sequence[Transform]) -> dict[str, Any]:
     """Accuracy, uncertainty calibration (Mahalanobis test of the position under its 3x3 block)
     and latency of poses against the true ones."""
-    t_err = [translation_error_m(e.T, t) for e, t in zip(estimates, truths, strict=True)]
-    r_err = [rotation_error_deg(e.T, t) for e, t in zip(estimates, truths, strict=True)]
+    t_err, r_err = _errors([e.T for e in estimates], truths)
     if not t_err:
         return {"median_translation_m": float("nan"), "median_rotation_deg": float("nan")}
     sigma = [float(np.sqrt(np.trace(e.covariance[:3, :3]))) for e in estimates]
@@ -87,9 +86,19 @@ class _Answers:
         return figures
 
 
+def _errors(
+    poses: Sequence[Transform], truths: Sequence[Transform]
+) -> tuple[list[float], list[float]]:
+    """Position (m) and rotation (deg) errors of poses against the true ones."""
+    pairs = list(zip(poses, truths, strict=True))
+    return (
+        [translation_error_m(T, truth) for T, truth in pairs],
+        [rotation_error_deg(T, truth) for T, truth in pairs],
+    )
+
+
 def _retrieval_figures(guesses: Sequence[Transform], truths: Sequence[Transform]) -> dict[str, Any]:
-    t_err = [translation_error_m(g, t) for g, t in zip(guesses, truths, strict=True)]
-    r_err = [rotation_error_deg(g, t) for g, t in zip(guesses, truths, strict=True)]
+    t_err, r_err = _errors(guesses, truths)
     return {
         "median_translation_m": float(np.median(t_err)),
         "median_rotation_deg": float(np.median(r_err)),
