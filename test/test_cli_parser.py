@@ -44,6 +44,7 @@ def test_the_tree_has_every_command():
         "model-info",
         "record-accuracy",
         "map-site",
+        "build-retrieval",
         "synth",
         "train posenet",
         "train sun",

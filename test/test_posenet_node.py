@@ -200,7 +200,9 @@ def test_run_time_changes_of_start_up_parameters_and_bad_values_are_refused(ros,
         assert not result.successful
         assert f"parameter {name} is read at start-up only" in result.reason
         assert rig.node.describe_parameter(name).read_only
-    assert rig.node.localizer.samples == 16 and rig.node.get_parameter("mc_samples").value == 0
+    assert (
+        rig.node.localizer.posenet.samples == 16 and rig.node.get_parameter("mc_samples").value == 0
+    )
     for name, value, problem in (
         ("continuous_rate_hz", 0.0, "must be positive"),
         ("mode", "sometimes", "must be one of ('startup', 'on_demand', 'continuous')"),
@@ -232,5 +234,89 @@ def test_a_bad_model_stops_the_node_from_starting_with_the_file_named(ros, tmp_p
             parameter_overrides=[
                 Parameter("model", value=str(path)),
                 Parameter("providers", value=["cpu"]),
+            ],
+        )
+
+
+def pattern_image(k):
+    """A 32x24 view of place k: its own colour, stripes and block (retrieval tells them apart)."""
+    rng = np.random.default_rng(k)
+    image = np.empty((24, 32, 3), np.float64)
+    image[:] = rng.uniform(40, 200, 3)
+    image[:, (np.arange(32) // (2 + k % 5)) % 2 == 0] += 40
+    image[2 + (3 * k) % 16 :][:6, 2 + (7 * k) % 24 :][:, :6] = rng.uniform(0, 255, 3)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def retrieval_index(path, places=12, position_scale=1e-4):
+    """An index of `places` views 3 m apart along x, its covariance scaled by position_scale."""
+    from pose_reloc.datasets.record import Frame
+    from pose_reloc.posenet.retrieval import build_retrieval_index
+
+    frames = [
+        Frame(
+            0.0,
+            CAMERA,
+            Transform.from_xyz_quat([3.0 * k, 0.0, 1.4], [-0.5, 0.5, -0.5, 0.5]),
+            lambda k=k: pattern_image(k),
+            "test",
+        )
+        for k in range(places)
+    ]
+    scale = {"position": position_scale, "rotation": 1.0}
+    return build_retrieval_index(frames, 8, {"covariance_scale": scale}).save(path)
+
+
+@pytest.mark.parametrize(
+    ("source", "answered_by"), [("retrieval", "retrieval"), ("both", "retrieval")]
+)
+def test_retrieval_answers_with_the_mapped_pose_alone_or_beside_posenet(
+    ros, tmp_path, source, answered_by
+):
+    # with both, retrieval's covariance is scaled to be the smaller one here: it answers
+    index = retrieval_index(tmp_path / "index.npz")
+    rig = Rig(ros, tmp_path, prior_source=source, retrieval_index=str(index))
+    assert rig.node.localizer.source == source
+    assert (rig.node.localizer.posenet is not None) == (source == "both")
+    rig.publish_mount()
+    rig.publish_info()
+    header = ros_convert.make_header(rig.stamp, "camera")
+    rig.send(ros_convert.array_to_image_msg(pattern_image(5), "rgb8", header))
+    assert ros.spin_until(lambda: len(rig.poses) == 1)
+    pose, _ = ros_convert.pose_with_covariance_to_transform(rig.poses[0])
+    T_map_cam = Transform.from_xyz_quat([15.0, 0.0, 1.4], [-0.5, 0.5, -0.5, 0.5])
+    np.testing.assert_allclose(
+        pose.translation, (T_map_cam @ T_BASE_CAM.inverse()).translation, atol=1e-3
+    )
+    assert rig.node.answers_by_source == {answered_by: 1}
+
+
+def test_with_both_the_smaller_covariance_answers_posenet_here(ros, tmp_path):
+    index = retrieval_index(tmp_path / "index.npz", position_scale=100.0)
+    rig = Rig(ros, tmp_path, prior_source="both", retrieval_index=str(index))
+    rig.publish_mount()
+    rig.publish_info()
+    header = ros_convert.make_header(rig.stamp, "camera")
+    rig.send(ros_convert.array_to_image_msg(pattern_image(5), "rgb8", header))
+    assert ros.spin_until(lambda: len(rig.poses) == 1)
+    assert rig.node.answers_by_source == {"posenet": 1}
+
+
+def test_a_bad_prior_source_or_index_stops_the_node_from_starting(ros, tmp_path):
+    model = fake_posenet_model(tmp_path / "posenet.onnx")
+    base = [Parameter("model", value=str(model)), Parameter("providers", value=["cpu"])]
+    with pytest.raises(PoseRelocError, match="prior_source"):
+        PoseNetNode(
+            context=ros.context, parameter_overrides=[*base, Parameter("prior_source", value="gps")]
+        )
+    bad = tmp_path / "bad_index.npz"
+    bad.write_bytes(b"not an index")
+    with pytest.raises(PoseRelocError, match=r"bad_index\.npz is not a retrieval index"):
+        PoseNetNode(
+            context=ros.context,
+            parameter_overrides=[
+                *base,
+                Parameter("prior_source", value="retrieval"),
+                Parameter("retrieval_index", value=str(bad)),
             ],
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 
 import numpy as np
 import pytest
@@ -246,6 +247,41 @@ def test_drift_is_measured_over_the_first_tracked_stretch_only():
     tail_mean = np.mean([0.05 * i for i in range(46, 51)])
     assert rotation_drift_per_100m(records) == pytest.approx(100 * tail_mean / 49.0, rel=1e-6)
     assert np.isnan(rotation_drift_per_100m(records[:1]))
+
+
+def test_relocalization_figures_count_fast_slow_missed_and_wrong_relocalizations():
+    from vo_fusion.evaluation.fusion import FrameRecord, fusion_figures
+
+    T, L, R = TrackingState.TRACKING, TrackingState.LOST, TrackingState.RELOCALIZING
+    records: list = []
+
+    def segment(states_and_offsets, kidnap=True):
+        """One frame every 0.1 s, the true pose moving 0.1 m per frame; (state, fused pose's
+        offset in m: None = no pose)."""
+        for k, (state, offset) in enumerate(states_and_offsets):
+            i = len(records)
+            truth = Transform(Rotation.identity(), np.array([0.1 * i, 0.0, 0.0]))
+            fused = None
+            if offset is not None:
+                fused = Transform(
+                    Rotation.identity(), truth.translation + np.array([offset, 0.0, 0.0])
+                )
+            records.append(FrameRecord(0.1 * i, state, truth, fused, kidnap and k == 0, 1, False))
+
+    segment([(R, None)] * 3 + [(T, 0.01)] * 7, kidnap=False)  # first fix 0.3 s
+    segment([(T, 30.0), (L, None)] + [(T, 0.02)] * 8)  # noticed, relocalized in 0.2 s
+    segment([(T, 30.0)] + [(L, None)] * 14 + [(T, 0.02)] * 5)  # relocalized in 1.5 s
+    segment([(T, 30.0), (L, None), (T, 5.0)] + [(T, 0.02)] * 7)  # wrong, then right: 0.3 s
+    segment([(T, 30.0)] * 12)  # never noticed: wrong, never relocalized
+    segment([(T, 30.0)] + [(L, None)] * 9)  # lost to the end: never relocalized
+    figures = fusion_figures(records)
+    assert figures["first_fix_s"] == pytest.approx(0.3)
+    assert figures["kidnaps"] == 5 and figures["relocalized"] == 3
+    assert figures["relocalized_within_1s"] == pytest.approx(2 / 5)
+    assert figures["median_relocalization_s"] == pytest.approx(0.3)
+    assert math.isinf(figures["p90_relocalization_s"])  # 2 of 5 never: more than a tenth
+    assert figures["wrong_relocalizations"] == 2
+    assert fusion_figures(records[:40])["p90_relocalization_s"] == pytest.approx(1.5)
 
 
 def test_the_ground_truth_sun_stand_in_has_the_error_it_states():

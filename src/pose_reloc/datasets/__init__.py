@@ -1,11 +1,12 @@
 """Dataset readers, one module per format, all yielding `Frame` records (see `record.py`).
 
-`read_dataset(path)` picks the reader from what the path holds.
+`read_dataset(path)` picks the reader from what the path holds; `read_datasets(paths)` reads one
+or several (a robot's mapping drives, one after the other).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from pose_reloc.datasets.record import DatasetError, Frame
@@ -50,3 +51,9 @@ def read_dataset(path: str | Path, kind: str = "auto") -> Iterator[Frame]:
     if kind not in readers:
         raise DatasetError(f"dataset format {kind!r} is not one of {FORMATS}")
     return readers[kind](source)
+
+
+def read_datasets(paths: str | Path | Sequence[str | Path]) -> Iterator[Frame]:
+    """The frames of one dataset or of several, one after the other."""
+    for path in [paths] if isinstance(paths, str | Path) else paths:
+        yield from read_dataset(path)

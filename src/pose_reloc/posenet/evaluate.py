@@ -3,6 +3,7 @@ the same frames."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from pose_reloc.datasets import read_dataset
+from pose_reloc.datasets import read_dataset, read_datasets
 from pose_reloc.errors import PoseRelocError
 from pose_reloc.evaluation.metrics import (
     fraction_within,
@@ -20,9 +21,9 @@ from pose_reloc.evaluation.metrics import (
     within_two_sigma,
     write_json,
 )
-from pose_reloc.evaluation.retrieval import RetrievalLocalizer
 from pose_reloc.geometry import Transform, rotation_error_deg, translation_error_m
-from pose_reloc.posenet.localizer import PoseNetLocalizer
+from pose_reloc.posenet.localizer import PoseEstimate, PoseNetLocalizer
+from pose_reloc.posenet.retrieval import RetrievalLocalizer, build_retrieval_index
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class _Answers:
 
     estimates: list[PoseSample] = field(default_factory=list)
     truths: list[Transform] = field(default_factory=list)
-    retrieved: list[Transform] = field(default_factory=list)
+    retrieved: list[PoseSample] = field(default_factory=list)
 
     def __add__(self, other: _Answers) -> _Answers:
         return _Answers(
@@ -82,7 +83,7 @@ class _Answers:
             **posenet_figures(self.estimates, self.truths),
         }
         if self.retrieved:
-            figures["retrieval"] = _retrieval_figures(self.retrieved, self.truths)
+            figures["retrieval"] = posenet_figures(self.retrieved, self.truths)
         return figures
 
 
@@ -97,15 +98,8 @@ def _errors(
     )
 
 
-def _retrieval_figures(guesses: Sequence[Transform], truths: Sequence[Transform]) -> dict[str, Any]:
-    t_err, r_err = _errors(guesses, truths)
-    return {
-        "median_translation_m": float(np.median(t_err)),
-        "median_rotation_deg": float(np.median(r_err)),
-        "within_25cm_2deg": fraction_within(t_err, r_err, 0.25, 2.0),
-        "within_5m_10deg": fraction_within(t_err, r_err, 5.0, 10.0),
-        "translation_m": summary(t_err),
-    }
+def _sample(estimate: PoseEstimate) -> PoseSample:
+    return PoseSample(estimate.T_map_cam, estimate.covariance, estimate.inference_ms)
 
 
 def evaluate_posenet(
@@ -118,29 +112,24 @@ def evaluate_posenet(
     threads: int = 2,
     log: Callable[[str], None] = print,
     another_day: Sequence[str | Path] = (),
+    retrieval_index: str | Path | None = None,
 ) -> dict[str, Any]:
-    """PoseNet (and, given its `train`ing frames, the retrieval baseline) on the frames of
-    `data` (the same day as training), and on each `another_day` set (held-out drives: other
-    dates, hours, weather, lanes, camera heights, parked vehicles), each and pooled."""
+    """PoseNet and image retrieval (a `retrieval_index` file, else one built here from the
+    `train`ing frames; neither: PoseNet alone) on the frames of `data` (the same day as
+    training), and on each `another_day` set (held-out drives: other dates, hours, weather,
+    lanes, camera heights, parked vehicles), each and pooled."""
     localizer = PoseNetLocalizer(model, providers, samples, threads)
-    trained_on = [] if not train else [train] if isinstance(train, str | Path) else list(train)
-    retrieval = (
-        RetrievalLocalizer(frame for one in trained_on for frame in read_dataset(one))
-        if trained_on
-        else None
-    )
+    retrieval, retrieval_source = _retrieval(retrieval_index, train)
 
     def answers(path: str | Path) -> _Answers:
         result = _Answers()
         for frame in read_dataset(path):
             rgb = frame.image()
             estimate = localizer.localize(rgb)
-            result.estimates.append(
-                PoseSample(estimate.T_map_cam, estimate.covariance, estimate.inference_ms)
-            )
+            result.estimates.append(_sample(estimate))
             result.truths.append(frame.T_wc)
             if retrieval is not None:
-                result.retrieved.append(retrieval.localize(rgb))
+                result.retrieved.append(_sample(retrieval.localize(rgb)))
         if not result.truths:
             raise PoseRelocError(f"{path} holds no frames to evaluate PoseNet on")
         return result
@@ -153,7 +142,7 @@ def evaluate_posenet(
         **answers(data).figures(),
     }
     if retrieval is not None:
-        figures["retrieval"]["train"] = [str(one) for one in trained_on]
+        figures["retrieval"]["index"] = retrieval_source
     log(_line(f"PoseNet on {data}", figures))
     if another_day:
         sets = {str(path): answers(path) for path in another_day}
@@ -170,6 +159,19 @@ def evaluate_posenet(
     return figures
 
 
+def _retrieval(
+    index: str | Path | None, train: str | Path | Sequence[str | Path] | None
+) -> tuple[RetrievalLocalizer | None, str]:
+    """The retrieval localizer compared with PoseNet, and what it was made from."""
+    if index is not None:
+        return RetrievalLocalizer(index), str(index)
+    if not train:
+        return None, ""
+    with tempfile.TemporaryDirectory() as folder:
+        path = build_retrieval_index(read_datasets(train)).save(Path(folder) / "index.npz")
+        return RetrievalLocalizer(path), f"built from {train} (uncalibrated)"
+
+
 def _line(title: str, figures: dict[str, Any]) -> str:
     line = (
         f"{title}: {figures['frames']} frames, median {figures['median_translation_m']:.2f} m / "
@@ -180,6 +182,8 @@ def _line(title: str, figures: dict[str, Any]) -> str:
         retrieval = figures["retrieval"]
         line += (
             f"; retrieval median {retrieval['median_translation_m']:.2f} m / "
-            f"{retrieval['median_rotation_deg']:.1f} deg"
+            f"{retrieval['median_rotation_deg']:.1f} deg, "
+            f"{100 * retrieval['within_2sigma']:.0f}% within 2 sigma, "
+            f"Spearman {retrieval['spearman_sigma_error']:.2f}, {retrieval['latency_ms']:.2f} ms"
         )
     return line

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,8 +24,9 @@ POSITION_OUTPUT, ORIENTATION_OUTPUT = "position", "orientation"
 class PoseEstimate:
     T_map_cam: Transform  # optical frame
     covariance: NDArray[np.float64]  # 6x6, ROS order (x, y, z, rot X, rot Y, rot Z), map frame
-    samples: int
+    samples: int  # MC-dropout samples (PoseNet) or matches spread over (retrieval)
     inference_ms: float
+    source: str = "posenet"
 
     @property
     def position_sigma_m(self) -> float:
@@ -91,10 +92,17 @@ def covariance_scaling(position: float, rotation: float) -> NDArray[np.float64]:
     return np.outer(root, root)
 
 
-def calibrate_covariance(localizer: PoseNetLocalizer, frames: Sequence[Any]) -> dict[str, float]:
-    """Scales making MC-dropout covariances honest: on held-out frames, 95.45 % of position and of
-    rotation errors should fall inside the scaled 2-sigma ellipsoid (Mahalanobis, 3 DoF each).
-    MC dropout alone is known to be over-confident; this fixes its scale, not its shape."""
+class CalibratedLocalizer(Protocol):
+    covariance_scale: NDArray[np.float64]
+
+    def localize(self, rgb: NDArray[np.uint8]) -> PoseEstimate: ...
+
+
+def calibrate_covariance(localizer: CalibratedLocalizer, frames: Sequence[Any]) -> dict[str, float]:
+    """Scales making a localizer's covariances honest: on held-out frames, 95.45 % of position and
+    of rotation errors should fall inside the scaled 2-sigma ellipsoid (Mahalanobis, 3 DoF each).
+    MC dropout alone is known to be over-confident, and the spread of retrieval's best matches
+    has no scale of its own; this fixes the scale, not the shape."""
     from pose_reloc.evaluation.metrics import TWO_SIGMA_CHI2
 
     localizer.covariance_scale = np.ones((6, 6))

@@ -1,16 +1,20 @@
 """posenet_node: a first pose for a robot with no prior (the kidnapped robot) from one image.
 
-Subscribes `image` (Image, or CompressedImage with compressed:=true) and `camera_info`; publishes
-`reloc/posenet_pose` (PoseWithCovarianceStamped of base_link in map), optionally `initialpose`
-(Nav2 AMCL) and an Isaac ROS Visual SLAM pose hint; serves `reloc/relocalize` (std_srvs/Trigger:
-the next frame is localized); publishes `/diagnostics`. Modes: startup (localize the first good
-frame), on_demand (only when asked), continuous (rate-limited).
+The prior node: the pose comes from PoseNet, from image retrieval against the site's mapping frames
+(`pose-reloc build-retrieval`), or from both (the one whose calibrated covariance is the smaller),
+as `prior_source` says. Subscribes `image` (Image, or CompressedImage with compressed:=true) and
+`camera_info`; publishes `reloc/posenet_pose` (PoseWithCovarianceStamped of base_link in map),
+optionally `initialpose` (Nav2 AMCL) and an Isaac ROS Visual SLAM pose hint; serves
+`reloc/relocalize` (std_srvs/Trigger: the next frame is localized); publishes `/diagnostics`.
+Modes: startup (localize the first good frame), on_demand (only when asked), continuous
+(rate-limited).
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -23,6 +27,8 @@ from pose_reloc.camera import PinholeCamera
 from pose_reloc.errors import PoseRelocError
 from pose_reloc.geometry import Transform, propagate_pose_covariance
 from pose_reloc.posenet.localizer import PoseEstimate, PoseNetLocalizer
+from pose_reloc.posenet.priors import PRIOR_SOURCES, PriorLocalizer
+from pose_reloc.posenet.retrieval import RetrievalLocalizer
 from pose_reloc.ros import convert as ros_convert
 from pose_reloc.ros.node_tools import (
     RELIABLE_QOS,
@@ -33,6 +39,7 @@ from pose_reloc.ros.node_tools import (
     diagnostics_message,
     image_for_camera,
     image_subscription,
+    resolve_model_path,
     run_node,
 )
 from pose_reloc.ros.parameters import (
@@ -53,14 +60,20 @@ class PoseNetNode(PolicyNode):
         model = declare_model_parameters(self, "posenet_demo.onnx")
         p = self._declare_start_up_parameters()
         self._declare_runtime_parameters()
-        self.localizer = PoseNetLocalizer(
-            model.path, model.providers, model.mc_samples, model.threads
+        source = p["prior_source"]
+        posenet = (
+            PoseNetLocalizer(model.path, model.providers, model.mc_samples, model.threads)
+            if source in ("posenet", "both")
+            else None
         )
+        retrieval = (
+            RetrievalLocalizer(resolve_model_path(p["retrieval_index"], "retrieval_demo.npz"))
+            if source in ("retrieval", "both")
+            else None
+        )
+        self.localizer = PriorLocalizer(posenet, retrieval)
         self.start_applying(self._apply_parameters)
-        self.get_logger().info(
-            f"PoseNet model {self.localizer.model.path} on {self.localizer.model.providers[0]} "
-            f"({self.localizer.samples} MC samples, mode {self.mode})"
-        )
+        self.get_logger().info(f"prior from {self._describe_sources()}, mode {self.mode}")
         self.drops = DropCounter(self)
         self.tf = TransformLookup(self)
         self.camera: PinholeCamera | None = None
@@ -72,7 +85,9 @@ class PoseNetNode(PolicyNode):
             "latency_ms": float("nan"),
             "callback_ms": float("nan"),
             "position_sigma_m": float("nan"),
+            "last_source": "",
         }
+        self.answers_by_source: Counter[str] = Counter()
         self.pose_publisher = self.create_publisher(
             PoseWithCovarianceStamped, "reloc/posenet_pose", RELIABLE_QOS
         )
@@ -94,6 +109,17 @@ class PoseNetNode(PolicyNode):
         """What makes the subscriptions and publishers."""
         declare = self.declare
         return {
+            "prior_source": declare(
+                "prior_source",
+                "posenet",
+                "posenet | retrieval | both (the answer with the smaller calibrated covariance)",
+                check=one_of(PRIOR_SOURCES),
+            ),
+            "retrieval_index": declare(
+                "retrieval_index",
+                "",
+                "retrieval index (pose-reloc build-retrieval); empty: models/retrieval_demo.npz",
+            ),
             "compressed": declare(
                 "compressed", False, "subscribe to `image` as sensor_msgs/CompressedImage"
             ),
@@ -135,6 +161,17 @@ class PoseNetNode(PolicyNode):
         self.period_s = 1.0 / p["continuous_rate_hz"]
         self.map_frame, self.base_frame = p["map_frame"], p["base_frame"]
         self.fallback_extrinsic = extrinsic_from_parameter(p["camera_extrinsic"])
+
+    def _describe_sources(self) -> str:
+        parts = []
+        if (posenet := self.localizer.posenet) is not None:
+            parts.append(
+                f"PoseNet {posenet.model.path} on {posenet.model.providers[0]} "
+                f"({posenet.samples} MC samples)"
+            )
+        if (retrieval := self.localizer.retrieval) is not None:
+            parts.append(f"retrieval over {retrieval.frames} frames of {retrieval.path}")
+        return " and ".join(parts)
 
     def on_camera_info(self, msg: CameraInfo) -> None:
         self.camera = camera_from_info(msg, self.camera, self.drops) or self.camera
@@ -198,20 +235,26 @@ class PoseNetNode(PolicyNode):
             "localized": self.stats["localized"] + 1,
             "latency_ms": estimate.inference_ms,
             "position_sigma_m": estimate.position_sigma_m,
+            "last_source": estimate.source,
         }
+        self.answers_by_source[estimate.source] += 1
 
     def publish_diagnostics(self) -> None:
         level = DiagnosticStatus.OK if self.camera is not None else DiagnosticStatus.WARN
         message = "ready" if self.camera is not None else "waiting for camera_info"
+        posenet = self.localizer.posenet
         values = {
-            "provider": self.localizer.model.providers[0],
+            "prior_source": self.localizer.source,
+            "provider": posenet.model.providers[0] if posenet is not None else "",
             "mode": self.mode,
-            "mc_samples": self.localizer.samples,
+            "mc_samples": posenet.samples if posenet is not None else 0,
             "frames_received": self.stats["received"],
             "poses_published": self.stats["localized"],
             "last_latency_ms": f"{self.stats['latency_ms']:.1f}",
             "last_callback_ms": f"{self.stats['callback_ms']:.1f}",
             "last_position_sigma_m": f"{self.stats['position_sigma_m']:.2f}",
+            "last_answer_from": self.stats["last_source"],
+            **{f"answers_from_{k}": v for k, v in self.answers_by_source.items()},
             "frames_dropped": self.drops.total,
             **{f"dropped_{k}": v for k, v in self.drops.counts.items()},
         }

@@ -1,6 +1,7 @@
-"""What feeds `vo_fusion.evaluation.fusion` offline, as the nodes would online: PoseNet priors (or ground-
-truth stand-ins), Sun-BCNN observations, and the ephemeris of a scene's location. Kept here, at
-the edge where the packages meet, so vo_fusion and sun_bcnn never import each other."""
+"""What feeds `vo_fusion.evaluation.fusion` offline, as the nodes would online: priors from PoseNet,
+retrieval or both (or ground-truth stand-ins), Sun-BCNN observations, and the ephemeris of a
+scene's location. Kept here, at the edge where the packages meet, so vo_fusion and sun_bcnn never
+import each other."""
 
 from __future__ import annotations
 
@@ -66,18 +67,27 @@ def ground_truth_sun(
     return observe
 
 
-def posenet_priors(
-    model: str | Path, providers: Sequence[str]
-) -> Callable[[Frame], tuple[Transform, NDArray]]:
+def localizer_priors(
+    posenet_model: str | Path | None,
+    retrieval_index: str | Path | None,
+    providers: Sequence[str],
+) -> tuple[Callable[[Frame], tuple[Transform, NDArray]], str]:
+    """Priors as posenet_node gives them with prior_source posenet, retrieval or both (whichever
+    of the two is given, or both), and that source's name."""
     from pose_reloc.posenet.localizer import PoseNetLocalizer
+    from pose_reloc.posenet.priors import PriorLocalizer
+    from pose_reloc.posenet.retrieval import RetrievalLocalizer
 
-    localizer = PoseNetLocalizer(model, providers)
+    localizer = PriorLocalizer(
+        PoseNetLocalizer(posenet_model, providers) if posenet_model else None,
+        RetrievalLocalizer(retrieval_index) if retrieval_index else None,
+    )
 
     def prior(frame: Frame) -> tuple[Transform, NDArray]:
         estimate = localizer.localize(frame.image())
         return estimate.T_map_cam, estimate.covariance
 
-    return prior
+    return prior, localizer.source
 
 
 def sun_bcnn_observations(

@@ -18,7 +18,7 @@ import torch
 from torch.nn import functional as F  # noqa: N812 (the PyTorch convention)
 
 from pose_reloc.camera import resize_for_network
-from pose_reloc.datasets import read_dataset
+from pose_reloc.datasets import read_datasets
 from pose_reloc.datasets.record import Frame
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -82,7 +82,7 @@ def load_image_set(
     """Every frame of a dataset (or of several, one after the other: a robot's mapping drives),
     resized to size=(width, height) for a network."""
     roots = [root] if isinstance(root, str | Path) else list(root)
-    frames = [frame for one in roots for frame in read_dataset(one)][:limit]
+    frames = list(read_datasets(roots))[:limit]
     rng = np.random.default_rng(seed)
 
     def load(frame: Frame) -> np.ndarray:

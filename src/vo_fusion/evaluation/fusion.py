@@ -2,24 +2,30 @@
 against ground truth.
 
 Replay protocol (what the three nodes do on a robot): every image goes to `FusionCore.on_image`;
-when it asks for relocalization, the prior source (PoseNet, or a ground-truth stand-in) localizes
+when it asks for relocalization, the prior source (PoseNet, retrieval, both, or a ground-truth
+stand-in) localizes
 the *next* image and its prior arrives after that image was processed; the sun source estimates
 every `sun_every`-th image and its observation arrives after that image was processed.
 
 Figures (camera poses in the map frame, over the frames the core reports TRACKING):
 `median_translation_m`, `median_rotation_deg`, `within_25cm_2deg`, `within_5cm_5deg`,
-`ate_rmse_m` (absolute: the map frame is the ground truth's, no alignment); `kidnaps` (kidnap
-flags in the data, or ground truth jumping faster than 10 m/s), `relocalized` (of those, tracked
-again within 0.25 m / 2 deg) and `median_relocalization_s`; `posenet_median_translation_m` on
-the same frames; `frame_ms` (median time of `on_image`). With `drift_frames`: the same run with
-one map fix at the start, without and with the sun, gives `rot_drift_deg_per_100m_vo` and
-`rot_drift_deg_per_100m_vo_sun` over the first tracked stretch (until the first loss; the shorter
-of the two runs' stretches, so both are measured over the same frames), with its length
-`drift_tracked_m_*` and final position error `drift_final_translation_m_*`. The two runs see the
-same odometry: the same priors, and OpenCV's RANSAC seeded and single-threaded (else its
-randomness alone moves the drift by several degrees per 100 m from run to run). With
-`drift_runs` > 1 the drift figures are means over that many runs, each with its own first prior
-and RANSAC seed, and `rot_drift_ratio_sun_per_run` lists each run's ratio.
+`ate_rmse_m` (absolute: the map frame is the ground truth's, no alignment); `first_fix_s` (from
+the start to the first frame tracked within 0.25 m / 2 deg); `kidnaps` (kidnap flags in the
+data, or ground truth jumping faster than 10 m/s), `relocalized` (of those, tracked again within
+0.25 m / 2 deg before the next kidnap), `relocalized_within_1s` (share of the kidnaps),
+`median_relocalization_s` (of the relocalized ones), `p90_relocalization_s` (of all kidnaps, a
+kidnap never relocalized counting as infinitely slow: null when more than a tenth were not),
+`wrong_relocalizations` (kidnaps after which the core reported TRACKING more than 1 m off, other
+than in the frames before it noticed the kidnap); `prior_source` (its name), and with a
+`scored_prior`, `prior_median_translation_m` (that source on the TRACKING frames); `frame_ms`
+(median time of `on_image`). With `drift_frames`: the same run with one map fix at the start,
+without and with the sun, gives `rot_drift_deg_per_100m_vo` and `rot_drift_deg_per_100m_vo_sun` over
+the first tracked stretch (until the first loss; the shorter of the two runs' stretches, so both are
+measured over the same frames), with its length `drift_tracked_m_*` and final position error
+`drift_final_translation_m_*`. The two runs see the same odometry: the same priors, and OpenCV's
+RANSAC seeded and single-threaded (else its randomness alone moves the drift by several degrees
+per 100 m from run to run). With `drift_runs` > 1 the drift figures are means over that many runs,
+each with its own first prior and RANSAC seed, and `rot_drift_ratio_sun_per_run` lists each run's ratio.
 Trajectories are also written as TUM files (evo reads them) beside the JSON.
 """
 
@@ -54,6 +60,8 @@ SunSource = Callable[[Frame], "tuple[NDArray[np.float64], NDArray[np.float64]] |
 Ephemeris = Callable[[float], "tuple[NDArray[np.float64], float]"]
 
 RELOCALIZED_M, RELOCALIZED_DEG = 0.25, 2.0
+WRONG_M = 1.0  # TRACKING this far off after a kidnap: a wrong relocalization
+NOTICE_S = 1.0  # a kidnap not noticed (still TRACKING) for this long counts as a wrong pose
 KIDNAP_SPEED_MPS = 10.0  # ground truth moving faster than this between two frames: a teleport
 
 
@@ -125,25 +133,48 @@ def tracking_errors(records: Sequence[FrameRecord]) -> tuple[NDArray, NDArray]:
     return t, d
 
 
+def _intervals(records: Sequence[FrameRecord]) -> list[Sequence[FrameRecord]]:
+    """The records from the start, and from each kidnap, up to the next kidnap."""
+    starts = [0] + [i for i, r in enumerate(records) if r.kidnap and i > 0]
+    ends = [*starts[1:], len(records)]
+    return [records[start:end] for start, end in zip(starts, ends, strict=True)]
+
+
 def relocalization_times(records: Sequence[FrameRecord]) -> list[float]:
     """Seconds from each kidnap (and from the start) to the first accurate TRACKING frame after
     it (inf: never before the next kidnap)."""
-    starts = [0] + [i for i, r in enumerate(records) if r.kidnap and i > 0]
     times = []
-    for number, start in enumerate(starts):
-        end = starts[number + 1] if number + 1 < len(starts) else len(records)
+    for interval in _intervals(records):
         found = math.inf
-        for record in records[start:end]:
+        for record in interval:
             if (
                 record.state is TrackingState.TRACKING
                 and record.T_fused is not None
                 and translation_error_m(record.T_fused, record.T_true) <= RELOCALIZED_M
                 and rotation_error_deg(record.T_fused, record.T_true) <= RELOCALIZED_DEG
             ):
-                found = record.stamp - records[start].stamp
+                found = record.stamp - interval[0].stamp
                 break
         times.append(found)
     return times
+
+
+def wrong_relocalizations(records: Sequence[FrameRecord]) -> int:
+    """Kidnaps after which the core reported TRACKING more than WRONG_M off: a wrong prior
+    confirmed, or a kidnap not noticed within NOTICE_S (the frames before the core leaves
+    TRACKING still carry the pose from before the kidnap)."""
+    wrong = 0
+    for interval in _intervals(records)[1:]:
+        noticed = False
+        for record in interval:
+            if record.state is not TrackingState.TRACKING or record.T_fused is None:
+                noticed = True
+            elif (noticed or record.stamp - interval[0].stamp >= NOTICE_S) and (
+                translation_error_m(record.T_fused, record.T_true) > WRONG_M
+            ):
+                wrong += 1
+                break
+    return wrong
 
 
 def first_tracked_run(records: Sequence[FrameRecord]) -> list[FrameRecord]:
@@ -204,7 +235,16 @@ def fusion_figures(records: Sequence[FrameRecord]) -> dict[str, Any]:
         "first_fix_s": times[0] if times else float("nan"),
         "kidnaps": len(kidnap_times),
         "relocalized": int(sum(math.isfinite(t) for t in kidnap_times)),
+        "relocalized_within_1s": (
+            float(np.mean([t <= 1.0 for t in kidnap_times])) if kidnap_times else float("nan")
+        ),
         "median_relocalization_s": median([t for t in kidnap_times if math.isfinite(t)]),
+        "p90_relocalization_s": (
+            float(np.percentile(kidnap_times, 90, method="inverted_cdf"))
+            if kidnap_times
+            else float("nan")
+        ),
+        "wrong_relocalizations": wrong_relocalizations(records),
         "states": {s.value: sum(r.state is s for r in records) for s in TrackingState},
         "sun_updates": int(sum(r.sun_used for r in records)),
         "frame_ms": median([r.frame_ms for r in records]),
@@ -216,7 +256,8 @@ def evaluate_fusion(
     feature_map: FeatureMap,
     frames: Sequence[Frame],
     prior_source: PriorSource,
-    posenet: PriorSource | None = None,
+    prior_name: str = "",
+    scored_prior: PriorSource | None = None,
     sun_source: SunSource | None = None,
     ephemeris: Ephemeris | None = None,
     config: FusionConfig | None = None,
@@ -228,14 +269,14 @@ def evaluate_fusion(
     if drift_runs < 1:
         raise VoFusionError(f"drift_runs must be at least 1, got {drift_runs}")
     records = replay(frames, FusionCore(feature_map, config), prior_source, sun_source, ephemeris)
-    figures = fusion_figures(records)
-    if posenet is not None:
-        posenet_errors = []
+    figures = {"prior_source": prior_name, **fusion_figures(records)}
+    if scored_prior is not None:
+        prior_errors = []
         for frame, record in zip(frames, records, strict=True):
-            estimate = posenet(frame) if record.state is TrackingState.TRACKING else None
+            estimate = scored_prior(frame) if record.state is TrackingState.TRACKING else None
             if estimate is not None:
-                posenet_errors.append(translation_error_m(estimate[0], frame.T_wc))
-        figures["posenet_median_translation_m"] = median(posenet_errors)
+                prior_errors.append(translation_error_m(estimate[0], frame.T_wc))
+        figures["prior_median_translation_m"] = median(prior_errors)
     if drift_frames is not None:
         figures |= _drift(
             feature_map, drift_frames, prior_source, sun_source, ephemeris, config, drift_runs
@@ -249,7 +290,9 @@ def evaluate_fusion(
         f"fusion over {len(records)} frames ({figures['tracking_frames']} tracking): median "
         f"{figures['median_translation_m']:.3f} m / {figures['median_rotation_deg']:.2f} deg, "
         f"{100 * figures['within_25cm_2deg']:.0f}% within 25 cm / 2 deg, "
-        f"{figures['relocalized']}/{figures['kidnaps']} kidnaps relocalized, "
+        f"{figures['relocalized']}/{figures['kidnaps']} kidnaps relocalized "
+        f"({100 * figures['relocalized_within_1s']:.0f}% within 1 s, "
+        f"{figures['wrong_relocalizations']} wrong), first fix {figures['first_fix_s']:.1f} s, "
         f"{figures['frame_ms']:.1f} ms per frame"
     )
     return figures

@@ -21,6 +21,7 @@ from pose_reloc.errors import PoseRelocError
 from pose_reloc.tools.cli import (
     benchmark,
     build_map,
+    build_retrieval,
     demo,
     evaluate,
     export,
@@ -47,6 +48,7 @@ COMMANDS: tuple[Callable[[Commands], None], ...] = (
     replay.add_parser,
     demo.add_parser,
     build_map.add_parser,
+    build_retrieval.add_parser,
     map_site.add_parser,
     benchmark.add_parser,
 )

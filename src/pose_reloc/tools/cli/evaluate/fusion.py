@@ -13,7 +13,14 @@ def add_parser(commands: Commands) -> None:
     parser.add_argument("--data", required=True, help="a posed drive (dataset folder or bag)")
     parser.add_argument("--out", required=True, help="metrics JSON; TUM trajectories beside it")
     parser.add_argument(
-        "--posenet", help="PoseNet model giving the priors (default: ground truth 2-3 m off)"
+        "--posenet",
+        help="PoseNet model giving the priors (neither this nor --retrieval: ground "
+        "truth 2-3 m off)",
+    )
+    parser.add_argument(
+        "--retrieval",
+        help="retrieval index giving the priors (with --posenet too: the answer with the smaller "
+        "covariance, as posenet_node's prior_source both)",
     )
     suns = parser.add_mutually_exclusive_group()
     suns.add_argument("--sun", help="Sun-BCNN model for sun observations (default: no sun)")
@@ -47,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from pose_reloc.tools.fusion_sources import (
         ground_truth_priors,
         ground_truth_sun,
-        posenet_priors,
+        localizer_priors,
         scene_ephemeris,
         sun_bcnn_observations,
     )
@@ -55,8 +62,10 @@ def run(args: argparse.Namespace) -> int:
     from vo_fusion.feature_map import FeatureMap
     from vo_fusion.fusion import FusionConfig
 
-    posenet = posenet_priors(args.posenet, args.providers) if args.posenet else None
-    priors = posenet if posenet is not None else ground_truth_priors(args.seed)
+    localized = None
+    if args.posenet or args.retrieval:
+        localized = localizer_priors(args.posenet, args.retrieval, args.providers)
+    priors = localized[0] if localized is not None else ground_truth_priors(args.seed)
     sun = None
     if args.sun:
         sun = sun_bcnn_observations(args.sun, args.providers)
@@ -66,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
         FeatureMap.load(args.map),
         list(read_dataset(args.data)),
         priors,
-        posenet=posenet,
+        prior_name=localized[1] if localized is not None else "ground truth stand-in",
+        scored_prior=localized[0] if localized is not None else None,
         sun_source=sun,
         ephemeris=scene_ephemeris(args.scene),
         config=FusionConfig(

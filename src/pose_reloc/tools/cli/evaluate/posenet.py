@@ -23,10 +23,15 @@ def add_parser(commands: Commands) -> None:
         help="held-out drives of another day (other dates, hours, weather, lanes, camera "
         "heights, parked vehicles: tools/render_another_day.sh), reported each and pooled",
     )
-    parser.add_argument(
+    retrieval = parser.add_mutually_exclusive_group()
+    retrieval.add_argument(
+        "--retrieval",
+        help="retrieval index (pose-reloc build-retrieval) compared on the same frames",
+    )
+    retrieval.add_argument(
         "--train",
         nargs="+",
-        help="training frames (one dataset or several), for the image-retrieval baseline",
+        help="or: training frames (one dataset or several) to build an uncalibrated index from",
     )
     parser.add_argument("--out", required=True, help="metrics JSON to write")
     parser.set_defaults(run=run)
@@ -43,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         args.providers,
         args.samples,
         another_day=args.another_day,
+        retrieval_index=args.retrieval,
     )
     print(f"wrote {args.out}")
     return 0

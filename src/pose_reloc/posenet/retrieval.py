@@ -1,0 +1,194 @@
+"""Image retrieval as a pose prior (ROS-free): the pose of the site's most similar mapping frame.
+
+A global descriptor per image (a small Lab thumbnail and its grey-level gradients, each part
+centred and normalized), reduced by PCA fitted on the site's frames and stored in float16 with the
+frames' poses: `build_retrieval_index` writes it, `RetrievalLocalizer` loads it and answers like
+`PoseNetLocalizer` (a `PoseEstimate`). The covariance is the spread of the `top_k` best matches'
+poses around the best one (similar images taken far apart: a wide prior), floored and scaled on
+held-out frames by `calibrate_covariance` as PoseNet's is.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+from scipy.spatial.transform import Rotation
+
+from pose_reloc.datasets.record import Frame
+from pose_reloc.errors import ModelLoadError, PoseRelocError
+from pose_reloc.geometry import Transform
+from pose_reloc.posenet.localizer import PoseEstimate, covariance_scaling
+
+FORMAT = "pose_reloc.retrieval_index/1"
+THUMBNAIL = (32, 24)
+DESCRIPTOR_SIZE = 5 * THUMBNAIL[0] * THUMBNAIL[1]
+
+
+def global_descriptor(rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
+    lab = cv2.cvtColor(
+        cv2.resize(rgb, THUMBNAIL, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2LAB
+    ).astype(np.float32)
+    grey = lab[..., 0]
+    gx, gy = cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1)
+    parts = []
+    for part in (grey, lab[..., 1], lab[..., 2], gx, gy):
+        centred = part.reshape(-1) - part.mean()
+        parts.append(centred / max(float(np.linalg.norm(centred)), 1e-6))
+    return np.concatenate(parts).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class RetrievalIndex:
+    """Descriptors (N x dims, unit rows) of posed frames, the PCA that made them, the poses."""
+
+    descriptors: NDArray[np.float16]
+    positions: NDArray[np.float64]  # N x 3, camera centres in the map
+    quaternions: NDArray[np.float64]  # N x 4, x y z w, map <- optical camera
+    pca_mean: NDArray[np.float32]
+    pca_components: NDArray[np.float32]  # dims x DESCRIPTOR_SIZE
+    info: dict[str, Any]
+
+    def project(self, descriptor: NDArray[np.float32]) -> NDArray[np.float32]:
+        reduced = (descriptor - self.pca_mean) @ self.pca_components.T
+        return (reduced / max(float(np.linalg.norm(reduced)), 1e-12)).astype(np.float32)
+
+    def save(self, path: str | Path) -> Path:
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("wb") as stream:  # np.savez would append ".npz" to other names
+            np.savez(
+                stream,
+                descriptors=self.descriptors,
+                positions=self.positions.astype(np.float32),
+                quaternions=self.quaternions.astype(np.float32),
+                pca_mean=self.pca_mean,
+                pca_components=self.pca_components.astype(np.float16),
+                info=np.array(json.dumps(self.info)),
+            )
+        return out
+
+    @staticmethod
+    def load(path: str | Path) -> RetrievalIndex:
+        source = Path(path)
+        try:
+            with np.load(source, allow_pickle=False) as data:
+                info = json.loads(str(data["info"]))
+                index = RetrievalIndex(
+                    data["descriptors"].astype(np.float16),
+                    data["positions"].astype(np.float64),
+                    data["quaternions"].astype(np.float64),
+                    data["pca_mean"].astype(np.float32),
+                    data["pca_components"].astype(np.float32),
+                    info,
+                )
+        except (OSError, KeyError, ValueError) as error:
+            raise ModelLoadError(f"{source} is not a retrieval index: {error}") from error
+        if info.get("format") != FORMAT:
+            raise ModelLoadError(
+                f"{source} is a {info.get('format')!r} file, expected a {FORMAT!r} retrieval index "
+                "(pose-reloc build-retrieval)"
+            )
+        frames, dims = index.descriptors.shape
+        if (
+            frames == 0
+            or index.positions.shape != (frames, 3)
+            or index.quaternions.shape != (frames, 4)
+            or index.pca_components.shape != (dims, DESCRIPTOR_SIZE)
+            or index.pca_mean.shape != (DESCRIPTOR_SIZE,)
+        ):
+            raise ModelLoadError(
+                f"{source}: inconsistent retrieval index ({frames} descriptors of {dims}, "
+                f"positions {index.positions.shape}, PCA {index.pca_components.shape})"
+            )
+        return index
+
+
+def build_retrieval_index(
+    frames: Iterable[Frame], dims: int = 256, info: dict[str, Any] | None = None
+) -> RetrievalIndex:
+    """Describe the frames, fit the PCA on them and keep `dims` components (fewer when there are
+    fewer frames)."""
+    descriptors, positions, quaternions = [], [], []
+    for frame in frames:
+        descriptors.append(global_descriptor(frame.image()))
+        positions.append(frame.T_wc.translation)
+        quaternions.append(frame.T_wc.quat_xyzw)
+    if len(descriptors) < 2:
+        raise PoseRelocError(
+            f"a retrieval index needs at least 2 posed frames, got {len(descriptors)}"
+        )
+    if dims < 1:
+        raise PoseRelocError(f"the index needs at least 1 dimension, got {dims}")
+    matrix = np.stack(descriptors)
+    mean = matrix.mean(axis=0)
+    _, _, vt = np.linalg.svd(matrix - mean, full_matrices=False)
+    components = vt[: min(dims, len(vt))].astype(np.float32)
+    reduced = (matrix - mean) @ components.T
+    reduced /= np.maximum(np.linalg.norm(reduced, axis=1, keepdims=True), 1e-12)
+    return RetrievalIndex(
+        reduced.astype(np.float16),
+        np.array(positions),
+        np.array(quaternions),
+        mean.astype(np.float32),
+        components,
+        {"format": FORMAT, "frames": len(matrix), "dims": len(components), **(info or {})},
+    )
+
+
+class RetrievalLocalizer:
+    """Loads a retrieval index; `localize(rgb)` returns a PoseEstimate (source "retrieval")."""
+
+    def __init__(
+        self,
+        index_path: str | Path,
+        top_k: int = 5,
+        floor_position_m: float = 0.3,
+        floor_rotation_deg: float = 2.0,
+    ):
+        if top_k < 2:
+            raise PoseRelocError(f"top_k must be at least 2 (the spread needs two), got {top_k}")
+        self.path = Path(index_path)
+        self.index = RetrievalIndex.load(self.path)
+        self.descriptors = self.index.descriptors.astype(np.float32)
+        self.rotations = Rotation.from_quat(self.index.quaternions)
+        self.top_k = min(top_k, len(self.descriptors))
+        self.floor = np.diag([floor_position_m**2] * 3 + [np.radians(floor_rotation_deg) ** 2] * 3)
+        scale = self.index.info.get("covariance_scale") or {}
+        self.covariance_scale = covariance_scaling(
+            float(scale.get("position", 1.0)), float(scale.get("rotation", 1.0))
+        )
+
+    @property
+    def frames(self) -> int:
+        return len(self.descriptors)
+
+    def localize(self, rgb: NDArray[np.uint8]) -> PoseEstimate:
+        started = time.perf_counter()
+        scores = self.descriptors @ self.index.project(global_descriptor(rgb))
+        if not np.all(np.isfinite(scores)):
+            raise PoseRelocError("the retrieval descriptor of this image is not finite")
+        top = np.argpartition(-scores, self.top_k - 1)[: self.top_k]
+        top = top[np.argsort(-scores[top])]
+        best = int(top[0])
+        deviations = np.hstack(
+            [
+                self.index.positions[top] - self.index.positions[best],
+                (self.rotations[top] * self.rotations[best].inv()).as_rotvec(),
+            ]
+        )
+        covariance = deviations.T @ deviations / (len(top) - 1) + self.floor
+        return PoseEstimate(
+            Transform(self.rotations[best], self.index.positions[best]),
+            covariance * self.covariance_scale,
+            len(top),
+            1000.0 * (time.perf_counter() - started),
+            source="retrieval",
+        )

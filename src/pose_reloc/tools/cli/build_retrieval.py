@@ -1,0 +1,60 @@
+"""`pose-reloc build-retrieval`: an image-retrieval index of a site's posed frames, the prior
+source beside PoseNet (posenet_node's prior_source: retrieval or both)."""
+
+from __future__ import annotations
+
+import argparse
+
+from pose_reloc.tools.cli.common import Commands, add_command
+
+
+def add_parser(commands: Commands) -> None:
+    parser = add_command(
+        commands, "build-retrieval", "image-retrieval index of posed frames (a pose prior)"
+    )
+    parser.add_argument(
+        "--data",
+        required=True,
+        nargs="+",
+        help="posed frames: the site's mapping drives (several days make it hold across days)",
+    )
+    parser.add_argument("--out", required=True, help="the index file to write (.npz)")
+    parser.add_argument(
+        "--calibration-data",
+        help="held-out posed frames (another day) its covariance is scaled on; without: unscaled",
+    )
+    parser.add_argument(
+        "--dims", type=int, default=256, help="descriptor dimensions kept by the PCA"
+    )
+    parser.add_argument("--stride", type=int, default=1, help="use every STRIDE-th frame")
+    parser.add_argument("--site", default="", help="the site's name, stored in the index")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import itertools
+
+    from pose_reloc.datasets import read_datasets
+    from pose_reloc.errors import PoseRelocError
+    from pose_reloc.posenet.localizer import calibrate_covariance
+    from pose_reloc.posenet.retrieval import RetrievalLocalizer, build_retrieval_index
+
+    if args.stride < 1:
+        raise PoseRelocError(f"--stride must be at least 1, got {args.stride}")
+    index = build_retrieval_index(
+        itertools.islice(read_datasets(args.data), 0, None, args.stride),
+        args.dims,
+        {"site": args.site, "data": list(args.data), "stride": args.stride},
+    )
+    index.save(args.out)
+    print(f"wrote {args.out}: {index.info['frames']} frames, {index.info['dims']} dimensions")
+    if args.calibration_data:
+        localizer = RetrievalLocalizer(args.out)
+        scales = calibrate_covariance(localizer, list(read_datasets([args.calibration_data])))
+        index.info["covariance_scale"] = {**scales, "calibrated_on": args.calibration_data}
+        index.save(args.out)
+        print(
+            f"covariance scaled on {args.calibration_data}: position x{scales['position']:.2f}, "
+            f"rotation x{scales['rotation']:.2f}"
+        )
+    return 0
