@@ -267,14 +267,12 @@ def retrieval_index(path, places=12, position_scale=1e-4):
     return build_retrieval_index(frames, 8, {"covariance_scale": scale}).save(path)
 
 
-@pytest.mark.parametrize(
-    ("source", "answered_by"), [("retrieval", "retrieval"), ("both", "retrieval")]
-)
-def test_retrieval_answers_with_the_mapped_pose_alone_or_beside_posenet(
-    ros, tmp_path, source, answered_by
+@pytest.mark.parametrize(("source", "position_scale"), [("retrieval", 1e-4), ("both", 1e4)])
+def test_retrieval_answers_with_the_mapped_pose_alone_or_where_posenet_agrees(
+    ros, tmp_path, source, position_scale
 ):
-    # with both, retrieval's covariance is scaled to be the smaller one here: it answers
-    index = retrieval_index(tmp_path / "index.npz")
+    # with both, retrieval's covariance is scaled to reach PoseNet's answer: they agree
+    index = retrieval_index(tmp_path / "index.npz", position_scale=position_scale)
     rig = Rig(ros, tmp_path, prior_source=source, retrieval_index=str(index))
     assert rig.node.localizer.source == source
     assert (rig.node.localizer.posenet is not None) == (source == "both")
@@ -288,11 +286,11 @@ def test_retrieval_answers_with_the_mapped_pose_alone_or_beside_posenet(
     np.testing.assert_allclose(
         pose.translation, (T_map_cam @ T_BASE_CAM.inverse()).translation, atol=1e-3
     )
-    assert rig.node.answers_by_source == {answered_by: 1}
+    assert rig.node.answers_by_source == {"retrieval": 1}
 
 
-def test_with_both_the_smaller_covariance_answers_posenet_here(ros, tmp_path):
-    index = retrieval_index(tmp_path / "index.npz", position_scale=100.0)
+def test_with_both_posenet_answers_where_the_two_disagree_or_nothing_is_recognized(ros, tmp_path):
+    index = retrieval_index(tmp_path / "index.npz", position_scale=1e-4)
     rig = Rig(ros, tmp_path, prior_source="both", retrieval_index=str(index))
     rig.publish_mount()
     rig.publish_info()
@@ -300,6 +298,27 @@ def test_with_both_the_smaller_covariance_answers_posenet_here(ros, tmp_path):
     rig.send(ros_convert.array_to_image_msg(pattern_image(5), "rgb8", header))
     assert ros.spin_until(lambda: len(rig.poses) == 1)
     assert rig.node.answers_by_source == {"posenet": 1}
+    rig.node.localizer.retrieval.min_score = 1.01
+    assert rig.client.wait_for_service(timeout_sec=5.0)
+    future = rig.client.call_async(Trigger.Request())
+    assert ros.spin_until(future.done)
+    rig.send(ros_convert.array_to_image_msg(pattern_image(5), "rgb8", header))
+    assert ros.spin_until(lambda: len(rig.poses) == 2)
+    assert rig.node.answers_by_source == {"posenet": 2}
+
+
+def test_an_unrecognized_image_is_a_counted_drop_with_retrieval_alone(ros, tmp_path):
+    index = retrieval_index(tmp_path / "index.npz")
+    rig = Rig(ros, tmp_path, prior_source="retrieval", retrieval_index=str(index))
+    rig.node.localizer.retrieval.min_score = 1.01
+    rig.publish_mount()
+    rig.publish_info()
+    header = ros_convert.make_header(rig.stamp, "camera")
+    rig.send(ros_convert.array_to_image_msg(pattern_image(5), "rgb8", header))
+    assert rig.node.drops.counts["not_recognized"] == 1 and rig.poses == []
+    rig.node.localizer.retrieval.min_score = -1.0
+    rig.send(ros_convert.array_to_image_msg(pattern_image(5), "rgb8", header))
+    assert ros.spin_until(lambda: len(rig.poses) == 1), "the node stopped after a drop"
 
 
 def test_a_bad_prior_source_or_index_stops_the_node_from_starting(ros, tmp_path):

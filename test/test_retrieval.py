@@ -14,11 +14,13 @@ from pose_reloc.datasets.record import Frame
 from pose_reloc.errors import ModelLoadError, PoseRelocError
 from pose_reloc.geometry import Transform
 from pose_reloc.posenet.localizer import PoseEstimate, PoseNetLocalizer, calibrate_covariance
-from pose_reloc.posenet.priors import PriorLocalizer
+from pose_reloc.posenet.priors import PriorLocalizer, agree
 from pose_reloc.posenet.retrieval import (
+    NotRecognizedError,
     RetrievalIndex,
     RetrievalLocalizer,
     build_retrieval_index,
+    calibrate_min_score,
     global_descriptor,
 )
 
@@ -134,23 +136,54 @@ def test_calibration_scales_the_covariance_to_cover_another_days_errors(tmp_path
     assert inside >= 28  # 95 % inside the scaled 2-sigma ellipsoid
 
 
-def test_with_both_sources_the_smaller_calibrated_covariance_answers(tmp_path):
+def test_with_both_sources_retrieval_answers_only_where_posenet_agrees(tmp_path):
     retrieval = RetrievalLocalizer(build_retrieval_index(street(), 16).save(tmp_path / "i.npz"))
+    # the stand-in PoseNet puts the camera at 10 x the mean colour (0.1 m spread)
     posenet = PoseNetLocalizer(fake_posenet_model(tmp_path / "p.onnx", noise_m=0.1), ["cpu"])
-    image = place_image(7)
     both = PriorLocalizer(posenet, retrieval)
     assert both.source == "both"
+    image = place_image(7)
     answers = {e.source: e for e in (posenet.localize(image), retrieval.localize(image))}
-    expected = min(answers.values(), key=lambda e: np.trace(e.covariance[:3, :3]))
-    assert both.localize(image).source == expected.source
-    # make the retrieval answer the more certain one, then the less certain one
-    retrieval.covariance_scale = np.full((6, 6), 1e-6)
-    assert both.localize(image).source == "retrieval"
-    retrieval.covariance_scale = np.full((6, 6), 1e6)
+    gap = np.linalg.norm(
+        answers["posenet"].T_map_cam.translation - answers["retrieval"].T_map_cam.translation
+    )
+    assert gap > 5.0  # the two disagree by metres, each sure to decimetres: PoseNet answers
     assert both.localize(image).source == "posenet"
+    retrieval.covariance_scale = np.full((6, 6), 1e4)  # retrieval unsure: now they agree
+    assert both.localize(image).source == "retrieval"
+    retrieval.min_score = 1.01  # nothing is recognized: PoseNet answers
+    assert both.localize(image).source == "posenet"
+    with pytest.raises(
+        NotRecognizedError, match=r"no mapped view is like this image \(best similarity"
+    ):
+        retrieval.localize(image)
     assert PriorLocalizer(retrieval=retrieval).source == "retrieval"
     with pytest.raises(PoseRelocError, match="needs PoseNet, a retrieval index or both"):
         PriorLocalizer()
+
+
+def test_agreement_is_a_gate_on_position_and_rotation():
+    covariance = np.diag([1.0] * 3 + [np.radians(2.0) ** 2] * 3)
+    here = PoseEstimate(Transform.identity(), covariance, 1, 0.0)
+
+    def moved(metres=0.0, degrees=0.0):
+        turn = Rotation.from_euler("z", degrees, degrees=True)
+        return PoseEstimate(Transform(turn, np.array([metres, 0.0, 0.0])), covariance, 1, 0.0)
+
+    # sum of covariances: 2 m^2 per axis, chi2(6) 99 % = 16.8: 5.8 m apart is the gate
+    assert agree(here, moved(metres=5.5)) and not agree(here, moved(metres=6.0))
+    assert agree(here, moved(degrees=10.0)) and not agree(here, moved(degrees=12.0))
+
+
+def test_the_minimum_similarity_is_calibrated_on_held_out_frames(tmp_path):
+    localizer = RetrievalLocalizer(build_retrieval_index(street(), 16).save(tmp_path / "i.npz"))
+    assert localizer.min_score == -1.0  # not calibrated: every image answered
+    held_out = [frame(place_image(k, 0.8), [2.0 * k, 0.0, 1.4]) for k in range(30)]
+    threshold = calibrate_min_score(localizer, held_out, quantile=0.1)
+    best = sorted(float(np.max(localizer.scores(f.image()))) for f in held_out)
+    assert best[2] <= threshold <= best[3] and localizer.min_score == threshold
+    with pytest.raises(NotRecognizedError):
+        localizer.localize(np.full((48, 64, 3), 128, np.uint8) + place_image(999) // 8)
 
 
 def test_an_estimate_names_its_source():
@@ -185,15 +218,16 @@ def test_build_retrieval_then_evaluate_posenet_beside_it_from_the_command_line(t
     index = tmp_path / "retrieval.npz"
     command = ["build-retrieval", "--data", str(mapped), "--out", str(index), "--dims", "8"]
     assert main([*command, "--calibration-data", str(held_out), "--site", "test street"]) == 0
-    assert "covariance scaled on" in capsys.readouterr().out
+    assert "minimum similarity" in capsys.readouterr().out
     info = RetrievalIndex.load(index).info
     assert info["site"] == "test street" and info["covariance_scale"]["frames"] == 30
+    assert 0.5 < info["min_score"] < 1.0
     model = fake_posenet_model(tmp_path / "p.onnx")
     out = tmp_path / "eval.json"
     evaluate = ["evaluate", "posenet", "--model", str(model), "--data", str(held_out)]
     assert main([*evaluate, "--retrieval", str(index), "--out", str(out)]) == 0
     retrieval = json.loads(out.read_text())["retrieval"]
-    assert retrieval["index"] == str(index)
+    assert retrieval["index"] == str(index) and 0.9 <= retrieval["answered"] < 1.0
     assert retrieval["median_translation_m"] < 0.35 and retrieval["within_2sigma"] >= 0.9
     assert main([*command[:-2], "--stride", "0"]) == 1
     assert "--stride must be at least 1" in capsys.readouterr().err

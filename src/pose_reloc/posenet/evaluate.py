@@ -23,7 +23,11 @@ from pose_reloc.evaluation.metrics import (
 )
 from pose_reloc.geometry import Transform, rotation_error_deg, translation_error_m
 from pose_reloc.posenet.localizer import PoseEstimate, PoseNetLocalizer
-from pose_reloc.posenet.retrieval import RetrievalLocalizer, build_retrieval_index
+from pose_reloc.posenet.retrieval import (
+    NotRecognizedError,
+    RetrievalLocalizer,
+    build_retrieval_index,
+)
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,8 @@ def posenet_figures(estimates: Sequence[PoseSample], truths: Sequence[Transform]
     and latency of poses against the true ones."""
     t_err, r_err = _errors([e.T for e in estimates], truths)
     if not t_err:
-        return {"median_translation_m": float("nan"), "median_rotation_deg": float("nan")}
+        keys = ("median_translation_m", "median_rotation_deg", "within_2sigma")
+        return {key: float("nan") for key in (*keys, "spearman_sigma_error", "latency_ms")}
     sigma = [float(np.sqrt(np.trace(e.covariance[:3, :3]))) for e in estimates]
     latency = [e.latency_ms for e in estimates]
     return {
@@ -68,7 +73,7 @@ class _Answers:
 
     estimates: list[PoseSample] = field(default_factory=list)
     truths: list[Transform] = field(default_factory=list)
-    retrieved: list[PoseSample] = field(default_factory=list)
+    retrieved: list[PoseSample | None] = field(default_factory=list)  # None: not recognized
 
     def __add__(self, other: _Answers) -> _Answers:
         return _Answers(
@@ -83,7 +88,15 @@ class _Answers:
             **posenet_figures(self.estimates, self.truths),
         }
         if self.retrieved:
-            figures["retrieval"] = posenet_figures(self.retrieved, self.truths)
+            answered = [
+                (sample, truth)
+                for sample, truth in zip(self.retrieved, self.truths, strict=True)
+                if sample is not None
+            ]
+            figures["retrieval"] = {
+                "answered": len(answered) / len(self.retrieved),
+                **posenet_figures([a for a, _ in answered], [t for _, t in answered]),
+            }
         return figures
 
 
@@ -129,7 +142,10 @@ def evaluate_posenet(
             result.estimates.append(_sample(estimate))
             result.truths.append(frame.T_wc)
             if retrieval is not None:
-                result.retrieved.append(_sample(retrieval.localize(rgb)))
+                try:
+                    result.retrieved.append(_sample(retrieval.localize(rgb)))
+                except NotRecognizedError:
+                    result.retrieved.append(None)
         if not result.truths:
             raise PoseRelocError(f"{path} holds no frames to evaluate PoseNet on")
         return result
@@ -181,7 +197,8 @@ def _line(title: str, figures: dict[str, Any]) -> str:
     if "retrieval" in figures:
         retrieval = figures["retrieval"]
         line += (
-            f"; retrieval median {retrieval['median_translation_m']:.2f} m / "
+            f"; retrieval answered {100 * retrieval['answered']:.0f}%, median "
+            f"{retrieval['median_translation_m']:.2f} m / "
             f"{retrieval['median_rotation_deg']:.1f} deg, "
             f"{100 * retrieval['within_2sigma']:.0f}% within 2 sigma, "
             f"Spearman {retrieval['spearman_sigma_error']:.2f}, {retrieval['latency_ms']:.2f} ms"

@@ -28,7 +28,7 @@ from pose_reloc.errors import PoseRelocError
 from pose_reloc.geometry import Transform, propagate_pose_covariance
 from pose_reloc.posenet.localizer import PoseEstimate, PoseNetLocalizer
 from pose_reloc.posenet.priors import PRIOR_SOURCES, PriorLocalizer
-from pose_reloc.posenet.retrieval import RetrievalLocalizer
+from pose_reloc.posenet.retrieval import NotRecognizedError, RetrievalLocalizer
 from pose_reloc.ros import convert as ros_convert
 from pose_reloc.ros.node_tools import (
     RELIABLE_QOS,
@@ -209,6 +209,9 @@ class PoseNetNode(PolicyNode):
             return
         try:
             estimate = self.localizer.localize(rgb)
+        except NotRecognizedError as error:
+            self.drops.drop("not_recognized", str(error))
+            return
         except PoseRelocError as error:
             self.drops.drop("inference", str(error))
             return

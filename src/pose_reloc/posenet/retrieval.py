@@ -5,7 +5,10 @@ centred and normalized), reduced by PCA fitted on the site's frames and stored i
 frames' poses: `build_retrieval_index` writes it, `RetrievalLocalizer` loads it and answers like
 `PoseNetLocalizer` (a `PoseEstimate`). The covariance is the spread of the `top_k` best matches'
 poses around the best one (similar images taken far apart: a wide prior), floored and scaled on
-held-out frames by `calibrate_covariance` as PoseNet's is.
+held-out frames by `calibrate_covariance` as PoseNet's is. An image less like its best match than
+`min_score` (cosine similarity; `calibrate_min_score` sets it from a held-out drive) gets no answer
+(`NotRecognizedError`) rather than the pose of a view that merely resembles it: a camera turned, a
+place never mapped.
 """
 
 from __future__ import annotations
@@ -143,6 +146,10 @@ def build_retrieval_index(
     )
 
 
+class NotRecognizedError(PoseRelocError):
+    """No mapped view is similar enough to this image to answer with its pose."""
+
+
 class RetrievalLocalizer:
     """Loads a retrieval index; `localize(rgb)` returns a PoseEstimate (source "retrieval")."""
 
@@ -152,7 +159,9 @@ class RetrievalLocalizer:
         top_k: int = 5,
         floor_position_m: float = 0.3,
         floor_rotation_deg: float = 2.0,
+        min_score: float | None = None,
     ):
+        """min_score: None for the index's own (calibrated; -1 when it has none, answering all)."""
         if top_k < 2:
             raise PoseRelocError(f"top_k must be at least 2 (the spread needs two), got {top_k}")
         self.path = Path(index_path)
@@ -161,6 +170,9 @@ class RetrievalLocalizer:
         self.rotations = Rotation.from_quat(self.index.quaternions)
         self.top_k = min(top_k, len(self.descriptors))
         self.floor = np.diag([floor_position_m**2] * 3 + [np.radians(floor_rotation_deg) ** 2] * 3)
+        self.min_score = float(
+            self.index.info.get("min_score", -1.0) if min_score is None else min_score
+        )
         scale = self.index.info.get("covariance_scale") or {}
         self.covariance_scale = covariance_scaling(
             float(scale.get("position", 1.0)), float(scale.get("rotation", 1.0))
@@ -170,14 +182,24 @@ class RetrievalLocalizer:
     def frames(self) -> int:
         return len(self.descriptors)
 
-    def localize(self, rgb: NDArray[np.uint8]) -> PoseEstimate:
-        started = time.perf_counter()
+    def scores(self, rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """Cosine similarity of the image to every indexed frame."""
         scores = self.descriptors @ self.index.project(global_descriptor(rgb))
         if not np.all(np.isfinite(scores)):
             raise PoseRelocError("the retrieval descriptor of this image is not finite")
+        return scores
+
+    def localize(self, rgb: NDArray[np.uint8]) -> PoseEstimate:
+        started = time.perf_counter()
+        scores = self.scores(rgb)
         top = np.argpartition(-scores, self.top_k - 1)[: self.top_k]
         top = top[np.argsort(-scores[top])]
         best = int(top[0])
+        if scores[best] < self.min_score:
+            raise NotRecognizedError(
+                f"no mapped view is like this image (best similarity {scores[best]:.2f} < "
+                f"{self.min_score:.2f})"
+            )
         deviations = np.hstack(
             [
                 self.index.positions[top] - self.index.positions[best],
@@ -192,3 +214,15 @@ class RetrievalLocalizer:
             1000.0 * (time.perf_counter() - started),
             source="retrieval",
         )
+
+
+def calibrate_min_score(
+    localizer: RetrievalLocalizer, frames: Iterable[Frame], quantile: float = 0.01
+) -> float:
+    """The similarity below which an image gets no answer: the `quantile` of the best-match
+    similarities over held-out frames of the mapped route (another day); set on the localizer."""
+    best = [float(np.max(localizer.scores(frame.image()))) for frame in frames]
+    if not best:
+        raise PoseRelocError("calibrating the minimum similarity needs held-out frames")
+    localizer.min_score = float(np.quantile(best, quantile))
+    return localizer.min_score
