@@ -231,3 +231,16 @@ def test_build_retrieval_then_evaluate_posenet_beside_it_from_the_command_line(t
     assert retrieval["median_translation_m"] < 0.35 and retrieval["within_2sigma"] >= 0.9
     assert main([*command[:-2], "--stride", "0"]) == 1
     assert "--stride must be at least 1" in capsys.readouterr().err
+
+
+def test_evaluation_priors_from_retrieval_skip_what_it_does_not_recognize(tmp_path):
+    from pose_reloc.tools.fusion_sources import localizer_priors
+
+    index = build_retrieval_index(street(), 16)
+    known = localizer_priors(None, index.save(tmp_path / "all.npz"), ["cpu"])
+    strict = RetrievalIndex(**{**index.__dict__, "info": {**index.info, "min_score": 1.01}})
+    none = localizer_priors(None, strict.save(tmp_path / "strict.npz"), ["cpu"])
+    place = street()[4]
+    assert known[1] == "retrieval" and none[1] == "retrieval"
+    np.testing.assert_allclose(known[0](place)[0].translation, place.T_wc.translation, atol=1e-3)
+    assert none[0](place) is None

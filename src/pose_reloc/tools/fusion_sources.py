@@ -71,20 +71,24 @@ def localizer_priors(
     posenet_model: str | Path | None,
     retrieval_index: str | Path | None,
     providers: Sequence[str],
-) -> tuple[Callable[[Frame], tuple[Transform, NDArray]], str]:
+) -> tuple[Callable[[Frame], tuple[Transform, NDArray] | None], str]:
     """Priors as posenet_node gives them with prior_source posenet, retrieval or both (whichever
-    of the two is given, or both), and that source's name."""
+    of the two is given, or both), and that source's name. An image retrieval does not recognize
+    gets no prior (the node drops it, counted)."""
     from pose_reloc.posenet.localizer import PoseNetLocalizer
     from pose_reloc.posenet.priors import PriorLocalizer
-    from pose_reloc.posenet.retrieval import RetrievalLocalizer
+    from pose_reloc.posenet.retrieval import NotRecognizedError, RetrievalLocalizer
 
     localizer = PriorLocalizer(
         PoseNetLocalizer(posenet_model, providers) if posenet_model else None,
         RetrievalLocalizer(retrieval_index) if retrieval_index else None,
     )
 
-    def prior(frame: Frame) -> tuple[Transform, NDArray]:
-        estimate = localizer.localize(frame.image())
+    def prior(frame: Frame) -> tuple[Transform, NDArray] | None:
+        try:
+            estimate = localizer.localize(frame.image())
+        except NotRecognizedError:
+            return None
         return estimate.T_map_cam, estimate.covariance
 
     return prior, localizer.source
