@@ -138,6 +138,23 @@ def test_a_prior_the_map_does_not_confirm_is_not_used(world):
     assert "waiting" in output.reason
 
 
+def test_confirming_a_prior_and_fixing_while_tracking_have_their_own_settings(world):
+    from vo_fusion.refine import RefineConfig
+
+    feature_map, drive, _ = world
+    strict = RefineConfig(min_inliers=100_000)
+    prior = posenet_like(drive[0].T_wc)
+    core = FusionCore(feature_map, relocalize=strict)
+    core.on_prior(prior, POSENET_COVARIANCE, drive[0].stamp)
+    output = core.on_image(drive[0].image(), drive[0].camera, drive[0].stamp)
+    assert "not confirmed" in output.reason and "< 100000" in output.reason
+    core = FusionCore(feature_map, refine=strict)
+    core.on_prior(prior, POSENET_COVARIANCE, drive[0].stamp)
+    outputs = [core.on_image(f.image(), f.camera, f.stamp) for f in drive[:4]]
+    assert outputs[0].state is TrackingState.TRACKING and outputs[0].map_fix
+    assert not any(o.map_fix for o in outputs[1:])  # tracking on odometry: fixes refused
+
+
 def test_bad_input_gives_reasons_not_exceptions(world):
     feature_map, drive, _ = world
     core = FusionCore(feature_map, FusionConfig(lost_after_failures=2))

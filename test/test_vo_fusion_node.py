@@ -311,8 +311,18 @@ def test_a_bad_map_stops_the_node_from_starting_with_the_file_named(ros, tmp_pat
 
 def test_core_parameters_are_read_at_start_so_run_time_changes_are_refused(ros, world):
     map_path, _ = world
-    rig = Rig(ros, map_path, map_features=1500, lost_kept_fraction=0.4)
+    rig = Rig(
+        ros,
+        map_path,
+        map_features=1500,
+        lost_kept_fraction=0.4,
+        relocalize_features=2500,
+        relocalize_min_inliers=20,
+    )
     assert rig.node.core.refine_config.max_features == 1500
+    assert rig.node.core.refine_config.min_inliers == 30
+    relocalize = rig.node.core.relocalize_config
+    assert (relocalize.max_features, relocalize.min_inliers) == (2500, 20)
     assert rig.node.core.config.lost_kept_fraction == 0.4
     for name, value in (("lost_after_failures", 7), ("map_features", 500), ("map", "other.npz")):
         result = rig.node.set_parameters([Parameter(name, value=value)])[0]

@@ -58,6 +58,7 @@ from pose_reloc.ros.parameters import (
 from pose_reloc.sun import sun_at
 from vo_fusion.feature_map import FeatureMap
 from vo_fusion.fusion import (
+    RELOCALIZE_REFINE,
     TRACKING_REFINE,
     FusionConfig,
     FusionCore,
@@ -77,6 +78,8 @@ LEVELS = {
 CORE_PARAMETERS = (
     ("map_fix_period_s", 0.0, "map refinement at most this often (0: every frame)"),
     ("map_features", 1000, "ORB features per image for the map fix"),
+    ("relocalize_features", 2000, "ORB features of an image confirming a prior when lost"),
+    ("relocalize_min_inliers", 15, "map inliers that confirm a prior when lost"),
     ("lost_after_failures", 3, "untracked frames in a row before LOST"),
     (
         "lost_kept_fraction",
@@ -99,6 +102,11 @@ class VoFusionNode(PolicyNode):
             load_map(p["map"]),
             self._fusion_config(p),
             refine=replace(TRACKING_REFINE, max_features=p["map_features"]),
+            relocalize=replace(
+                RELOCALIZE_REFINE,
+                max_features=p["relocalize_features"],
+                min_inliers=p["relocalize_min_inliers"],
+            ),
         )
         self.get_logger().info(
             f"feature map {p['map'] or 'default'}: {len(self.core.map)} "
