@@ -45,9 +45,10 @@ logger = logging.getLogger(__name__)
 # 320x240 image, and the demo graph then falls behind real time, with no gain in accuracy there).
 TRACKING_REFINE = RefineConfig(max_features=1000)
 # Confirming a prior when lost is rare, so it affords 2000 features, which doubles the inliers
-# where the map is sparse (perimeter streets: 9-15 inliers at 1000 features, 16-29 at 2000, with a
-# prior 2-3 m off); 15 inliers suffice there since the pose must also agree with the prior.
-RELOCALIZE_REFINE = RefineConfig(max_features=2000, min_inliers=15)
+# where the map is sparse (perimeter streets: 9-15 at 1000 features, 16-29 at 2000) and relocalizes
+# sooner. Not fewer than 30 inliers: in the demo city look-alike streets 98 m apart gave 25-29
+# inliers to a wrong prior, which 15-25 would have confirmed.
+RELOCALIZE_REFINE = RefineConfig(max_features=2000, min_inliers=30)
 
 # FusionConfig fields that may be 0
 ZERO_ALLOWED = ("map_fix_period_s", "sun_min_interval_s", "lost_kept_fraction")

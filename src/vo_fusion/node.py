@@ -79,7 +79,7 @@ CORE_PARAMETERS = (
     ("map_fix_period_s", 0.0, "map refinement at most this often (0: every frame)"),
     ("map_features", 1000, "ORB features per image for the map fix"),
     ("relocalize_features", 2000, "ORB features of an image confirming a prior when lost"),
-    ("relocalize_min_inliers", 15, "map inliers that confirm a prior when lost"),
+    ("relocalize_min_inliers", 30, "map inliers that confirm a prior when lost"),
     ("lost_after_failures", 3, "untracked frames in a row before LOST"),
     (
         "lost_kept_fraction",

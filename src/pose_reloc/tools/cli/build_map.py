@@ -13,7 +13,11 @@ def add_parser(commands: Commands) -> None:
         commands, "build-map", "3D feature map from posed images (for PnP refinement)"
     )
     parser.add_argument(
-        "--data", required=True, help="posed images: a mapping drive, any dataset format"
+        "--data",
+        required=True,
+        nargs="+",
+        help="posed images: a mapping drive, any dataset format; several drives (other days, "
+        "other light) make a map that holds across days",
     )
     parser.add_argument("--out", required=True, help="the map file to write (.npz)")
     parser.add_argument(
@@ -44,7 +48,11 @@ def run(args: argparse.Namespace) -> int:
     from pose_reloc.datasets import read_dataset
     from vo_fusion.build_map import build_map
 
-    frames = itertools.islice(read_dataset(args.data), 0, None, args.stride)
+    frames = (
+        frame
+        for data in args.data
+        for frame in itertools.islice(read_dataset(data), 0, None, args.stride)
+    )
     feature_map = build_map(
         frames,
         descriptor=args.descriptor,
