@@ -92,3 +92,35 @@ def test_a_bad_command_line_is_a_usage_error(capsys):
             main(argv)
         assert exited.value.code == 2
         assert "usage: pose-reloc" in capsys.readouterr().err
+
+
+def test_build_map_reads_every_drive_given_each_with_its_stride(tmp_path, monkeypatch):
+    import vo_fusion.build_map
+    from pose_reloc.datasets.record import Frame
+    from pose_reloc.geometry import Transform
+
+    drives = {"august": 5, "may": 4}
+    monkeypatch.setattr(
+        "pose_reloc.datasets.read_dataset",
+        lambda path: iter(
+            Frame(float(i), None, Transform.identity(), lambda: None, f"{path}/{i}")
+            for i in range(drives[str(path)])
+        ),
+    )
+    seen = []
+
+    class Built:
+        points_world = ()
+        descriptor_type = "orb"
+
+        def save(self, path, with_observations):
+            seen.append(("saved", path, with_observations))
+
+    def fake_build_map(frames, **settings):
+        seen.extend(frame.source for frame in frames)
+        return Built()
+
+    monkeypatch.setattr(vo_fusion.build_map, "build_map", fake_build_map)
+    out = str(tmp_path / "m.npz")
+    assert main(["build-map", "--data", "august", "may", "--stride", "2", "--out", out]) == 0
+    assert seen == ["august/0", "august/2", "august/4", "may/0", "may/2", ("saved", out, True)]
