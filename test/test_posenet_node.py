@@ -248,8 +248,9 @@ def pattern_image(k):
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def retrieval_index(path, places=12, position_scale=1e-4):
-    """An index of `places` views 3 m apart along x, its covariance scaled by position_scale."""
+def retrieval_index(path, places=12, floor_m=0.01):
+    """An index of `places` views 3 m apart along x, its answers' position std floored at floor_m
+    (and the matches' spread scaled to nothing)."""
     from pose_reloc.datasets.record import Frame
     from pose_reloc.posenet.retrieval import build_retrieval_index
 
@@ -263,16 +264,19 @@ def retrieval_index(path, places=12, position_scale=1e-4):
         )
         for k in range(places)
     ]
-    scale = {"position": position_scale, "rotation": 1.0}
-    return build_retrieval_index(frames, 8, {"covariance_scale": scale}).save(path)
+    info = {
+        "covariance_scale": {"position": 1e-6, "rotation": 1.0},
+        "floor": {"position_m": floor_m},
+    }
+    return build_retrieval_index(frames, 8, info).save(path)
 
 
-@pytest.mark.parametrize(("source", "position_scale"), [("retrieval", 1e-4), ("both", 1e4)])
+@pytest.mark.parametrize(("source", "floor_m"), [("retrieval", 0.01), ("both", 100.0)])
 def test_retrieval_answers_with_the_mapped_pose_alone_or_where_posenet_agrees(
-    ros, tmp_path, source, position_scale
+    ros, tmp_path, source, floor_m
 ):
-    # with both, retrieval's covariance is scaled to reach PoseNet's answer: they agree
-    index = retrieval_index(tmp_path / "index.npz", position_scale=position_scale)
+    # with both, retrieval's covariance is made wide enough to reach PoseNet's answer: they agree
+    index = retrieval_index(tmp_path / "index.npz", floor_m=floor_m)
     rig = Rig(ros, tmp_path, prior_source=source, retrieval_index=str(index))
     assert rig.node.localizer.source == source
     assert (rig.node.localizer.posenet is not None) == (source == "both")
@@ -290,7 +294,7 @@ def test_retrieval_answers_with_the_mapped_pose_alone_or_where_posenet_agrees(
 
 
 def test_with_both_posenet_answers_where_the_two_disagree_or_nothing_is_recognized(ros, tmp_path):
-    index = retrieval_index(tmp_path / "index.npz", position_scale=1e-4)
+    index = retrieval_index(tmp_path / "index.npz", floor_m=0.01)
     rig = Rig(ros, tmp_path, prior_source="both", retrieval_index=str(index))
     rig.publish_mount()
     rig.publish_info()

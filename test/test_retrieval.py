@@ -13,7 +13,7 @@ from pose_reloc.camera import PinholeCamera
 from pose_reloc.datasets.record import Frame
 from pose_reloc.errors import ModelLoadError, PoseRelocError
 from pose_reloc.geometry import Transform
-from pose_reloc.posenet.localizer import PoseEstimate, PoseNetLocalizer, calibrate_covariance
+from pose_reloc.posenet.localizer import PoseEstimate, PoseNetLocalizer
 from pose_reloc.posenet.priors import PriorLocalizer, agree
 from pose_reloc.posenet.retrieval import (
     NotRecognizedError,
@@ -21,6 +21,7 @@ from pose_reloc.posenet.retrieval import (
     RetrievalLocalizer,
     build_retrieval_index,
     calibrate_min_score,
+    calibrate_retrieval_covariance,
     global_descriptor,
 )
 
@@ -77,12 +78,15 @@ def test_identical_views_far_apart_give_a_wide_prior_and_a_unique_view_a_narrow_
     # a unique place seen from three positions 10 cm apart
     unique = place_image(200)
     frames += [frame(unique, [5.0 + d, -30.0, 1.4]) for d in (0.0, 0.1, 0.2)]
-    localizer = RetrievalLocalizer(build_retrieval_index(frames, 32).save(tmp_path / "i.npz"), 3)
+    index = build_retrieval_index(frames, 32, {"floor": {"position_m": 0.3}})
+    localizer = RetrievalLocalizer(index.save(tmp_path / "i.npz"), 3)
     wide = localizer.localize(repeated)
     narrow = localizer.localize(unique)
     assert wide.position_sigma_m > 30.0
     assert narrow.position_sigma_m < 1.0  # the floor (0.3 m per axis) and the 10 cm spread
     assert narrow.position_sigma_m == pytest.approx(np.sqrt(3 * 0.3**2 + 0.02 / 2), rel=0.05)
+    default_floor = RetrievalLocalizer(build_retrieval_index(frames, 32).save(tmp_path / "d.npz"))
+    assert default_floor.localize(unique).position_sigma_m > np.sqrt(3.0)  # 1 m per axis
 
 
 def test_the_index_is_stored_in_float16_and_read_back(tmp_path):
@@ -118,22 +122,27 @@ def test_too_few_frames_or_dimensions_are_refused():
         build_retrieval_index(street(), dims=0)
 
 
-def test_calibration_scales_the_covariance_to_cover_another_days_errors(tmp_path):
-    path = build_retrieval_index(street(spacing_m=0.5), dims=16).save(tmp_path / "i.npz")
-    localizer = RetrievalLocalizer(path, top_k=3, floor_position_m=0.01)
+def test_calibration_scales_the_spread_to_cover_another_days_errors(tmp_path):
     # another day: each place seen 0.2-0.4 m from where it was mapped
     rng = np.random.default_rng(0)
     held_out = [
         frame(place_image(k, 0.8), [0.5 * k + rng.uniform(0.2, 0.4), 0.0, 1.4]) for k in range(30)
     ]
-    scales = calibrate_covariance(localizer, held_out)
+    mapped = build_retrieval_index(street(spacing_m=0.5), 16, {"floor": {"position_m": 0.01}})
+    localizer = RetrievalLocalizer(mapped.save(tmp_path / "i.npz"), top_k=3)
+    scales = calibrate_retrieval_covariance(localizer, held_out)
     inside = 0
     for f in held_out:
         estimate = localizer.localize(f.image())
         error = estimate.T_map_cam.translation - f.T_wc.translation
         inside += float(error @ np.linalg.solve(estimate.covariance[:3, :3], error)) <= 8.02
-    assert scales["frames"] == 30
-    assert inside >= 28  # 95 % inside the scaled 2-sigma ellipsoid
+    assert scales["frames"] == 30 and 1e-4 < scales["position"] < 1e4
+    assert 28 <= inside <= 29  # 95 % inside the 2-sigma ellipsoid: scaled no wider than needed
+    # a floor of 1 m covers these errors alone: the spread is scaled down to nothing
+    loose = RetrievalLocalizer(
+        build_retrieval_index(street(spacing_m=0.5), 16).save(tmp_path / "l.npz")
+    )
+    assert calibrate_retrieval_covariance(loose, held_out)["position"] == pytest.approx(1e-4)
 
 
 def test_with_both_sources_retrieval_answers_only_where_posenet_agrees(tmp_path):
@@ -143,13 +152,15 @@ def test_with_both_sources_retrieval_answers_only_where_posenet_agrees(tmp_path)
     both = PriorLocalizer(posenet, retrieval)
     assert both.source == "both"
     image = place_image(7)
+    retrieval.floor = np.diag([1e-4] * 6)
+    retrieval.covariance_scale = np.zeros((6, 6))  # retrieval sure of itself
     answers = {e.source: e for e in (posenet.localize(image), retrieval.localize(image))}
     gap = np.linalg.norm(
         answers["posenet"].T_map_cam.translation - answers["retrieval"].T_map_cam.translation
     )
     assert gap > 5.0  # the two disagree by metres, each sure to decimetres: PoseNet answers
     assert both.localize(image).source == "posenet"
-    retrieval.covariance_scale = np.full((6, 6), 1e4)  # retrieval unsure: now they agree
+    retrieval.floor = np.diag([1e4] * 6)  # retrieval unsure: now they agree
     assert both.localize(image).source == "retrieval"
     retrieval.min_score = 1.01  # nothing is recognized: PoseNet answers
     assert both.localize(image).source == "posenet"

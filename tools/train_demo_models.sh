@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Make the shipped demo models from scratch: render the training/validation sets, build the demo
-# feature map (kept when models/demo_map.npz exists), train PoseNet and Sun-BCNN (in parallel, one
-# CPU thread each) and export them with calibrated uncertainty into models/. Everything else lands
-# in out/ (gitignored).
+# feature map and the retrieval index (each kept when it exists in models/), train PoseNet and
+# Sun-BCNN (in parallel, one CPU thread each) and export them with calibrated uncertainty into
+# models/. Everything else lands in out/ (gitignored).
 # Takes about an hour and a half on 2 cores. Usage: tools/train_demo_models.sh [posenet_epochs] [sun_epochs]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +33,11 @@ synth out/demo_sun_test --frames 800 --seed 11
 # The feature map: every street driven both ways, every 2nd frame, without the 2D observations.
 [ -f models/demo_map.npz ] || $PR build-map --data out/demo_survey --out models/demo_map.npz \
   --stride 2 --no-observations
+
+# Retrieval, the other prior source: the same four mapping drives, scaled on the fifth day.
+[ -f models/retrieval_demo.npz ] || $PR build-retrieval --data out/demo_survey out/passes/may_morning \
+  out/passes/october_overcast out/passes/july_noon --dims 128 --calibration-data out/calib_day \
+  --site "demo city" --out models/retrieval_demo.npz
 
 $PR train posenet --data out/demo_survey out/passes/may_morning \
   out/passes/october_overcast out/passes/july_noon --val out/calib_day --out out/posenet_demo \

@@ -4,8 +4,11 @@ A global descriptor per image (a small Lab thumbnail and its grey-level gradient
 centred and normalized), reduced by PCA fitted on the site's frames and stored in float16 with the
 frames' poses: `build_retrieval_index` writes it, `RetrievalLocalizer` loads it and answers like
 `PoseNetLocalizer` (a `PoseEstimate`). The covariance is the spread of the `top_k` best matches'
-poses around the best one (similar images taken far apart: a wide prior), floored and scaled on
-held-out frames by `calibrate_covariance` as PoseNet's is. An image less like its best match than
+poses around the best one (similar images taken far apart: a wide prior), scaled on held-out
+frames (`calibrate_retrieval_covariance`), plus a floor: retrieval can only answer poses the
+mapping drives took, and a robot on another day keeps to other lanes and carries its camera at
+another height, which the spread cannot see (1 m and 2 degrees by default, stored in the index).
+An image less like its best match than
 `min_score` (cosine similarity; `calibrate_min_score` sets it from a held-out drive) gets no answer
 (`NotRecognizedError`) rather than the pose of a view that merely resembles it: a camera turned, a
 place never mapped.
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,7 @@ from pose_reloc.geometry import Transform
 from pose_reloc.posenet.localizer import PoseEstimate, covariance_scaling
 
 FORMAT = "pose_reloc.retrieval_index/1"
+FLOOR_POSITION_M, FLOOR_ROTATION_DEG = 1.0, 2.0
 THUMBNAIL = (32, 24)
 DESCRIPTOR_SIZE = 5 * THUMBNAIL[0] * THUMBNAIL[1]
 
@@ -157,8 +161,6 @@ class RetrievalLocalizer:
         self,
         index_path: str | Path,
         top_k: int = 5,
-        floor_position_m: float = 0.3,
-        floor_rotation_deg: float = 2.0,
         min_score: float | None = None,
     ):
         """min_score: None for the index's own (calibrated; -1 when it has none, answering all)."""
@@ -169,7 +171,11 @@ class RetrievalLocalizer:
         self.descriptors = self.index.descriptors.astype(np.float32)
         self.rotations = Rotation.from_quat(self.index.quaternions)
         self.top_k = min(top_k, len(self.descriptors))
-        self.floor = np.diag([floor_position_m**2] * 3 + [np.radians(floor_rotation_deg) ** 2] * 3)
+        floor = self.index.info.get("floor") or {}
+        self.floor = np.diag(
+            [float(floor.get("position_m", FLOOR_POSITION_M)) ** 2] * 3
+            + [np.radians(float(floor.get("rotation_deg", FLOOR_ROTATION_DEG))) ** 2] * 3
+        )
         self.min_score = float(
             self.index.info.get("min_score", -1.0) if min_score is None else min_score
         )
@@ -177,6 +183,16 @@ class RetrievalLocalizer:
         self.covariance_scale = covariance_scaling(
             float(scale.get("position", 1.0)), float(scale.get("rotation", 1.0))
         )
+
+    def spread(self, top: NDArray[np.int64], best: int) -> NDArray[np.float64]:
+        """6x6 scatter of the matches' poses about the best one (ROS order, map frame)."""
+        deviations = np.hstack(
+            [
+                self.index.positions[top] - self.index.positions[best],
+                (self.rotations[top] * self.rotations[best].inv()).as_rotvec(),
+            ]
+        )
+        return np.asarray(deviations.T @ deviations / (len(top) - 1))
 
     @property
     def frames(self) -> int:
@@ -200,16 +216,10 @@ class RetrievalLocalizer:
                 f"no mapped view is like this image (best similarity {scores[best]:.2f} < "
                 f"{self.min_score:.2f})"
             )
-        deviations = np.hstack(
-            [
-                self.index.positions[top] - self.index.positions[best],
-                (self.rotations[top] * self.rotations[best].inv()).as_rotvec(),
-            ]
-        )
-        covariance = deviations.T @ deviations / (len(top) - 1) + self.floor
+        spread = self.spread(top, best)
         return PoseEstimate(
             Transform(self.rotations[best], self.index.positions[best]),
-            covariance * self.covariance_scale,
+            spread * self.covariance_scale + self.floor,
             len(top),
             1000.0 * (time.perf_counter() - started),
             source="retrieval",
@@ -226,3 +236,62 @@ def calibrate_min_score(
         raise PoseRelocError("calibrating the minimum similarity needs held-out frames")
     localizer.min_score = float(np.quantile(best, quantile))
     return localizer.min_score
+
+
+def calibrate_retrieval_covariance(
+    localizer: RetrievalLocalizer, frames: Sequence[Frame]
+) -> dict[str, float]:
+    """Scales of the spread (position, rotation) such that, with the floor added, 95.45 % of the
+    held-out frames' errors fall inside the 2-sigma ellipsoid (Mahalanobis, 3 DoF each); the
+    smallest scale tried (1e-4) when the floor alone covers them, the largest (1e4) when nothing
+    does. Set on the localizer. Images it does not recognize are left out."""
+    localizer.covariance_scale = np.zeros((6, 6))
+    errors, spreads = [], []
+    for frame in frames:
+        try:
+            estimate = localizer.localize(frame.image())
+        except NotRecognizedError:
+            continue
+        scores = localizer.scores(frame.image())
+        top = np.argsort(-scores)[: localizer.top_k]
+        e_p = estimate.T_map_cam.translation - frame.T_wc.translation
+        e_r = (frame.T_wc.rotation * estimate.T_map_cam.rotation.inv()).as_rotvec()
+        errors.append(np.hstack([e_p, e_r]))
+        spreads.append(localizer.spread(top, int(top[0])))
+    if not errors:
+        raise PoseRelocError("no held-out frame was recognized: nothing to calibrate on")
+    scales = {
+        name: _coverage_scale(
+            [e[block] for e in errors],
+            [s[block, block] for s in spreads],
+            localizer.floor[block, block],
+        )
+        for name, block in (("position", slice(0, 3)), ("rotation", slice(3, 6)))
+    }
+    localizer.covariance_scale = covariance_scaling(scales["position"], scales["rotation"])
+    return {**scales, "frames": float(len(errors))}
+
+
+def _coverage_scale(
+    errors: Sequence[NDArray[np.float64]],
+    spreads: Sequence[NDArray[np.float64]],
+    floor: NDArray[np.float64],
+) -> float:
+    from pose_reloc.evaluation.metrics import TWO_SIGMA_CHI2
+
+    def quantile(scale: float) -> float:
+        d2 = [
+            float(e @ np.linalg.solve(scale * s + floor, e))
+            for e, s in zip(errors, spreads, strict=True)
+        ]
+        return float(np.quantile(d2, 0.9545))
+
+    low, high = -4.0, 4.0  # log10 of the scale; the quantile falls as the scale grows
+    if quantile(10**low) <= TWO_SIGMA_CHI2[3]:
+        return 10**low
+    if quantile(10**high) > TWO_SIGMA_CHI2[3]:
+        return 10**high
+    for _ in range(40):
+        middle = (low + high) / 2
+        low, high = (low, middle) if quantile(10**middle) <= TWO_SIGMA_CHI2[3] else (middle, high)
+    return float(10**high)

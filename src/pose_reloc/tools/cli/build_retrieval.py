@@ -30,6 +30,15 @@ def add_parser(commands: Commands) -> None:
     )
     parser.add_argument("--stride", type=int, default=1, help="use every STRIDE-th frame")
     parser.add_argument("--site", default="", help="the site's name, stored in the index")
+    parser.add_argument(
+        "--floor-position-m",
+        type=float,
+        help="position std added to every answer: how far off the mapped lanes and camera height "
+        "a robot may be (default 1 m)",
+    )
+    parser.add_argument(
+        "--floor-rotation-deg", type=float, help="the same for rotation (default 2 degrees)"
+    )
     parser.set_defaults(run=run)
 
 
@@ -38,26 +47,35 @@ def run(args: argparse.Namespace) -> int:
 
     from pose_reloc.datasets import read_datasets
     from pose_reloc.errors import PoseRelocError
-    from pose_reloc.posenet.localizer import calibrate_covariance
     from pose_reloc.posenet.retrieval import (
         RetrievalLocalizer,
         build_retrieval_index,
         calibrate_min_score,
+        calibrate_retrieval_covariance,
     )
 
     if args.stride < 1:
         raise PoseRelocError(f"--stride must be at least 1, got {args.stride}")
+    floor = {"position_m": args.floor_position_m, "rotation_deg": args.floor_rotation_deg}
+    for name, value in floor.items():
+        if value is not None and not value > 0:
+            raise PoseRelocError(f"the floor's {name} must be positive, got {value}")
     index = build_retrieval_index(
         itertools.islice(read_datasets(args.data), 0, None, args.stride),
         args.dims,
-        {"site": args.site, "data": list(args.data), "stride": args.stride},
+        {
+            "site": args.site,
+            "data": list(args.data),
+            "stride": args.stride,
+            "floor": {name: value for name, value in floor.items() if value is not None},
+        },
     )
     index.save(args.out)
     print(f"wrote {args.out}: {index.info['frames']} frames, {index.info['dims']} dimensions")
     if args.calibration_data:
         localizer = RetrievalLocalizer(args.out)
         held_out = list(read_datasets([args.calibration_data]))
-        scales = calibrate_covariance(localizer, held_out)
+        scales = calibrate_retrieval_covariance(localizer, held_out)
         index.info["covariance_scale"] = {**scales, "calibrated_on": args.calibration_data}
         index.info["min_score"] = calibrate_min_score(localizer, held_out)
         index.save(args.out)
