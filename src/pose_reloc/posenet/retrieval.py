@@ -242,9 +242,10 @@ def calibrate_retrieval_covariance(
     localizer: RetrievalLocalizer, frames: Sequence[Frame]
 ) -> dict[str, float]:
     """Scales of the spread (position, rotation) such that, with the floor added, 95.45 % of the
-    held-out frames' errors fall inside the 2-sigma ellipsoid (Mahalanobis, 3 DoF each); the
-    smallest scale tried (1e-4) when the floor alone covers them, the largest (1e4) when nothing
-    does. Set on the localizer. Images it does not recognize are left out."""
+    held-out frames' errors fall inside the 2-sigma ellipsoid (Mahalanobis, 3 DoF each): at least
+    1, since the spread is itself in metres and radians (look-alike places far apart must keep
+    the answer wide) even where the floor alone covers the held-out errors; at most 1e4. Set on
+    the localizer. Images it does not recognize are left out."""
     localizer.covariance_scale = np.zeros((6, 6))
     errors, spreads = [], []
     for frame in frames:
@@ -286,7 +287,7 @@ def _coverage_scale(
         ]
         return float(np.quantile(d2, 0.9545))
 
-    low, high = -4.0, 4.0  # log10 of the scale; the quantile falls as the scale grows
+    low, high = 0.0, 4.0  # log10 of the scale; the quantile falls as the scale grows
     if quantile(10**low) <= TWO_SIGMA_CHI2[3]:
         return 10**low
     if quantile(10**high) > TWO_SIGMA_CHI2[3]:
