@@ -30,8 +30,10 @@ synth out/calib_day --trajectory kidnap --seconds 60 --seed 97 --set sun.drive_s
 synth out/demo_sun_val --frames 800 --seed 7
 synth out/demo_sun_test --frames 800 --seed 11
 
-# The feature map: every street driven both ways, every 2nd frame, without the 2D observations.
-[ -f models/demo_map.npz ] || $PR build-map --data out/demo_survey --out models/demo_map.npz \
+# The feature map: every street driven both ways on the four days (a map of one day's light fails
+# on another day's), every 2nd frame, without the 2D observations.
+[ -f models/demo_map.npz ] || $PR build-map --data out/demo_survey out/passes/may_morning \
+  out/passes/october_overcast out/passes/july_noon --out models/demo_map.npz \
   --stride 2 --no-observations
 
 # Retrieval, the other prior source: the same four mapping drives, scaled on the fifth day.
