@@ -77,6 +77,8 @@ def test_figures_of_a_tracked_drive_with_a_kidnap():
     assert fusion["tracking_frames"] == 100 - 3 - 5
     assert reloc["kidnaps"] == 1 and reloc["relocalized"] == 1
     assert reloc["median_relocalization_s"] == pytest.approx(0.5)
+    assert reloc["relocalized_within_1s"] == 1.0 and reloc["wrong_relocalizations"] == 0
+    assert reloc["p90_relocalization_s"] == pytest.approx(0.5)
     assert reloc["first_fix_s"] == pytest.approx(0.3)
     posenet = figures["posenet"]
     assert posenet["estimates"] == 2

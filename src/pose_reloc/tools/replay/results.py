@@ -134,7 +134,15 @@ def replay_figures(log: ReplayLog) -> dict[str, Any]:
         )
     relocalization = {
         key: fusion.pop(key, math.nan)
-        for key in ("first_fix_s", "kidnaps", "relocalized", "median_relocalization_s")
+        for key in (
+            "first_fix_s",
+            "kidnaps",
+            "relocalized",
+            "relocalized_within_1s",
+            "median_relocalization_s",
+            "p90_relocalization_s",
+            "wrong_relocalizations",
+        )
     }
     relocalization["posenet_poses"] = len(log.posenet)
     figures: dict[str, Any] = {
