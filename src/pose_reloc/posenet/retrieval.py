@@ -205,17 +205,23 @@ class RetrievalLocalizer:
             raise PoseRelocError("the retrieval descriptor of this image is not finite")
         return scores
 
-    def localize(self, rgb: NDArray[np.uint8]) -> PoseEstimate:
-        started = time.perf_counter()
+    def matches(self, rgb: NDArray[np.uint8]) -> NDArray[np.int64]:
+        """The top_k most similar indexed frames, best first; NotRecognizedError when even the
+        best is less similar than min_score."""
         scores = self.scores(rgb)
         top = np.argpartition(-scores, self.top_k - 1)[: self.top_k]
         top = top[np.argsort(-scores[top])]
-        best = int(top[0])
-        if scores[best] < self.min_score:
+        if scores[top[0]] < self.min_score:
             raise NotRecognizedError(
-                f"no mapped view is like this image (best similarity {scores[best]:.2f} < "
+                f"no mapped view is like this image (best similarity {scores[top[0]]:.2f} < "
                 f"{self.min_score:.2f})"
             )
+        return top
+
+    def localize(self, rgb: NDArray[np.uint8]) -> PoseEstimate:
+        started = time.perf_counter()
+        top = self.matches(rgb)
+        best = int(top[0])
         spread = self.spread(top, best)
         return PoseEstimate(
             Transform(self.rotations[best], self.index.positions[best]),
@@ -246,19 +252,17 @@ def calibrate_retrieval_covariance(
     1, since the spread is itself in metres and radians (look-alike places far apart must keep
     the answer wide) even where the floor alone covers the held-out errors; at most 1e4. Set on
     the localizer. Images it does not recognize are left out."""
-    localizer.covariance_scale = np.zeros((6, 6))
     errors, spreads = [], []
     for frame in frames:
         try:
-            estimate = localizer.localize(frame.image())
+            top = localizer.matches(frame.image())
         except NotRecognizedError:
             continue
-        scores = localizer.scores(frame.image())
-        top = np.argsort(-scores)[: localizer.top_k]
-        e_p = estimate.T_map_cam.translation - frame.T_wc.translation
-        e_r = (frame.T_wc.rotation * estimate.T_map_cam.rotation.inv()).as_rotvec()
+        best = int(top[0])
+        e_p = localizer.index.positions[best] - frame.T_wc.translation
+        e_r = (frame.T_wc.rotation * localizer.rotations[best].inv()).as_rotvec()
         errors.append(np.hstack([e_p, e_r]))
-        spreads.append(localizer.spread(top, int(top[0])))
+        spreads.append(localizer.spread(top, best))
     if not errors:
         raise PoseRelocError("no held-out frame was recognized: nothing to calibrate on")
     scales = {
