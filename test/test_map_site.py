@@ -85,6 +85,21 @@ def test_the_site_holds_a_loadable_map_a_posed_dataset_and_a_launch_config(site:
     assert figures["registered_share"] >= 0.95
 
 
+def test_the_site_gives_its_own_prior_by_retrieval_from_the_registered_frames(site: Path):
+    from pose_reloc.geometry import translation_error_m
+    from pose_reloc.posenet.retrieval import RetrievalLocalizer
+
+    prior = yaml.safe_load((site / "site.yaml").read_text())["/**/posenet_node"]
+    parameters = prior["ros__parameters"]
+    assert parameters["prior_source"] == "retrieval"
+    assert Path(parameters["retrieval_index"]) == (site / "retrieval.npz").resolve()
+    localizer = RetrievalLocalizer(site / "retrieval.npz")
+    figures = json.loads((site / "figures.json").read_text())
+    assert localizer.frames == figures["frames_registered"]
+    for frame in list(read_dataset(site / "dataset"))[::5]:
+        assert translation_error_m(localizer.localize(frame.image()).T_map_cam, frame.T_wc) < 0.05
+
+
 def test_the_sites_dataset_carries_the_sun_seen_from_each_camera(site: Path, mapping_bag: Path):
     rendered = {f.stamp: f for f in read_dataset(mapping_bag.with_name("data"))}
     dataset = list(read_dataset(site / "dataset"))

@@ -97,18 +97,25 @@ def _with_sun(
     return posed, sun.elevation_deg
 
 
-def write_site_yaml(path: Path, map_path: Path, origin: dict[str, float] | None) -> None:
-    """Only what differs from the nodes' defaults: the map, and the origin when known."""
+def write_site_yaml(
+    path: Path, map_path: Path, origin: dict[str, float] | None, retrieval_path: Path | None = None
+) -> None:
+    """Only what differs from the nodes' defaults: the map, the origin when known, and the prior
+    from the site's retrieval index (the shipped PoseNet knows only the demo city)."""
     fusion: dict[str, Any] = {"map": str(map_path.resolve())}
     if origin:
         fusion.update(origin)
     else:
         fusion["use_sun"] = False  # no place on Earth known: no ephemeris for the sun
-    doc = {"/**/vo_fusion_node": {"ros__parameters": fusion}}
+    doc: dict[str, Any] = {"/**/vo_fusion_node": {"ros__parameters": fusion}}
+    if retrieval_path is not None:
+        prior = {"prior_source": "retrieval", "retrieval_index": str(retrieval_path.resolve())}
+        doc["/**/posenet_node"] = {"ros__parameters": prior}
     header = (
         "# Made by pose-reloc map-site. Launch with\n"
         f"#   ros2 launch pose_reloc robot.launch.py config:={path.resolve()}\n"
         "# Parameters not listed keep the defaults of config/robot.yaml. Train PoseNet and Sun-BCNN\n"
-        "# on dataset/ and set posenet_node.model / sun_bcnn_node.model here.\n"
+        "# on dataset/, set posenet_node.model / sun_bcnn_node.model here, and prior_source: both\n"
+        "# once the site's PoseNet is trained.\n"
     )
     path.write_text(header + yaml.safe_dump(doc, sort_keys=False))

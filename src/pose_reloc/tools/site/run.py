@@ -16,6 +16,7 @@ from scipy.spatial.transform import Rotation
 from pose_reloc.datasets.record import Frame
 from pose_reloc.errors import PoseRelocError
 from pose_reloc.geometry import Transform
+from pose_reloc.posenet.retrieval import build_retrieval_index
 from pose_reloc.tools.site.gps import fixes_in_enu, origin_from_gps
 from pose_reloc.tools.site.inputs import MappingInput
 from pose_reloc.tools.site.outputs import write_dataset, write_site_yaml, write_tum
@@ -156,8 +157,9 @@ def _write(
             {"source": "pose-reloc map-site", "frame_id": "map"},
             origin,
         )
-    write_site_yaml(
-        folder / "site.yaml",
-        folder.with_name(folder.name.removesuffix(".partial")) / "map.npz",
-        origin,
-    )
+    final = folder.with_name(folder.name.removesuffix(".partial"))
+    build_retrieval_index(
+        registered,
+        info={"site": final.name, "data": "pose-reloc map-site: the registered frames"},
+    ).save(folder / "retrieval.npz")
+    write_site_yaml(folder / "site.yaml", final / "map.npz", origin, final / "retrieval.npz")
