@@ -70,7 +70,7 @@ else:
             cls.tf.close()
 
         def test_1_nodes_start_with_the_shipped_models(self, proc_output):
-            proc_output.assertWaitFor("PoseNet model", process="posenet_node", timeout=60)
+            proc_output.assertWaitFor("prior from PoseNet", process="posenet_node", timeout=60)
             proc_output.assertWaitFor("Sun-BCNN model", process="sun_bcnn_node", timeout=60)
             proc_output.assertWaitFor("feature map", process="vo_fusion_node", timeout=60)
 

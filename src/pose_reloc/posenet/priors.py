@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats
 
 from pose_reloc.errors import PoseRelocError
 from pose_reloc.posenet.localizer import PoseEstimate, PoseNetLocalizer
 from pose_reloc.posenet.retrieval import NotRecognizedError, RetrievalLocalizer
 
 PRIOR_SOURCES = ("posenet", "retrieval", "both")
-AGREEMENT_CHI2 = float(stats.chi2.ppf(0.99, 6))
+AGREEMENT_CHI2 = 16.8119  # chi-square, 6 degrees of freedom, 99 % (scipy.stats is slow to import)
 
 
 class PriorLocalizer:

@@ -135,7 +135,9 @@ def evaluate_vo(
             f"{len(sequence)} frames leave nothing to track after the {init_frames} map frames"
         )
     feature_map = build_map(sequence[:init_frames], descriptor, map_features, log=log)
-    core = FusionCore(feature_map, VO_ONLY, odometry=odometry, refine=KITTI_REFINE)
+    core = FusionCore(
+        feature_map, VO_ONLY, odometry=odometry, refine=KITTI_REFINE, relocalize=KITTI_REFINE
+    )
     records = run_vo(core, sequence)
     figures = vo_figures(records) | {
         "init_frames": init_frames,
