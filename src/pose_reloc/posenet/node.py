@@ -1,7 +1,7 @@
 """posenet_node: a first pose for a robot with no prior (the kidnapped robot) from one image.
 
 The prior node: the pose comes from PoseNet, from image retrieval against the site's mapping frames
-(`pose-reloc build-retrieval`), or from both (the one whose calibrated covariance is the smaller),
+(`pose-reloc build-retrieval`), or from both (retrieval where PoseNet agrees with it, else PoseNet),
 as `prior_source` says. Subscribes `image` (Image, or CompressedImage with compressed:=true) and
 `camera_info`; publishes `reloc/posenet_pose` (PoseWithCovarianceStamped of base_link in map),
 optionally `initialpose` (Nav2 AMCL) and an Isaac ROS Visual SLAM pose hint; serves
@@ -112,7 +112,7 @@ class PoseNetNode(PolicyNode):
             "prior_source": declare(
                 "prior_source",
                 "posenet",
-                "posenet | retrieval | both (the answer with the smaller calibrated covariance)",
+                "posenet | retrieval | both (retrieval where PoseNet agrees, else PoseNet)",
                 check=one_of(PRIOR_SOURCES),
             ),
             "retrieval_index": declare(

@@ -19,8 +19,8 @@ def add_parser(commands: Commands) -> None:
     )
     parser.add_argument(
         "--retrieval",
-        help="retrieval index giving the priors (with --posenet too: the answer with the smaller "
-        "covariance, as posenet_node's prior_source both)",
+        help="retrieval index giving the priors (with --posenet too: retrieval where PoseNet "
+        "agrees, else PoseNet, as posenet_node's prior_source both)",
     )
     suns = parser.add_mutually_exclusive_group()
     suns.add_argument("--sun", help="Sun-BCNN model for sun observations (default: no sun)")
