@@ -141,6 +141,18 @@ def rotation_error_deg(estimate: Transform, truth: Transform) -> float:
     return float(np.degrees((estimate.rotation.inv() * truth.rotation).magnitude()))
 
 
+def pose_mahalanobis(
+    T_a: Transform, covariance_a: ArrayLike, T_b: Transform, covariance_b: ArrayLike
+) -> float:
+    """Mahalanobis distance between two estimates of one pose under the sum of their ROS
+    covariances (position difference, then rotation difference in the fixed frame)."""
+    difference = np.concatenate(
+        [T_a.translation - T_b.translation, (T_a.rotation * T_b.rotation.inv()).as_rotvec()]
+    )
+    information = np.linalg.pinv(np.asarray(covariance_a) + np.asarray(covariance_b))
+    return float(np.sqrt(max(difference @ information @ difference, 0.0)))
+
+
 def pose_errors(
     estimates: Sequence[Transform], truths: Sequence[Transform]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

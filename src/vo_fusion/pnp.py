@@ -32,7 +32,13 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.spatial.transform import Rotation
 
 from pose_reloc.camera import PinholeCamera
-from pose_reloc.geometry import Transform, left_jacobian_so3, skew, validate_covariance
+from pose_reloc.geometry import (
+    Transform,
+    left_jacobian_so3,
+    pose_mahalanobis,
+    skew,
+    validate_covariance,
+)
 
 
 @dataclass(frozen=True)
@@ -223,30 +229,13 @@ def acceptance_problems(
         problems.append(f"position std {position_std:.2f} m > {limits.max_position_std_m}")
     if not rotation_std <= limits.max_rotation_std_deg:
         problems.append(f"rotation std {rotation_std:.2f} deg > {limits.max_rotation_std_deg}")
-    distance = prior_mahalanobis(T_wc, covariance, prior_T_wc, prior_covariance)
+    distance = pose_mahalanobis(T_wc, covariance, prior_T_wc, prior_covariance)
     if not distance <= limits.max_prior_mahalanobis:
         problems.append(
             f"{distance:.1f} sigma from the prior pose > {limits.max_prior_mahalanobis} "
             "(a wrong match set, or a prior covariance that is too small)"
         )
     return problems
-
-
-def prior_mahalanobis(
-    T_wc: Transform,
-    covariance: NDArray[np.float64],
-    prior_T_wc: Transform,
-    prior_covariance: NDArray[np.float64],
-) -> float:
-    """Mahalanobis distance between two poses under the sum of their ROS covariances."""
-    difference = np.concatenate(
-        [
-            T_wc.translation - prior_T_wc.translation,
-            (T_wc.rotation * prior_T_wc.rotation.inv()).as_rotvec(),
-        ]
-    )
-    information = np.linalg.pinv(covariance + prior_covariance)
-    return float(np.sqrt(max(difference @ information @ difference, 0.0)))
 
 
 def agreement_problem(

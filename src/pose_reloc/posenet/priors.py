@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pose_reloc.errors import PoseRelocError
+from pose_reloc.geometry import pose_mahalanobis
 from pose_reloc.posenet.localizer import PoseEstimate, PoseNetLocalizer
 from pose_reloc.posenet.retrieval import NotRecognizedError, RetrievalLocalizer
 
@@ -48,13 +49,6 @@ class PriorLocalizer:
 
 
 def agree(a: PoseEstimate, b: PoseEstimate) -> bool:
-    """Whether two estimates of one pose are consistent: the Mahalanobis distance of their
-    difference (position, and rotation in the map frame) under the sum of their covariances."""
-    difference = np.hstack(
-        [
-            b.T_map_cam.translation - a.T_map_cam.translation,
-            (b.T_map_cam.rotation * a.T_map_cam.rotation.inv()).as_rotvec(),
-        ]
-    )
-    d2 = float(difference @ np.linalg.solve(a.covariance + b.covariance, difference))
-    return d2 <= AGREEMENT_CHI2
+    """Whether two estimates of one pose are consistent (inside the 99 % gate)."""
+    distance = pose_mahalanobis(a.T_map_cam, a.covariance, b.T_map_cam, b.covariance)
+    return distance**2 <= AGREEMENT_CHI2
