@@ -3,7 +3,6 @@ the same frames."""
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,9 +182,8 @@ def _retrieval(
         return RetrievalLocalizer(index), str(index)
     if not train:
         return None, ""
-    with tempfile.TemporaryDirectory() as folder:
-        path = build_retrieval_index(read_datasets(train)).save(Path(folder) / "index.npz")
-        return RetrievalLocalizer(path), f"built from {train} (uncalibrated)"
+    built = build_retrieval_index(read_datasets(train))
+    return RetrievalLocalizer(built), f"built from {train} (uncalibrated)"
 
 
 def _line(title: str, figures: dict[str, Any]) -> str:

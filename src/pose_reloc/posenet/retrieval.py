@@ -159,15 +159,19 @@ class RetrievalLocalizer:
 
     def __init__(
         self,
-        index_path: str | Path,
+        index: RetrievalIndex | str | Path,
         top_k: int = 5,
         min_score: float | None = None,
     ):
-        """min_score: None for the index's own (calibrated; -1 when it has none, answering all)."""
+        """index: the index, or its file; min_score: None for the index's own (calibrated; -1
+        when it has none, answering all)."""
         if top_k < 2:
             raise PoseRelocError(f"top_k must be at least 2 (the spread needs two), got {top_k}")
-        self.path = Path(index_path)
-        self.index = RetrievalIndex.load(self.path)
+        if isinstance(index, RetrievalIndex):
+            self.path, self.index = None, index
+        else:
+            self.path = Path(index)
+            self.index = RetrievalIndex.load(self.path)
         self.descriptors = self.index.descriptors.astype(np.float32)
         self.rotations = Rotation.from_quat(self.index.quaternions)
         self.top_k = min(top_k, len(self.descriptors))

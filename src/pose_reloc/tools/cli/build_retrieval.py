@@ -70,17 +70,16 @@ def run(args: argparse.Namespace) -> int:
             "floor": {name: value for name, value in floor.items() if value is not None},
         },
     )
-    index.save(args.out)
-    print(f"wrote {args.out}: {index.info['frames']} frames, {index.info['dims']} dimensions")
     if args.calibration_data:
-        localizer = RetrievalLocalizer(args.out)
+        localizer = RetrievalLocalizer(index)
         held_out = list(read_datasets([args.calibration_data]))
         scales = calibrate_retrieval_covariance(localizer, held_out)
         index.info["covariance_scale"] = {**scales, "calibrated_on": args.calibration_data}
         index.info["min_score"] = calibrate_min_score(localizer, held_out)
-        index.save(args.out)
         print(
             f"calibrated on {args.calibration_data}: covariance position x{scales['position']:.2f}, "
             f"rotation x{scales['rotation']:.2f}; minimum similarity {index.info['min_score']:.3f}"
         )
+    index.save(args.out)
+    print(f"wrote {args.out}: {index.info['frames']} frames, {index.info['dims']} dimensions")
     return 0
