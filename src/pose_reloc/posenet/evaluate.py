@@ -20,7 +20,7 @@ from pose_reloc.evaluation.metrics import (
     within_two_sigma,
     write_json,
 )
-from pose_reloc.geometry import Transform, rotation_error_deg, translation_error_m
+from pose_reloc.geometry import Transform, pose_errors
 from pose_reloc.posenet.localizer import PoseEstimate, PoseNetLocalizer
 from pose_reloc.posenet.retrieval import (
     NotRecognizedError,
@@ -42,8 +42,8 @@ class PoseSample:
 def posenet_figures(estimates: Sequence[PoseSample], truths: Sequence[Transform]) -> dict[str, Any]:
     """Accuracy, uncertainty calibration (Mahalanobis test of the position under its 3x3 block)
     and latency of poses against the true ones."""
-    t_err, r_err = _errors([e.T for e in estimates], truths)
-    if not t_err:
+    t_err, r_err = pose_errors([e.T for e in estimates], truths)
+    if not len(t_err):
         keys = ("median_translation_m", "median_rotation_deg", "within_2sigma")
         return {key: float("nan") for key in (*keys, "spearman_sigma_error", "latency_ms")}
     sigma = [float(np.sqrt(np.trace(e.covariance[:3, :3]))) for e in estimates]
@@ -97,17 +97,6 @@ class _Answers:
                 **posenet_figures([a for a, _ in answered], [t for _, t in answered]),
             }
         return figures
-
-
-def _errors(
-    poses: Sequence[Transform], truths: Sequence[Transform]
-) -> tuple[list[float], list[float]]:
-    """Position (m) and rotation (deg) errors of poses against the true ones."""
-    pairs = list(zip(poses, truths, strict=True))
-    return (
-        [translation_error_m(T, truth) for T, truth in pairs],
-        [rotation_error_deg(T, truth) for T, truth in pairs],
-    )
 
 
 def _sample(estimate: PoseEstimate) -> PoseSample:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -92,17 +92,10 @@ def covariance_scaling(position: float, rotation: float) -> NDArray[np.float64]:
     return np.outer(root, root)
 
 
-class CalibratedLocalizer(Protocol):
-    covariance_scale: NDArray[np.float64]
-
-    def localize(self, rgb: NDArray[np.uint8]) -> PoseEstimate: ...
-
-
-def calibrate_covariance(localizer: CalibratedLocalizer, frames: Sequence[Any]) -> dict[str, float]:
-    """Scales making a localizer's covariances honest: on held-out frames, 95.45 % of position and
-    of rotation errors should fall inside the scaled 2-sigma ellipsoid (Mahalanobis, 3 DoF each).
-    MC dropout alone is known to be over-confident, and the spread of retrieval's best matches
-    has no scale of its own; this fixes the scale, not the shape."""
+def calibrate_covariance(localizer: PoseNetLocalizer, frames: Sequence[Any]) -> dict[str, float]:
+    """Scales making MC-dropout covariances honest: on held-out frames, 95.45 % of position and of
+    rotation errors should fall inside the scaled 2-sigma ellipsoid (Mahalanobis, 3 DoF each).
+    MC dropout alone is known to be over-confident; this fixes its scale, not its shape."""
     from pose_reloc.evaluation.metrics import TWO_SIGMA_CHI2
 
     localizer.covariance_scale = np.ones((6, 6))
