@@ -39,6 +39,7 @@ class Rig:
     def __init__(self, ros, tmp_path, **parameters):
         model = fake_posenet_model(tmp_path / "posenet.onnx", noise_m=0.1)
         overrides = [Parameter("model", value=str(model)), Parameter("providers", value=["cpu"])]
+        parameters.setdefault("prior_source", "posenet")  # the fake model's answers, unmixed
         overrides += [Parameter(k, value=v) for k, v in parameters.items()]
         self.ros = ros
         self.node = ros.add(PoseNetNode(context=ros.context, parameter_overrides=overrides))

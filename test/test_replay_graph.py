@@ -70,7 +70,10 @@ def test_the_three_nodes_localize_a_kidnapped_robot_from_a_bag(kidnap_bag, tmp_p
     assert fusion["tracking_frames"] >= 0.6 * figures["images"], fusion["states"]
     assert fusion["median_translation_m"] < 0.10 and fusion["median_rotation_deg"] < 1.0
     assert reloc["kidnaps"] == 1 and reloc["relocalized"] == 1
-    assert figures["posenet"]["estimates"] >= 2  # at start and after the kidnap
+    prior = figures["prior"]
+    assert prior["estimates"] >= 2  # at start and after the kidnap
+    assert prior["source"] == "both"  # robot.yaml's
+    assert sum(prior["answers_from"].values()) == prior["estimates"]
     assert figures["fusion"]["sun_updates"] > 0
     timing = figures["timing"]
     assert timing["recorded"] == timing["published_by_nodes"]  # the recorder missed nothing

@@ -43,8 +43,9 @@ def sun_estimate(direction: np.ndarray, sigma_deg: float, valid: bool = True) ->
 
 def make_log(lost_after_kidnap: int = 5) -> ReplayLog:
     """Tracking at 2 cm error, except UNINITIALIZED for 3 frames at the start and RELOCALIZING
-    for `lost_after_kidnap` frames after the teleport; PoseNet answered twice, 3 m off."""
+    for `lost_after_kidnap` frames after the teleport; the prior node (PoseNet and retrieval) answered twice, 3 m off."""
     log = ReplayLog("test.bag", bag_duration_s=10.0, images_published=100, wall_s=5.0)
+    log.prior_source, log.prior_answers = "both", {"retrieval": 1, "posenet": 1}
     log.T_base_cam = T_BASE_CAM
     sun_map = np.array([0.6, 0.0, 0.8])
     for i in range(100):
@@ -60,7 +61,7 @@ def make_log(lost_after_kidnap: int = 5) -> ReplayLog:
         log.step_ms.append(40.0)
     for i in (2, 50 + lost_after_kidnap - 1):
         stamp = 100.0 + i / RATE_HZ
-        log.posenet.append((stamp, PoseSample(shifted(drive_truth(i), 3.0), np.eye(6) * 4.0, 1.5)))
+        log.priors.append((stamp, PoseSample(shifted(drive_truth(i), 3.0), np.eye(6) * 4.0, 1.5)))
     for i in range(0, 100, 5):
         stamp = 100.0 + i / RATE_HZ
         sun_cam = (drive_truth(i) @ T_BASE_CAM).rotation.inv().apply(sun_map)
@@ -80,11 +81,13 @@ def test_figures_of_a_tracked_drive_with_a_kidnap():
     assert reloc["relocalized_within_1s"] == 1.0 and reloc["wrong_relocalizations"] == 0
     assert reloc["p90_relocalization_s"] == pytest.approx(0.5)
     assert reloc["first_fix_s"] == pytest.approx(0.3)
-    posenet = figures["posenet"]
-    assert posenet["estimates"] == 2
-    assert posenet["median_translation_m"] == pytest.approx(3.0)
-    assert fusion["posenet_median_translation_m"] == pytest.approx(3.0)
-    assert fusion["improvement_over_posenet"] == pytest.approx(150.0)
+    prior = figures["prior"]
+    assert prior["estimates"] == 2 and reloc["prior_poses"] == 2
+    assert prior["source"] == reloc["prior_source"] == "both"
+    assert prior["answers_from"] == {"retrieval": 1, "posenet": 1}
+    assert prior["median_translation_m"] == pytest.approx(3.0)
+    assert fusion["prior_median_translation_m"] == pytest.approx(3.0)
+    assert fusion["improvement_over_prior"] == pytest.approx(150.0)
     sun = figures["sun"]
     assert sun["estimates"] == 20 and sun["sunny_frames"] == 20
     assert sun["median_error_deg"] == pytest.approx(0.0, abs=1e-6)
@@ -116,7 +119,7 @@ def test_results_and_report_are_written(tmp_path):
     log = make_log()
     write_results(log, tmp_path, progress=lambda _: None)
     figures = json.loads((tmp_path / "metrics.json").read_text())
-    assert set(figures) >= {"posenet", "sun", "fusion", "relocalization", "timing"}
+    assert set(figures) >= {"prior", "sun", "fusion", "relocalization", "timing"}
     report = (tmp_path / "report.md").read_text()
     for png in ("trajectories.png", "errors.png", "cdf.png", "sun.png", "latency.png"):
         assert (tmp_path / png).stat().st_size > 5000

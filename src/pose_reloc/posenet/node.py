@@ -111,7 +111,7 @@ class PoseNetNode(PolicyNode):
         return {
             "prior_source": declare(
                 "prior_source",
-                "posenet",
+                "both",
                 "posenet | retrieval | both (retrieval where PoseNet agrees, else PoseNet)",
                 check=one_of(PRIOR_SOURCES),
             ),

@@ -18,6 +18,7 @@ from pose_reloc.posenet.localizer import PoseEstimate, PoseNetLocalizer
 from pose_reloc.posenet.retrieval import NotRecognizedError, RetrievalLocalizer
 
 PRIOR_SOURCES = ("posenet", "retrieval", "both")
+PRIOR_LABELS = {"posenet": "PoseNet", "retrieval": "retrieval", "both": "PoseNet + retrieval"}
 AGREEMENT_CHI2 = 16.8119  # chi-square, 6 degrees of freedom, 99 % (scipy.stats is slow to import)
 
 

@@ -9,10 +9,11 @@ from typing import Any
 import numpy as np
 
 from pose_reloc.geometry import rotation_error_deg, translation_error_m
+from pose_reloc.posenet.priors import PRIOR_LABELS
 from pose_reloc.tools.replay.results import (
     ReplayLog,
     frame_records,
-    posenet_with_truth,
+    priors_with_truth,
     state_spans,
 )
 from sun_bcnn.inference import angle_between_deg
@@ -35,6 +36,10 @@ def _pyplot() -> Any:
     return plt
 
 
+def _prior_label(log: ReplayLog) -> str:
+    return PRIOR_LABELS.get(log.prior_source, log.prior_source)
+
+
 def plot_trajectories(log: ReplayLog, path: Path) -> None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 7))
@@ -48,16 +53,16 @@ def plot_trajectories(log: ReplayLog, path: Path) -> None:
         ax.plot(k[:, 0], k[:, 1], "m*", ms=16, label="kidnap: robot put down here")
     fused = np.array([T.translation for T, _ in log.fused.values()]).reshape(-1, 3)
     ax.plot(fused[:, 0], fused[:, 1], ".", color="#1f77b4", ms=3, label="fused (reloc/pose)")
-    posenet = np.array([s.T.translation for _, s in log.posenet]).reshape(-1, 3)
+    priors = np.array([s.T.translation for _, s in log.priors]).reshape(-1, 3)
     ax.plot(
-        posenet[:, 0],
-        posenet[:, 1],
+        priors[:, 0],
+        priors[:, 1],
         "o",
         mfc="none",
         color="#ff7f0e",
         ms=9,
         mew=2,
-        label="PoseNet (reloc/posenet_pose)",
+        label=f"prior: {_prior_label(log)} (reloc/posenet_pose)",
     )
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles, strict=True))
@@ -71,7 +76,7 @@ def plot_trajectories(log: ReplayLog, path: Path) -> None:
 
 
 def plot_errors(log: ReplayLog, path: Path) -> None:
-    """Fused error over time with the fusion state as a coloured band, and PoseNet's errors."""
+    """Fused error over time with the fusion state as a coloured band, and the priors' errors."""
     plt = _pyplot()
     fig, (top, band) = plt.subplots(
         2, 1, figsize=(9, 4.5), sharex=True, gridspec_kw={"height_ratios": [5, 1]}
@@ -87,16 +92,16 @@ def plot_errors(log: ReplayLog, path: Path) -> None:
             ms=3,
             label="fused translation error (m)",
         )
-    posenet = posenet_with_truth(log)
-    if posenet:
+    priors = priors_with_truth(log)
+    if priors:
         top.semilogy(
-            [t - t0 for t, _, _ in posenet],
-            [translation_error_m(s.T, truth) for _, s, truth in posenet],
+            [t - t0 for t, _, _ in priors],
+            [translation_error_m(s.T, truth) for _, s, truth in priors],
             "o",
             mfc="none",
             color="#ff7f0e",
             ms=8,
-            label="PoseNet translation error (m)",
+            label=f"prior ({_prior_label(log)}) translation error (m)",
         )
     for r in all_records:
         if r.kidnap:
@@ -135,8 +140,8 @@ def plot_cdf(log: ReplayLog, path: Path) -> None:
             [rotation_error_deg(r.T_fused, r.T_true) for r in tracked],  # type: ignore[arg-type]
         ),
     }
-    known = posenet_with_truth(log)
-    series["PoseNet"] = (
+    known = priors_with_truth(log)
+    series[f"prior: {_prior_label(log)}"] = (
         [translation_error_m(s.T, truth) for _, s, truth in known],
         [rotation_error_deg(s.T, truth) for _, s, truth in known],
     )
@@ -203,7 +208,7 @@ def plot_latency(log: ReplayLog, path: Path) -> None:
         "vo_fusion_node per image": [f.frame_ms for f in log.frames if math.isfinite(f.frame_ms)],
         "whole graph per image": log.step_ms,
         "Sun-BCNN inference": [e.inference_ms for _, e in log.sun],
-        "PoseNet inference": [s.latency_ms for _, s in log.posenet],
+        f"prior ({_prior_label(log)})": [s.latency_ms for _, s in log.priors],
     }
     for label, values in series.items():
         if values:
@@ -257,7 +262,7 @@ def write_report(log: ReplayLog, figures: dict[str, Any], folder: Path) -> Path:
         lines += [f"![{name[:-4]}]({name})", ""]
     if not log.ground_truth:
         lines += ["The bag has no ground truth: accuracy figures and their plots are left out.", ""]
-    for section in ("fusion", "relocalization", "posenet", "sun", "timing"):
+    for section in ("fusion", "relocalization", "prior", "sun", "timing"):
         lines += [f"## {section}", "", *_table(figures.get(section, {})), ""]
     drops = figures.get("drops", {})
     if any(drops.values()):

@@ -47,7 +47,9 @@ class ReplayLog:
     ground_truth: list[tuple[float, Transform]] = field(default_factory=list)
     sun_truth_map: list[tuple[float, NDArray[np.float64]]] = field(default_factory=list)
     T_base_cam: Transform | None = None
-    posenet: list[tuple[float, PoseSample]] = field(default_factory=list)
+    priors: list[tuple[float, PoseSample]] = field(default_factory=list)  # reloc/posenet_pose
+    prior_source: str = "posenet"  # posenet_node's prior_source (PRIOR_SOURCES)
+    prior_answers: dict[str, int] = field(default_factory=dict)  # answers per source
     fused: dict[float, tuple[Transform, NDArray[np.float64]]] = field(default_factory=dict)
     sun: list[tuple[float, SunEstimate]] = field(default_factory=list)
     step_ms: list[float] = field(default_factory=list)
@@ -121,14 +123,15 @@ def frame_records(log: ReplayLog) -> list[FrameRecord]:
 
 
 def replay_figures(log: ReplayLog) -> dict[str, Any]:
-    """metrics.json: sections posenet, sun, fusion, relocalization, timing (evaluate's key names)."""
+    """metrics.json: sections prior (what reloc/posenet_pose carried, from PoseNet, retrieval or
+    both), sun, fusion, relocalization, timing (evaluate's key names)."""
     records = frame_records(log)
     fusion = fusion_figures(records) if records else {}
-    posenet = _posenet_section(log)
+    prior = _prior_section(log)
     if fusion:
-        fusion["posenet_median_translation_m"] = posenet.get("median_translation_m", math.nan)
-        fusion["improvement_over_posenet"] = (
-            posenet.get("median_translation_m", math.nan) / fusion["median_translation_m"]
+        fusion["prior_median_translation_m"] = prior.get("median_translation_m", math.nan)
+        fusion["improvement_over_prior"] = (
+            prior.get("median_translation_m", math.nan) / fusion["median_translation_m"]
             if fusion["median_translation_m"] > 0
             else math.nan
         )
@@ -144,12 +147,13 @@ def replay_figures(log: ReplayLog) -> dict[str, Any]:
             "wrong_relocalizations",
         )
     }
-    relocalization["posenet_poses"] = len(log.posenet)
+    relocalization["prior_source"] = log.prior_source
+    relocalization["prior_poses"] = len(log.priors)
     figures: dict[str, Any] = {
         "bag": log.bag,
         "images": log.images_published,
         "ground_truth": bool(log.ground_truth),
-        "posenet": posenet,
+        "prior": prior,
         "sun": _sun_section(log),
         "fusion": fusion,
         "relocalization": relocalization,
@@ -161,20 +165,26 @@ def replay_figures(log: ReplayLog) -> dict[str, Any]:
     return figures
 
 
-def posenet_with_truth(log: ReplayLog) -> list[tuple[float, PoseSample, Transform]]:
-    """(stamp, PoseNet answer, ground truth) where ground truth is known."""
+def priors_with_truth(log: ReplayLog) -> list[tuple[float, PoseSample, Transform]]:
+    """(stamp, the prior node's answer, ground truth) where ground truth is known."""
     known = []
-    for stamp, sample in log.posenet:
+    for stamp, sample in log.priors:
         truth = log.truth_at(stamp)
         if truth is not None:
             known.append((stamp, sample, truth))
     return known
 
 
-def _posenet_section(log: ReplayLog) -> dict[str, Any]:
-    known = posenet_with_truth(log)
+def _prior_section(log: ReplayLog) -> dict[str, Any]:
+    known = priors_with_truth(log)
     figures = posenet_figures([s for _, s, _ in known], [t for _, _, t in known])
-    return {"estimates": len(log.posenet), "with_ground_truth": len(known), **figures}
+    return {
+        "source": log.prior_source,
+        "answers_from": dict(log.prior_answers),
+        "estimates": len(log.priors),
+        "with_ground_truth": len(known),
+        **figures,
+    }
 
 
 def _sun_section(log: ReplayLog) -> dict[str, Any]:
@@ -199,7 +209,7 @@ def _timing_section(log: ReplayLog) -> dict[str, Any]:
     return {
         "fusion_frame_ms": median(frame_ms),
         "fusion_frame": summary(frame_ms) if frame_ms else {},
-        "posenet_latency_ms": median([s.latency_ms for _, s in log.posenet]),
+        "prior_latency_ms": median([s.latency_ms for _, s in log.priors]),
         "sun_latency_ms": median([e.inference_ms for _, e in log.sun]),
         "graph_step_ms": summary(log.step_ms) if log.step_ms else {},
         "wall_s": log.wall_s,
@@ -207,7 +217,7 @@ def _timing_section(log: ReplayLog) -> dict[str, Any]:
         "realtime_factor": recorded_s / log.wall_s if log.wall_s > 0 else math.nan,
         "undelivered_images": log.undelivered_images,
         "published_by_nodes": log.published,
-        "recorded": {"posenet_poses": len(log.posenet), "sun_estimates": len(log.sun)},
+        "recorded": {"prior_poses": len(log.priors), "sun_estimates": len(log.sun)},
     }
 
 

@@ -186,13 +186,15 @@ class ReplayGraph:
         log.error = self.stream.error
         self._flush()
         self.recorder.finish(self.fusion.path, self.fusion.map_frame)
-        log.posenet, log.fused, log.sun = (
-            self.recorder.posenet,
+        log.priors, log.fused, log.sun = (
+            self.recorder.priors,
             self.recorder.fused,
             self.recorder.sun,
         )
+        log.prior_source = self.posenet.localizer.source
+        log.prior_answers = dict(self.posenet.answers_by_source)
         log.published = {
-            "posenet_poses": int(self.posenet.stats["localized"]),
+            "prior_poses": int(self.posenet.stats["localized"]),
             "sun_estimates": int(self.sun.stats["estimated"]),
         }
         log.drops = {
@@ -205,7 +207,7 @@ class ReplayGraph:
         """Let the last image's outputs reach the recorder before its bag is closed."""
         deadline = time.monotonic() + DELIVERY_TIMEOUT_S
         while time.monotonic() < deadline and (
-            len(self.recorder.posenet) < self.posenet.stats["localized"]
+            len(self.recorder.priors) < self.posenet.stats["localized"]
             or len(self.recorder.sun) < self.sun.stats["estimated"]
         ):
             self._spin(POLL_S)

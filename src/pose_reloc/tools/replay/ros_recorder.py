@@ -66,7 +66,7 @@ class OutputRecorder:
         self.closed = False
         self.connections: dict[str, Any] = {}
         self.last_ns = 0
-        self.posenet: list[tuple[float, PoseSample]] = []
+        self.priors: list[tuple[float, PoseSample]] = []
         self.fused: dict[float, tuple[Transform, np.ndarray]] = {}
         self.sun: list[tuple[float, SunEstimate]] = []
         for topic, msgtype in {**OUTPUT_TOPICS, **(extra_topics or {})}.items():
@@ -97,7 +97,7 @@ class OutputRecorder:
         stamp = ros_convert.stamp_to_seconds(msg.header.stamp) if hasattr(msg, "header") else 0.0
         if topic == "/reloc/posenet_pose":
             T, covariance = ros_convert.pose_with_covariance_to_transform(msg)
-            self.posenet.append((stamp, PoseSample(T, covariance, self.posenet_latency_ms())))
+            self.priors.append((stamp, PoseSample(T, covariance, self.posenet_latency_ms())))
         elif topic == "/reloc/pose":
             self.fused[stamp] = ros_convert.pose_with_covariance_to_transform(msg)
         elif topic == "/sun/direction":

@@ -9,13 +9,22 @@ from pathlib import Path
 from typing import Any
 
 from pose_reloc.evaluation.metrics import write_json
+from pose_reloc.posenet.priors import PRIOR_LABELS
 from pose_reloc.tools.replay.bag_stream import BagStream, ReplayError
 from pose_reloc.tools.replay.camera_info_file import read_camera_info_yaml
 from pose_reloc.tools.replay.results import ReplayLog, frame_records, replay_figures
 from vo_fusion.evaluation.fusion import write_tum
 
-# What a previous run wrote into its folder: replaced on the next run into the same folder.
-RUN_FILES = ("metrics.json", "report.md", "groundtruth.tum", "fused.tum", "posenet.tum")
+# What a previous run wrote into its folder: replaced on the next run into the same folder
+# (posenet.tum: what prior.tum was called before the prior could come from retrieval).
+RUN_FILES = (
+    "metrics.json",
+    "report.md",
+    "groundtruth.tum",
+    "fused.tum",
+    "prior.tum",
+    "posenet.tum",
+)
 
 
 def prepare_output(out: Path) -> None:
@@ -64,7 +73,7 @@ def write_results(log: ReplayLog, out: Path, progress: Callable[[str], None]) ->
     records = frame_records(log)
     write_tum(out / "groundtruth.tum", [r.stamp for r in records], [r.T_true for r in records])
     write_tum(out / "fused.tum", list(log.fused), [T for T, _ in log.fused.values()])
-    write_tum(out / "posenet.tum", [t for t, _ in log.posenet], [s.T for _, s in log.posenet])
+    write_tum(out / "prior.tum", [t for t, _ in log.priors], [s.T for _, s in log.priors])
     report = write_report(log, figures, out)
     if log.error:
         progress(f"warning: {log.error}; the report covers the part that was read")
@@ -75,7 +84,7 @@ def write_results(log: ReplayLog, out: Path, progress: Callable[[str], None]) ->
 
 def summary_line(figures: dict[str, Any]) -> str:
     fusion, reloc, timing = figures["fusion"], figures["relocalization"], figures["timing"]
-    posenet, sun = figures["posenet"], figures["sun"]
+    prior, sun = figures["prior"], figures["sun"]
     parts = [f"{figures['images']} images, realtime factor {timing['realtime_factor']:.2f}"]
     if fusion:
         parts.append(
@@ -84,8 +93,9 @@ def summary_line(figures: dict[str, Any]) -> str:
             f"frames ({100 * fusion['within_25cm_2deg']:.0f}% within 25 cm / 2 deg)"
         )
         parts.append(f"kidnaps relocalized {reloc['relocalized']}/{reloc['kidnaps']}")
-    if posenet.get("with_ground_truth"):
-        parts.append(f"PoseNet median {posenet['median_translation_m']:.2f} m")
+    if prior.get("with_ground_truth"):
+        label = PRIOR_LABELS.get(prior["source"], prior["source"])
+        parts.append(f"prior ({label}) median {prior['median_translation_m']:.2f} m")
     if sun.get("estimates") and sun.get("sunny_frames"):
         parts.append(f"sun median {sun['median_error_deg']:.1f} deg")
     return "; ".join(parts)
