@@ -43,7 +43,8 @@ def sun_estimate(direction: np.ndarray, sigma_deg: float, valid: bool = True) ->
 
 def make_log(lost_after_kidnap: int = 5) -> ReplayLog:
     """Tracking at 2 cm error, except UNINITIALIZED for 3 frames at the start and RELOCALIZING
-    for `lost_after_kidnap` frames after the teleport; the prior node (PoseNet and retrieval) answered twice, 3 m off."""
+    for `lost_after_kidnap` frames after the teleport; the prior node (PoseNet and retrieval)
+    answered twice, 3 m off."""
     log = ReplayLog("test.bag", bag_duration_s=10.0, images_published=100, wall_s=5.0)
     log.prior_source, log.prior_answers = "both", {"retrieval": 1, "posenet": 1}
     log.T_base_cam = T_BASE_CAM
