@@ -112,6 +112,7 @@ def test_build_map_reads_every_drive_given_each_with_its_stride(tmp_path, monkey
     class Built:
         points_world = ()
         descriptor_type = "orb"
+        metadata: dict = {}  # noqa: RUF012 (one map per test)
 
         def save(self, path, with_observations):
             seen.append(("saved", path, with_observations))
@@ -124,3 +125,4 @@ def test_build_map_reads_every_drive_given_each_with_its_stride(tmp_path, monkey
     out = str(tmp_path / "m.npz")
     assert main(["build-map", "--data", "august", "may", "--stride", "2", "--out", out]) == 0
     assert seen == ["august/0", "august/2", "august/4", "may/0", "may/2", ("saved", out, True)]
+    assert Built.metadata == {"site": ""}  # neither drive has a dataset.yaml that names one

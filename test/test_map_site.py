@@ -19,6 +19,7 @@ from scipy.spatial.transform import Rotation
 
 from pose_reloc.datasets import read_dataset
 from pose_reloc.datasets.record import DatasetError
+from pose_reloc.site_identity import site_of_datasets
 from pose_reloc.tools.cli import main
 from pose_reloc.tools.site.inputs import MappingTopics, SiteInputError, read_mapping_bag
 from vo_fusion.errors import VoFusionError
@@ -79,6 +80,9 @@ def test_the_site_holds_a_loadable_map_a_posed_dataset_and_a_launch_config(site:
     assert feature_map.metadata["made_by"] == "pose-reloc map-site"
     parameters = yaml.safe_load((site / "site.yaml").read_text())["/**/vo_fusion_node"]
     assert Path(parameters["ros__parameters"]["map"]) == (site / "map.npz").resolve()
+    # the folder names the site, and everything the nodes load from it says so
+    assert parameters["ros__parameters"]["site"] == feature_map.site == "site"
+    assert site_of_datasets([site / "dataset"]) == "site"
     dataset = list(read_dataset(site / "dataset"))
     figures = json.loads((site / "figures.json").read_text())
     assert len(dataset) == -(-figures["frames_registered"] // 4)
@@ -91,9 +95,10 @@ def test_the_site_gives_its_own_prior_by_retrieval_from_the_registered_frames(si
 
     prior = yaml.safe_load((site / "site.yaml").read_text())["/**/posenet_node"]
     parameters = prior["ros__parameters"]
-    assert parameters["prior_source"] == "retrieval"
+    assert parameters["prior_source"] == "retrieval" and parameters["site"] == "site"
     assert Path(parameters["retrieval_index"]) == (site / "retrieval.npz").resolve()
     localizer = RetrievalLocalizer(site / "retrieval.npz")
+    assert localizer.site == "site"
     figures = json.loads((site / "figures.json").read_text())
     assert localizer.frames == figures["frames_registered"]
     for frame in list(read_dataset(site / "dataset"))[::5]:

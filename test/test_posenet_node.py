@@ -326,6 +326,40 @@ def test_an_unrecognized_image_is_a_counted_drop_with_retrieval_alone(ros, tmp_p
     assert ros.spin_until(lambda: len(rig.poses) == 1), "the node stopped after a drop"
 
 
+def test_a_model_or_index_of_another_site_stops_the_node_from_starting(ros, tmp_path):
+    from pose_reloc.model_card import record_site
+    from pose_reloc.posenet.retrieval import RetrievalIndex
+    from pose_reloc.site_identity import SiteMismatchError
+
+    model = record_site(fake_posenet_model(tmp_path / "posenet.onnx"), "yard").with_suffix(".onnx")
+    index = RetrievalIndex.load(retrieval_index(tmp_path / "index.npz"))
+    index.info["site"] = "car park"
+    index.save(tmp_path / "index.npz")
+
+    def node(site, source="both"):
+        parameters = {
+            "model": str(model),
+            "providers": ["cpu"],
+            "prior_source": source,
+            "retrieval_index": str(tmp_path / "index.npz"),
+            "site": site,
+        }
+        return PoseNetNode(
+            context=ros.context,
+            parameter_overrides=[Parameter(k, value=v) for k, v in parameters.items()],
+        )
+
+    with pytest.raises(SiteMismatchError, match=r"retrieval index .*index\.npz was made for site "):
+        node("yard")
+    with pytest.raises(
+        SiteMismatchError, match=r"PoseNet model .*posenet\.onnx was made for site "
+    ):
+        node("car park")
+    assert ros.add(node("yard", "posenet")).localizer.source == "posenet"
+    assert ros.add(node("car park", "retrieval")).localizer.source == "retrieval"
+    assert ros.add(node("")).localizer.source == "both"  # no site given: nothing to check
+
+
 def test_a_bad_prior_source_or_index_stops_the_node_from_starting(ros, tmp_path):
     model = fake_posenet_model(tmp_path / "posenet.onnx")
     base = [Parameter("model", value=str(model)), Parameter("providers", value=["cpu"])]

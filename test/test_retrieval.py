@@ -214,12 +214,12 @@ def test_an_estimate_names_its_source():
     assert estimate.source == "posenet"
 
 
-def write_dataset(root, frames):
+def write_dataset(root, frames, site=None):
     import cv2
 
     from pose_reloc.datasets.synthetic import SyntheticDatasetWriter
 
-    writer = SyntheticDatasetWriter(root, {})
+    writer = SyntheticDatasetWriter(root, {"site": site} if site else {})
     for index, f in enumerate(frames):
         cv2.imwrite(str(writer.image_path(index)), f.image()[..., ::-1])
         writer.add(Frame(0.1 * index, CAMERA, f.T_wc, f.image, "test"), 45.0)
@@ -237,13 +237,14 @@ def test_build_retrieval_then_evaluate_posenet_beside_it_from_the_command_line(t
     other_day = [
         frame(place_image(k, 0.8), [0.5 * k + rng.uniform(0.1, 0.3), 0.0, 1.4]) for k in range(30)
     ]
-    held_out = write_dataset(tmp_path / "other_day", other_day)
+    held_out = write_dataset(tmp_path / "other_day", other_day, site="test street")
     index = tmp_path / "retrieval.npz"
     command = ["build-retrieval", "--data", str(mapped), "--out", str(index), "--dims", "8"]
-    assert main([*command, "--calibration-data", str(held_out), "--site", "test street"]) == 0
+    assert main([*command, "--calibration-data", str(held_out)]) == 0
     assert "minimum similarity" in capsys.readouterr().out
     info = RetrievalIndex.load(index).info
-    assert info["site"] == "test street" and info["covariance_scale"]["frames"] == 30
+    assert info["site"] == "test street"  # the drives' (the mapped one does not say)
+    assert info["covariance_scale"]["frames"] == 30
     assert 0.5 < info["min_score"] < 1.0
     model = fake_posenet_model(tmp_path / "p.onnx")
     out = tmp_path / "eval.json"
@@ -254,6 +255,10 @@ def test_build_retrieval_then_evaluate_posenet_beside_it_from_the_command_line(t
     assert retrieval["median_translation_m"] < 0.35 and retrieval["within_2sigma"] >= 0.9
     assert main([*command[:-2], "--stride", "0"]) == 1
     assert "--stride must be at least 1" in capsys.readouterr().err
+    elsewhere = write_dataset(tmp_path / "elsewhere", other_day[:3], site="another street")
+    other_site = ["build-retrieval", "--data", str(held_out), "--out", str(index)]
+    assert main([*other_site, "--calibration-data", str(elsewhere)]) == 1
+    assert "different sites" in capsys.readouterr().err
 
 
 def test_evaluation_priors_from_retrieval_skip_what_it_does_not_recognize(tmp_path):

@@ -309,6 +309,27 @@ def test_a_bad_map_stops_the_node_from_starting_with_the_file_named(ros, tmp_pat
         VoFusionNode(context=ros.context, parameter_overrides=[Parameter("map", value=str(path))])
 
 
+def test_a_map_of_another_site_stops_the_node_from_starting(ros, world, tmp_path):
+    from pose_reloc.site_identity import SiteMismatchError
+    from vo_fusion.feature_map import FeatureMap
+
+    feature_map = FeatureMap.load(world[0])
+    feature_map.metadata["site"] = "yard"
+    path = feature_map.save(tmp_path / "yard_map.npz")
+
+    def node(site):
+        return VoFusionNode(
+            context=ros.context,
+            parameter_overrides=[Parameter("map", value=str(path)), Parameter("site", value=site)],
+        )
+
+    with pytest.raises(
+        SiteMismatchError, match=r"yard_map\.npz was made for site 'yard'.*'car park'"
+    ):
+        node("car park")
+    assert ros.add(node("yard")).core.map.site == "yard"
+
+
 def test_core_parameters_are_read_at_start_so_run_time_changes_are_refused(ros, world):
     map_path, _ = world
     rig = Rig(

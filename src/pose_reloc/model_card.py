@@ -39,9 +39,20 @@ def write_card(path: Path, metadata: ModelMetadata) -> Path:
 def record_accuracy(path: str | Path, figures: dict[str, Any]) -> Path:
     """Store figures measured by `pose-reloc evaluate` as the model's accuracy (metadata and card);
     the weights and the calibration are left as they are."""
+    return _record(path, accuracy=figures)
+
+
+def record_site(path: str | Path, site: str) -> Path:
+    """Store the site the model was trained for (pose_reloc.site_identity) in its metadata and
+    card, for a model exported before models carried one."""
+    return _record(path, site=site)
+
+
+def _record(path: str | Path, **values: Any) -> Path:
     model_path = Path(path)
     metadata = load_model(model_path, ["cpu"]).metadata
-    extra = {**metadata.extra, "accuracy": figures}
-    updated = ModelMetadata(metadata.task, metadata.input, metadata.outputs, extra)
+    updated = ModelMetadata(
+        metadata.task, metadata.input, metadata.outputs, {**metadata.extra, **values}
+    )
     write_metadata(model_path, updated)
     return write_card(model_path, updated)

@@ -145,6 +145,11 @@ class FeatureMap:
             )
         return np.union1d(candidates[inside], np.flatnonzero(near)).astype(np.int64)
 
+    @property
+    def site(self) -> str:
+        """The site it was made for (pose_reloc.site_identity); "" where it does not say."""
+        return str(self.metadata.get("site") or "")
+
     def save(self, path: str | Path, with_observations: bool = True) -> Path:
         """Write the map to `path` (one compressed .npz archive, replaced atomically). Directions,
         covariances and observations are stored as float32 (ample for them, half the file);

@@ -55,6 +55,7 @@ from pose_reloc.ros.parameters import (
     extrinsic_from_parameter,
     number_in,
 )
+from pose_reloc.site_identity import check_sites
 from pose_reloc.sun import sun_at
 from vo_fusion.feature_map import FeatureMap
 from vo_fusion.fusion import (
@@ -98,8 +99,10 @@ class VoFusionNode(PolicyNode):
         super().__init__("vo_fusion_node", **kwargs)
         p = self._declare_start_up_parameters()
         self._declare_runtime_parameters()
+        feature_map, map_path = load_map(p["map"])
+        check_sites(p["site"], [("map", map_path, feature_map.site)], self.get_logger().warning)
         self.core = FusionCore(
-            load_map(p["map"]),
+            feature_map,
             self._fusion_config(p),
             refine=replace(TRACKING_REFINE, max_features=p["map_features"]),
             relocalize=replace(
@@ -146,6 +149,11 @@ class VoFusionNode(PolicyNode):
     def _declare_start_up_parameters(self) -> dict[str, Any]:
         """The map, the image subscription and what the fusion core is built from."""
         p = {
+            "site": self.declare(
+                "site",
+                "",
+                "the site this robot is at; a map made for another is refused (empty: no check)",
+            ),
             "map": self.declare(
                 "map", "", "feature map file (pose-reloc build-map); empty: the demo map"
             ),
@@ -453,12 +461,13 @@ class VoFusionNode(PolicyNode):
         )
 
 
-def load_map(value: str) -> FeatureMap:
-    """The `map` parameter's file (empty: the demo map shipped in share/pose_reloc/models)."""
+def load_map(value: str) -> tuple[FeatureMap, Path]:
+    """The `map` parameter's file (empty: the demo map shipped in share/pose_reloc/models), and
+    its path."""
     path = Path(value) if value else Path("models") / "demo_map.npz"
     if not path.is_absolute():
         path = package_share() / path
-    return FeatureMap.load(path)
+    return FeatureMap.load(path), path
 
 
 def _same_camera(a: PinholeCamera, b: PinholeCamera) -> bool:

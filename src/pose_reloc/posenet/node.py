@@ -50,6 +50,7 @@ from pose_reloc.ros.parameters import (
     extrinsic_from_parameter,
     one_of,
 )
+from pose_reloc.site_identity import check_sites
 
 MODES = ("startup", "on_demand", "continuous")
 
@@ -72,6 +73,7 @@ class PoseNetNode(PolicyNode):
             else None
         )
         self.localizer = PriorLocalizer(posenet, retrieval)
+        check_sites(p["site"], self.localizer.loaded(), self.get_logger().warning)
         self.start_applying(self._apply_parameters)
         self.get_logger().info(f"prior from {self._describe_sources()}, mode {self.mode}")
         self.drops = DropCounter(self)
@@ -109,6 +111,12 @@ class PoseNetNode(PolicyNode):
         """What makes the subscriptions and publishers."""
         declare = self.declare
         return {
+            "site": declare(
+                "site",
+                "",
+                "the site this robot is at; a model or index made for another is refused "
+                "(empty: no check)",
+            ),
             "prior_source": declare(
                 "prior_source",
                 "both",

@@ -36,6 +36,16 @@ class PriorLocalizer:
             return "both"
         return "posenet" if self.posenet is not None else "retrieval"
 
+    def loaded(self) -> list[tuple[str, str, str]]:
+        """(kind, path, site) of the model and the index it answers from, for check_sites."""
+        loaded = []
+        if self.posenet is not None:
+            loaded.append(("PoseNet model", str(self.posenet.model.path), self.posenet.site))
+        if self.retrieval is not None:
+            where = str(self.retrieval.path) if self.retrieval.path else "(in memory)"
+            loaded.append(("retrieval index", where, self.retrieval.site))
+        return loaded
+
     def localize(self, rgb: NDArray[np.uint8]) -> PoseEstimate:
         if self.retrieval is None:
             return self.posenet.localize(rgb)  # type: ignore[union-attr]

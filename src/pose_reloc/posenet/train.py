@@ -14,6 +14,8 @@ import torch
 
 from pose_reloc.posenet.losses import build_loss
 from pose_reloc.posenet.networks import AUX_LOSS_WEIGHTS, build_posenet
+from pose_reloc.site_identity import UNKNOWN as UNKNOWN_SITE
+from pose_reloc.site_identity import site_of_datasets
 from pose_reloc.train.data import ImageSet, augment, to_network_input
 from pose_reloc.train.loop import (
     finish_epoch,
@@ -85,6 +87,7 @@ def train_posenet(
     log: Callable[[str], None] = print,
 ) -> Path:
     started = time.perf_counter()
+    site = site_of_datasets([data] if isinstance(data, str | Path) else data)
     points = config.reprojection_points if config.loss == "reprojection" else 0
     train, val = load_training_sets(data, val_data, config, points_per_image=points)
     log(f"loaded {len(train)} training images ({time.perf_counter() - started:.0f} s)")
@@ -114,7 +117,7 @@ def train_posenet(
                 "seconds": time.perf_counter() - started,
             }
             finish_epoch(record, history, validate, log)
-    return save_checkpoint(model, config, train, history, Path(out))
+    return save_checkpoint(model, config, train, history, Path(out), site)
 
 
 def _phases(config: PoseNetTrainConfig) -> list[tuple[str, int]]:
@@ -150,6 +153,7 @@ def save_checkpoint(
     train: ImageSet,
     history: list[dict[str, Any]],
     out: Path,
+    site: str = UNKNOWN_SITE,
 ) -> Path:
     state = model.state_dict()
     checkpoint = {
@@ -162,5 +166,6 @@ def save_checkpoint(
         "dropout": config.dropout,
         "train_config": asdict(config),
         "train_data": train.source,
+        "site": site,
     }
     return save_run(checkpoint, history, out)

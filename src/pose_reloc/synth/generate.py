@@ -25,6 +25,7 @@ from pose_reloc.camera import PinholeCamera
 from pose_reloc.datasets.record import Frame
 from pose_reloc.datasets.synthetic import SyntheticDatasetWriter
 from pose_reloc.geometry import Transform
+from pose_reloc.site_identity import synthetic_site
 from pose_reloc.sun import enu_from_azimuth_elevation, enu_to_map, sun_positions
 from pose_reloc.synth.bag import DemoBagWriter
 from pose_reloc.synth.city import build_city
@@ -292,6 +293,7 @@ def _dataset_info(
 ) -> dict[str, Any]:
     return {
         "scene": config.name,
+        "site": synthetic_site(config.name, config.seed),
         "trajectory": kind,
         "frame_ids": {"map": "map", "base": "base_link", "camera": "camera_optical_frame"},
         "camera": {"width": camera.width, "height": camera.height, "K": camera.K.tolist()},

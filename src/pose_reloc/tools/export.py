@@ -14,6 +14,7 @@ import torch
 from pose_reloc.errors import ModelLoadError
 from pose_reloc.model_card import write_card
 from pose_reloc.onnx_session import InputSpec, ModelMetadata, write_metadata
+from pose_reloc.site_identity import UNKNOWN as UNKNOWN_SITE
 from pose_reloc.train.layers import set_mc_dropout
 
 OPSET = 17
@@ -135,6 +136,7 @@ def _metadata(
     extra = {
         "architecture": checkpoint["arch"],
         "frame": "map" if checkpoint["task"] == "posenet" else "camera_optical",
+        "site": checkpoint.get("site", UNKNOWN_SITE),  # a pose regressor knows one site only
         "mc_samples": samples,
         "sample_slots_input": SAMPLE_SLOTS if sample_slots else None,
         "dropout_live": True,

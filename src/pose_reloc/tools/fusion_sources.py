@@ -5,6 +5,7 @@ import each other."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from scipy.spatial.transform import Rotation
 from pose_reloc.datasets.record import Frame
 from pose_reloc.errors import PoseRelocError
 from pose_reloc.geometry import Transform
+from pose_reloc.site_identity import check_sites
 
 # A ground-truth stand-in for PoseNet: this far off, and saying so.
 STAND_IN_POSITION_M = (2.0, 3.0)
@@ -71,10 +73,12 @@ def localizer_priors(
     posenet_model: str | Path | None,
     retrieval_index: str | Path | None,
     providers: Sequence[str],
+    site: str = "",
 ) -> tuple[Callable[[Frame], tuple[Transform, NDArray] | None], str]:
     """Priors as posenet_node gives them with prior_source posenet, retrieval or both (whichever
     of the two is given, or both), and that source's name. An image retrieval does not recognize
-    gets no prior (the node drops it, counted)."""
+    gets no prior (the node drops it, counted). A model or index of another `site` than the
+    drive's is refused, as the node refuses it."""
     from pose_reloc.posenet.localizer import PoseNetLocalizer
     from pose_reloc.posenet.priors import PriorLocalizer
     from pose_reloc.posenet.retrieval import NotRecognizedError, RetrievalLocalizer
@@ -83,6 +87,7 @@ def localizer_priors(
         PoseNetLocalizer(posenet_model, providers) if posenet_model else None,
         RetrievalLocalizer(retrieval_index) if retrieval_index else None,
     )
+    check_sites(site, localizer.loaded(), warn)
 
     def prior(frame: Frame) -> tuple[Transform, NDArray] | None:
         try:
@@ -119,3 +124,7 @@ def scene_ephemeris(scene: str | Path) -> Callable[[float], tuple[NDArray, float
         return sun_at(stamp, place.latitude, place.longitude, place.altitude, place.yaw_to_enu_deg)
 
     return sun
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)

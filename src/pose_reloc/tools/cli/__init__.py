@@ -29,6 +29,7 @@ from pose_reloc.tools.cli import (
     model_info,
     record_accuracy,
     replay,
+    set_site,
     synth,
     train,
 )
@@ -50,6 +51,7 @@ COMMANDS: tuple[Callable[[Commands], None], ...] = (
     build_map.add_parser,
     build_retrieval.add_parser,
     map_site.add_parser,
+    set_site.add_parser,
     benchmark.add_parser,
 )
 

@@ -46,8 +46,10 @@ def add_parser(commands: Commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pose_reloc.datasets import read_dataset
+    from pose_reloc.site_identity import site_of_datasets
     from vo_fusion.build_map import build_map
 
+    site = site_of_datasets(args.data)
     frames = (
         frame
         for data in args.data
@@ -60,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         max_reprojection_px=args.max_reprojection_px,
         min_triangulation_deg=args.min_triangulation_deg,
     )
+    feature_map.metadata["site"] = site
     feature_map.save(args.out, with_observations=not args.no_observations)
     print(
         f"wrote {args.out}: {len(feature_map.points_world)} points ({feature_map.descriptor_type})"

@@ -28,8 +28,13 @@ def add_parser(commands: Commands) -> None:
     parser.add_argument(
         "--dims", type=int, default=256, help="descriptor dimensions kept by the PCA"
     )
-    parser.add_argument("--stride", type=int, default=1, help="use every STRIDE-th frame")
-    parser.add_argument("--site", default="", help="the site's name, stored in the index")
+    parser.add_argument(
+        "--stride", type=int, default=1, help="use every STRIDE-th frame of each drive"
+    )
+    parser.add_argument(
+        "--site",
+        help="the site's name, stored in the index (default: what the drives' dataset.yaml says)",
+    )
     parser.add_argument(
         "--floor-position-m",
         type=float,
@@ -45,7 +50,7 @@ def add_parser(commands: Commands) -> None:
 def run(args: argparse.Namespace) -> int:
     import itertools
 
-    from pose_reloc.datasets import read_datasets
+    from pose_reloc.datasets import read_dataset, read_datasets
     from pose_reloc.errors import PoseRelocError
     from pose_reloc.posenet.retrieval import (
         RetrievalLocalizer,
@@ -53,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         calibrate_min_score,
         calibrate_retrieval_covariance,
     )
+    from pose_reloc.site_identity import site_of_datasets
 
     if args.stride < 1:
         raise PoseRelocError(f"--stride must be at least 1, got {args.stride}")
@@ -60,11 +66,17 @@ def run(args: argparse.Namespace) -> int:
     for name, value in floor.items():
         if value is not None and not value > 0:
             raise PoseRelocError(f"the floor's {name} must be positive, got {value}")
+    calibration = [args.calibration_data] if args.calibration_data else []
+    site = args.site if args.site is not None else site_of_datasets([*args.data, *calibration])
     index = build_retrieval_index(
-        itertools.islice(read_datasets(args.data), 0, None, args.stride),
+        (
+            frame
+            for data in args.data
+            for frame in itertools.islice(read_dataset(data), 0, None, args.stride)
+        ),
         args.dims,
         {
-            "site": args.site,
+            "site": site,
             "data": list(args.data),
             "stride": args.stride,
             "floor": {name: value for name, value in floor.items() if value is not None},

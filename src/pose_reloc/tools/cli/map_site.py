@@ -29,6 +29,11 @@ def add_parser(commands: Commands) -> None:
     )
     parser.add_argument("--out", required=True, help="site folder to create (must not exist)")
     parser.add_argument(
+        "--site",
+        help="the site's name, carried by its map, index, dataset and site.yaml so that the nodes "
+        "refuse another site's (default: the --out folder's name)",
+    )
+    parser.add_argument(
         "--image-topic", default="/camera/image_raw/compressed", help="Image or CompressedImage"
     )
     parser.add_argument("--camera-info-topic", default="/camera/camera_info", help="CameraInfo")
@@ -115,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
             command=" ".join(["pose-reloc", *sys.argv[1:]]),
             align_to_truth=args.align_to_truth,
             odometry_noise_from_bag=args.odometry_noise == "bag",
+            site=args.site,
         )
         figures = make_site(inputs, settings, partial).figures
     print(

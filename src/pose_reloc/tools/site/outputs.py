@@ -98,19 +98,24 @@ def _with_sun(
 
 
 def write_site_yaml(
-    path: Path, map_path: Path, origin: dict[str, float] | None, retrieval_path: Path | None = None
+    path: Path,
+    site: str,
+    map_path: Path,
+    origin: dict[str, float] | None,
+    retrieval_path: Path | None = None,
 ) -> None:
-    """Only what differs from the nodes' defaults: the map, the origin when known, and the prior
-    from the site's retrieval index (the shipped PoseNet knows only the demo city)."""
-    fusion: dict[str, Any] = {"map": str(map_path.resolve())}
+    """Only what differs from the nodes' defaults: the site, its map, the origin when known, and
+    the prior from the site's retrieval index (the shipped PoseNet knows only the demo city)."""
+    fusion: dict[str, Any] = {"site": site, "map": str(map_path.resolve())}
     if origin:
         fusion.update(origin)
     else:
         fusion["use_sun"] = False  # no place on Earth known: no ephemeris for the sun
     doc: dict[str, Any] = {"/**/vo_fusion_node": {"ros__parameters": fusion}}
+    prior: dict[str, Any] = {"site": site}
     if retrieval_path is not None:
-        prior = {"prior_source": "retrieval", "retrieval_index": str(retrieval_path.resolve())}
-        doc["/**/posenet_node"] = {"ros__parameters": prior}
+        prior |= {"prior_source": "retrieval", "retrieval_index": str(retrieval_path.resolve())}
+    doc["/**/posenet_node"] = {"ros__parameters": prior}
     header = (
         "# Made by pose-reloc map-site. Launch with\n"
         f"#   ros2 launch pose_reloc robot.launch.py config:={path.resolve()}\n"

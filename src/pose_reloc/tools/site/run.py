@@ -39,6 +39,7 @@ class SiteSettings:
     command: str = "pose-reloc map-site"
     align_to_truth: bool = False  # evaluation on synthetic bags only: the site in the truth's frame
     odometry_noise_from_bag: bool = True  # the odometry's stated twist covariance, where it has one
+    site: str | None = None  # the site's name in what it makes; None: the site folder's name
 
 
 @dataclass(frozen=True)
@@ -67,12 +68,14 @@ def make_site(inputs: MappingInput, settings: SiteSettings, folder: Path) -> Sit
     # mapping matched the same features (its descriptor, as many per image) for its pairs
     matched = mapping.descriptor_matches if map_features == config.max_features else None
     feature_map = build_map(keyframes, config.descriptor, map_features, matched=matched)
-    feature_map.metadata.update(made_by="pose-reloc map-site", mapping=mapping.figures)
+    site = settings.site or folder.name.removesuffix(".partial")
+    feature_map.metadata.update(made_by="pose-reloc map-site", mapping=mapping.figures, site=site)
     feature_map.save(folder / "map.npz")
     priors = mapping.frame_poses(frames)
     registration = register_frames(frames, priors, feature_map, settings.register_stride)
     origin, gps_figures = _origin(settings, inputs, registration.frames)
     figures: dict[str, Any] = {
+        "site": site,
         **mapping.figures,
         "points_in_map": len(feature_map),
         "frames_attempted": registration.attempted,
@@ -88,7 +91,7 @@ def make_site(inputs: MappingInput, settings: SiteSettings, folder: Path) -> Sit
         figures.update(score_poses(mapping.poses, key_truth, "keyframes"))
         odometry = [frames[k].T_wc for k in mapping.keyframes]
         figures.update(score_poses(odometry, key_truth, "odometry"))
-    _write(folder, inputs, mapping, registration.frames, settings, origin)
+    _write(folder, inputs, mapping, registration.frames, settings, origin, site)
     figures["total_seconds"] = round(time.perf_counter() - started, 1)
     (folder / "figures.json").write_text(json.dumps(figures, indent=2, default=str))
     write_report(folder / "report.md", figures, settings.command)
@@ -141,6 +144,7 @@ def _write(
     registered: list,
     settings: SiteSettings,
     origin: dict[str, float] | None,
+    site: str,
 ) -> None:
     frames = inputs.frames
     stamps = [frames[k].stamp for k in mapping.keyframes]
@@ -154,12 +158,12 @@ def _write(
         write_dataset(
             folder / "dataset",
             registered[:: settings.dataset_stride],
-            {"source": "pose-reloc map-site", "frame_id": "map"},
+            {"source": "pose-reloc map-site", "site": site, "frame_id": "map"},
             origin,
         )
     final = folder.with_name(folder.name.removesuffix(".partial"))
     build_retrieval_index(
         registered,
-        info={"site": final.name, "data": "pose-reloc map-site: the registered frames"},
+        info={"site": site, "data": "pose-reloc map-site: the registered frames"},
     ).save(folder / "retrieval.npz")
-    write_site_yaml(folder / "site.yaml", final / "map.npz", origin, final / "retrieval.npz")
+    write_site_yaml(folder / "site.yaml", site, final / "map.npz", origin, final / "retrieval.npz")

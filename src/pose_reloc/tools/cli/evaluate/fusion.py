@@ -51,20 +51,25 @@ def add_parser(commands: Commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pose_reloc.datasets import read_dataset
+    from pose_reloc.site_identity import check_sites, site_of_datasets
     from pose_reloc.tools.fusion_sources import (
         ground_truth_priors,
         ground_truth_sun,
         localizer_priors,
         scene_ephemeris,
         sun_bcnn_observations,
+        warn,
     )
     from vo_fusion.evaluation.fusion import evaluate_fusion
     from vo_fusion.feature_map import FeatureMap
     from vo_fusion.fusion import FusionConfig
 
+    site = site_of_datasets([args.data])
+    feature_map = FeatureMap.load(args.map)
+    check_sites(site, [("map", args.map, feature_map.site)], warn)
     localized = None
     if args.posenet or args.retrieval:
-        localized = localizer_priors(args.posenet, args.retrieval, args.providers)
+        localized = localizer_priors(args.posenet, args.retrieval, args.providers, site)
     priors = localized[0] if localized is not None else ground_truth_priors(args.seed)
     sun = None
     if args.sun:
@@ -72,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.sun_stand_in_deg is not None:
         sun = ground_truth_sun(args.sun_stand_in_deg, args.seed)
     evaluate_fusion(
-        FeatureMap.load(args.map),
+        feature_map,
         list(read_dataset(args.data)),
         priors,
         prior_name=localized[1] if localized is not None else "ground truth stand-in",
