@@ -44,6 +44,7 @@ def test_the_tree_has_every_command():
         "model-info",
         "record-accuracy",
         "map-site",
+        "set-site",
         "build-retrieval",
         "synth",
         "train posenet",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import ROS_MISSING
 from onnx_models import fake_posenet_model
 from test_retrieval import street
 
@@ -86,3 +87,30 @@ def test_set_site_names_the_site_of_a_map_an_index_and_a_model(tmp_path, capsys)
     assert "not an .npz archive" in capsys.readouterr().err
     assert main(["set-site", str(map_path), ""]) == 1
     assert "must not be empty" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(bool(ROS_MISSING), reason=ROS_MISSING or "")
+def test_a_replay_with_its_own_map_checks_the_prior_against_the_maps_site(tmp_path):
+    from pose_reloc.tools.cli import build_parser
+    from pose_reloc.tools.cli.common import replay_settings
+    from vo_fusion.feature_map import FeatureMap, read_map_site
+
+    feature_map = FeatureMap(
+        points_world=np.zeros((2, 3)),
+        descriptors=np.zeros((2, 32), np.uint8),
+        descriptor_type="orb",
+        observation_counts=np.full(2, 2, np.int32),
+        viewing_directions=np.tile([0.0, 0.0, 1.0], (2, 1)),
+        metadata={"site": "yard"},
+    )
+    map_path = feature_map.save(tmp_path / "map.npz")
+    assert read_map_site(map_path) == "yard" and read_map_site(tmp_path / "none.npz") == ""
+    base = ["replay", "bag", "--out", str(tmp_path / "run"), "--map", str(map_path)]
+
+    def parameters(*extra):
+        return replay_settings(build_parser().parse_args([*base, *extra]), tmp_path).parameters
+
+    given = parameters("--prior-source", "posenet")
+    assert given["posenet_node"] == {"prior_source": "posenet", "site": "yard"}
+    assert given["vo_fusion_node"] == {"map": str(map_path.resolve()), "site": "yard"}
+    assert parameters("--site", "")["posenet_node"] == {"site": ""}  # asked for no check

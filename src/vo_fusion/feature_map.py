@@ -222,3 +222,14 @@ class FeatureMap:
             raise VoFusionError(
                 f"feature map {source} is inconsistent ({error}): {rebuild}"
             ) from None
+
+
+def read_map_site(path: str | Path) -> str:
+    """The site a map file names (its metadata only, not its arrays); "" where it names none or
+    cannot be read (loading it says why)."""
+    try:
+        with np.load(Path(path), allow_pickle=False) as stored:
+            metadata = json.loads(str(stored["metadata_json"]))
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return ""
+    return str(metadata.get("site") or "") if isinstance(metadata, dict) else ""

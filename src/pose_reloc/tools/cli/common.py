@@ -178,6 +178,19 @@ def add_replay_arguments(parser: argparse.ArgumentParser, out: str) -> None:
     parser.add_argument("--posenet-model", help="ONNX model for posenet_node (default: config's)")
     parser.add_argument("--sun-model", help="ONNX model for sun_bcnn_node (default: config's)")
     parser.add_argument("--map", help="feature map for vo_fusion_node (default: config's)")
+    parser.add_argument(
+        "--prior-source",
+        choices=["posenet", "retrieval", "both"],
+        help="posenet_node's prior_source (default: config's)",
+    )
+    parser.add_argument(
+        "--retrieval-index", help="retrieval index for posenet_node (default: config's)"
+    )
+    parser.add_argument(
+        "--site",
+        help="the site the nodes check their map and models against (default: with --map, the "
+        "map's; else config's; '' for no check)",
+    )
     parser.add_argument("--domain-id", type=int, help="ROS_DOMAIN_ID of the run (default: env)")
     parser.add_argument("--max-images", type=int, help="stop after this many images")
 
@@ -185,15 +198,25 @@ def add_replay_arguments(parser: argparse.ArgumentParser, out: str) -> None:
 def replay_settings(args: argparse.Namespace, bag: Path) -> ReplaySettings:
     """The ReplaySettings the replay arguments describe, for the rosbag `bag`."""
     from pose_reloc.tools.replay.ros_graph import ReplaySettings  # rclpy: only when replaying
+    from vo_fusion.feature_map import read_map_site
 
     parameters: dict[str, dict[str, object]] = {}
     for node, key, value in (
         ("posenet_node", "model", args.posenet_model),
+        ("posenet_node", "retrieval_index", args.retrieval_index),
         ("sun_bcnn_node", "model", args.sun_model),
         ("vo_fusion_node", "map", args.map),
     ):
         if value:
             parameters.setdefault(node, {})[key] = str(Path(value).resolve())
+    if args.prior_source:
+        parameters.setdefault("posenet_node", {})["prior_source"] = args.prior_source
+    site = args.site
+    if site is None and args.map:
+        site = read_map_site(Path(args.map))  # a map of one's own site: check the rest against it
+    if site is not None:
+        for node in ("posenet_node", "vo_fusion_node"):
+            parameters.setdefault(node, {})["site"] = site
     return ReplaySettings(
         bag=bag,
         out=Path(args.out),
