@@ -39,7 +39,7 @@ synth out/demo_sun_test --frames 800 --seed 11
 # Retrieval, the other prior source: the same four mapping drives, scaled on the fifth day.
 [ -f models/retrieval_demo.npz ] || $PR build-retrieval --data out/demo_survey out/passes/may_morning \
   out/passes/october_overcast out/passes/july_noon --dims 128 --calibration-data out/calib_day \
-  --site "demo city" --out models/retrieval_demo.npz
+  --out models/retrieval_demo.npz
 
 $PR train posenet --data out/demo_survey out/passes/may_morning \
   out/passes/october_overcast out/passes/july_noon --val out/calib_day --out out/posenet_demo \
