@@ -72,3 +72,36 @@ def test_pnp_covariance_matches_the_spread_under_pixel_noise():
     ratio = np.diag(empirical) / np.diag(np.mean(predicted, axis=0))
     print(f"empirical / predicted variances (x y z rx ry rz): {np.round(ratio, 2)}")
     assert np.all((ratio > 0.75) & (ratio < 1.33))
+
+
+def test_where_two_poses_explain_the_matches_about_equally_the_expected_one_is_kept():
+    """Matches of which 52 % fit pose A and 48 % a pose B 1.5 m away (what far points allow):
+    RANSAC alone takes A; an expectation near B keeps B, since A explains hardly more; one near
+    A, or a B that explains clearly less, keeps A."""
+    from vo_fusion.pnp import solve_pnp
+
+    rng = np.random.default_rng(3)
+    K = np.array([[260.0, 0, 159.5], [0, 260.0, 119.5], [0, 0, 1]])
+    A = Transform(Rotation.from_euler("y", 5, degrees=True), np.zeros(3))
+    B = Transform(Rotation.from_euler("y", -3, degrees=True), np.array([1.5, 0.0, 0.3]))
+
+    def matches_of(T_wc, count):
+        pixels = rng.uniform([20, 20], [300, 220], size=(count, 2))
+        depths = rng.uniform(6.0, 30.0, count)
+        rays = np.c_[(pixels - K[:2, 2]) / K[0, 0], np.ones(count)] * depths[:, None]
+        return T_wc.apply(rays), pixels + rng.normal(0, 0.3, (count, 2))
+
+    def solved(share_b, guess):
+        points_a, pixels_a = matches_of(A, round(100 * (1 - share_b)))
+        points_b, pixels_b = matches_of(B, round(100 * share_b))
+        points, pixels = np.vstack([points_a, points_b]), np.vstack([pixels_a, pixels_b])
+        solution, why = solve_pnp(points, pixels, K, 2.0, guess_T_wc=guess)
+        assert solution is not None, why
+        T_cw = Transform(Rotation.from_rotvec(solution.rvec), solution.tvec)
+        return T_cw.inverse().translation
+
+    near_b = Transform(B.rotation, B.translation + [0.05, 0.0, -0.05])
+    np.testing.assert_allclose(solved(0.48, None), A.translation, atol=0.05)
+    np.testing.assert_allclose(solved(0.48, near_b), B.translation, atol=0.05)
+    np.testing.assert_allclose(solved(0.48, A), A.translation, atol=0.05)
+    np.testing.assert_allclose(solved(0.35, near_b), A.translation, atol=0.05)

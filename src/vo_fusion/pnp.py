@@ -2,7 +2,9 @@
 and visual odometry (`odometry`) alike.
 
 `solve_pnp`: robust PnP with USAC MAGSAC++ (never plain RANSAC) → Levenberg-Marquardt on the
-inliers, twice (inliers re-chosen after the first pass). PnP works on ideal pixels
+inliers, twice (inliers re-chosen after the first pass); given the pose the caller expects (the
+fusion's filter, the odometry's motion model), the same from it, kept where RANSAC's pose does not
+explain clearly more matches (far points fit two poses a metre or more apart). PnP works on ideal pixels
 (`undistorted_pixels`): the lens distortion is removed first, so PnP and its Jacobian need no
 distortion model, whatever the camera's. `pose_and_covariance`: the covariance from the
 reprojection Jacobian, Σ = σ² (JᵀJ)⁻¹ with σ² the inliers' residual variance, widened by the map
@@ -60,6 +62,12 @@ def undistorted_pixels(camera: PinholeCamera, pixels: ArrayLike) -> NDArray[np.f
 
 
 # --- the pose ---------------------------------------------------------------------------------
+# A pose near the caller's expectation keeps the answer when it explains at least this share of
+# the inliers RANSAC's pose does: points far off (a street's end 40-50 m away) leave two poses
+# 1-2 m apart that both fit nearly every match, and only the motion model tells them apart.
+GUESS_INLIER_SHARE = 0.9
+
+
 def solve_pnp(
     object_points: NDArray[np.float64],
     image_points: NDArray[np.float64],
@@ -67,9 +75,12 @@ def solve_pnp(
     threshold_px: float,
     confidence: float = 0.9999,
     max_iterations: int = 5000,
+    guess_T_wc: Transform | None = None,
 ) -> tuple[PnpSolution | None, str]:
-    """MAGSAC++ PnP, then LM on the inliers, inliers re-chosen, LM again. (solution, '') or
-    (None, why)."""
+    """MAGSAC++ PnP, then LM on the inliers, inliers re-chosen, LM again. With `guess_T_wc` (where
+    the caller expects the camera: the motion model, the filter), the same LM from it too, and
+    its pose kept unless RANSAC's explains clearly more matches (GUESS_INLIER_SHARE).
+    (solution, '') or (None, why)."""
     try:
         ok, rvec_guess, tvec_guess, inliers = cv2.solvePnPRansac(
             object_points,
@@ -83,21 +94,65 @@ def solve_pnp(
         )
         if not ok or inliers is None or len(inliers) < 4:
             return None, f"PnP (MAGSAC++) found no pose from {len(object_points)} matches"
-        chosen = np.asarray(inliers, dtype=np.int64).reshape(-1)
-        rvec = np.asarray(rvec_guess, np.float64)
-        tvec = np.asarray(tvec_guess, np.float64)
-        for _ in range(2):
-            refined = cv2.solvePnPRefineLM(
-                object_points[chosen], image_points[chosen], K, None, rvec, tvec
-            )
-            rvec, tvec = np.asarray(refined[0], np.float64), np.asarray(refined[1], np.float64)
-            residuals = _residuals_px(object_points, image_points, rvec, tvec, K)
-            chosen = np.flatnonzero(residuals < threshold_px)
-            if len(chosen) < 6:
-                return None, f"only {len(chosen)} inliers left after refinement"
+        found = _refined(
+            object_points,
+            image_points,
+            K,
+            threshold_px,
+            np.asarray(rvec_guess, np.float64),
+            np.asarray(tvec_guess, np.float64),
+            np.asarray(inliers, dtype=np.int64).reshape(-1),
+        )
+        if guess_T_wc is not None:
+            near = _from_guess(object_points, image_points, K, threshold_px, guess_T_wc)
+            if near is not None and (
+                found is None or len(near.inliers) >= GUESS_INLIER_SHARE * len(found.inliers)
+            ):
+                found = near
     except cv2.error as error:
         return None, f"PnP failed: {str(error).strip().splitlines()[-1]}"
-    return PnpSolution(rvec.reshape(3), tvec.reshape(3), chosen, residuals[chosen]), ""
+    if found is None:
+        return None, "fewer than 6 inliers left after refinement"
+    return found, ""
+
+
+def _from_guess(
+    object_points: NDArray[np.float64],
+    image_points: NDArray[np.float64],
+    K: NDArray[np.float64],
+    threshold_px: float,
+    guess_T_wc: Transform,
+) -> PnpSolution | None:
+    T_cw = guess_T_wc.inverse()
+    rvec, tvec = T_cw.rotation.as_rotvec(), np.asarray(T_cw.translation, np.float64)
+    residuals = _residuals_px(object_points, image_points, rvec, tvec, K)
+    chosen = np.flatnonzero(residuals < threshold_px)
+    if len(chosen) < 6:
+        return None
+    return _refined(object_points, image_points, K, threshold_px, rvec, tvec, chosen)
+
+
+def _refined(
+    object_points: NDArray[np.float64],
+    image_points: NDArray[np.float64],
+    K: NDArray[np.float64],
+    threshold_px: float,
+    rvec: NDArray[np.float64],
+    tvec: NDArray[np.float64],
+    chosen: NDArray[np.int64],
+) -> PnpSolution | None:
+    """LM on the chosen matches, inliers re-chosen, twice; None when fewer than 6 are left."""
+    rvec, tvec = rvec.reshape(3, 1).copy(), tvec.reshape(3, 1).copy()
+    for _ in range(2):
+        refined = cv2.solvePnPRefineLM(
+            object_points[chosen], image_points[chosen], K, None, rvec, tvec
+        )
+        rvec, tvec = np.asarray(refined[0], np.float64), np.asarray(refined[1], np.float64)
+        residuals = _residuals_px(object_points, image_points, rvec, tvec, K)
+        chosen = np.flatnonzero(residuals < threshold_px)
+        if len(chosen) < 6:
+            return None
+    return PnpSolution(rvec.reshape(3), tvec.reshape(3), chosen, residuals[chosen])
 
 
 def _residuals_px(

@@ -138,6 +138,7 @@ def refine_pose(
         config.ransac_threshold_px,
         config.ransac_confidence,
         config.ransac_max_iterations,
+        guess_T_wc=prior_T_wc,
     )
     if solution is None:
         return _rejected(matched, failure, started)
