@@ -100,7 +100,7 @@ def test_where_two_poses_explain_the_matches_about_equally_the_expected_one_is_k
         T_cw = Transform(Rotation.from_rotvec(solution.rvec), solution.tvec)
         return T_cw.inverse().translation
 
-    near_b = Transform(B.rotation, B.translation + [0.05, 0.0, -0.05])
+    near_b = Transform(B.rotation, B.translation + np.array([0.05, 0.0, -0.05]))
     np.testing.assert_allclose(solved(0.48, None), A.translation, atol=0.05)
     np.testing.assert_allclose(solved(0.48, near_b), B.translation, atol=0.05)
     np.testing.assert_allclose(solved(0.48, A), A.translation, atol=0.05)
