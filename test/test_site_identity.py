@@ -60,19 +60,25 @@ def test_several_drives_of_one_site_give_it_and_of_two_are_refused(tmp_path):
         site_of_datasets([august, other])
 
 
-def test_set_site_names_the_site_of_a_map_an_index_and_a_model(tmp_path, capsys):
-    from pose_reloc.onnx_session import load_model
-    from pose_reloc.posenet.retrieval import RetrievalIndex, build_retrieval_index
+def tiny_map(path, site=None):
     from vo_fusion.feature_map import FeatureMap
 
-    feature_map = FeatureMap(
+    return FeatureMap(
         points_world=np.zeros((2, 3)),
         descriptors=np.zeros((2, 32), np.uint8),
         descriptor_type="orb",
         observation_counts=np.full(2, 2, np.int32),
         viewing_directions=np.tile([0.0, 0.0, 1.0], (2, 1)),
-    )
-    map_path = feature_map.save(tmp_path / "map.npz")
+        metadata={"site": site} if site else {},
+    ).save(path)
+
+
+def test_set_site_names_the_site_of_a_map_an_index_and_a_model(tmp_path, capsys):
+    from pose_reloc.onnx_session import load_model
+    from pose_reloc.posenet.retrieval import RetrievalIndex, build_retrieval_index
+    from vo_fusion.feature_map import FeatureMap
+
+    map_path = tiny_map(tmp_path / "map.npz")
     index = build_retrieval_index(street(), 8)
     index_path = index.save(tmp_path / "index.npz")
     model = fake_posenet_model(tmp_path / "posenet.onnx")
@@ -93,17 +99,9 @@ def test_set_site_names_the_site_of_a_map_an_index_and_a_model(tmp_path, capsys)
 def test_a_replay_with_its_own_map_checks_the_prior_against_the_maps_site(tmp_path):
     from pose_reloc.tools.cli import build_parser
     from pose_reloc.tools.cli.common import replay_settings
-    from vo_fusion.feature_map import FeatureMap, read_map_site
+    from vo_fusion.feature_map import read_map_site
 
-    feature_map = FeatureMap(
-        points_world=np.zeros((2, 3)),
-        descriptors=np.zeros((2, 32), np.uint8),
-        descriptor_type="orb",
-        observation_counts=np.full(2, 2, np.int32),
-        viewing_directions=np.tile([0.0, 0.0, 1.0], (2, 1)),
-        metadata={"site": "yard"},
-    )
-    map_path = feature_map.save(tmp_path / "map.npz")
+    map_path = tiny_map(tmp_path / "map.npz", site="yard")
     assert read_map_site(map_path) == "yard" and read_map_site(tmp_path / "none.npz") == ""
     base = ["replay", "bag", "--out", str(tmp_path / "run"), "--map", str(map_path)]
 

@@ -30,6 +30,7 @@ class LoopSearch:
     candidates: int = 3  # per keyframe, the nearest tried
     min_inliers: int = 30
     threshold_px: float = 2.0
+    from_drive_pose: bool = False  # PnP kept near the drive's pose of j where it explains as much
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,10 @@ def close_loops(
         pair = verify_pair(views[i], views[j], i, j, descriptor, min_inliers=search.min_inliers)
         if pair is None:
             return None
-        T_wc_j = _pose_against_points(views[j], keyframes, points_of[i], pair.matches, K, search)
+        guess = keyframes.poses[j] if search.from_drive_pose else None
+        T_wc_j = _pose_against_points(
+            views[j], keyframes, points_of[i], pair.matches, K, search, guess
+        )
         if T_wc_j is None:
             return None
         return LoopClosure(pair, keyframes.poses[i].inverse() @ T_wc_j[0], T_wc_j[1])
@@ -93,6 +97,7 @@ def _pose_against_points(
     matches: NDArray[np.int64],
     K: NDArray[np.float64],
     search: LoopSearch,
+    guess: Transform | None = None,
 ) -> tuple[Transform, int] | None:
     """Where keyframe j's camera is by PnP of its keypoints against keyframe i's points
     (`point_of`: i's keypoint -> point index)."""
@@ -101,7 +106,9 @@ def _pose_against_points(
         return None
     points = keyframes.points[[p for p, _ in rows]]
     pixels = view_j.normalized[[k for _, k in rows]] @ K[:2, :2].T + K[:2, 2]
-    solution, _ = solve_pnp(points, np.ascontiguousarray(pixels), K, search.threshold_px)
+    solution, _ = solve_pnp(
+        points, np.ascontiguousarray(pixels), K, search.threshold_px, guess_T_wc=guess
+    )
     if solution is None or len(solution.inliers) < search.min_inliers:
         return None
     T_cw = Transform(Rotation.from_rotvec(solution.rvec), solution.tvec)
