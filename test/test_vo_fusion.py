@@ -81,6 +81,27 @@ def test_a_confirmed_prior_starts_centimetre_tracking(world):
     assert max(steps) < 0.5
 
 
+def test_a_filter_that_drifted_off_the_map_is_put_back_on_it(world):
+    """A filter 1 m off and sure of itself (as odometry off scale leaves it) refuses the map's
+    fixes as too far; after `reanchor_after_disagreements` of them it is put back on the map."""
+    feature_map, drive, _ = world
+    core = FusionCore(feature_map, FusionConfig(reanchor_after_disagreements=3))
+    core.on_image(drive[0].image(), drive[0].camera, drive[0].stamp)
+    core.on_prior(posenet_like(drive[1].T_wc), POSENET_COVARIANCE, drive[1].stamp)
+    for frame in drive[1:10]:
+        assert core.on_image(frame.image(), frame.camera, frame.stamp).state.value == "TRACKING"
+    off = Transform(core.filter.pose.rotation, core.filter.pose.translation + np.array([1.0, 0, 0]))
+    core.filter.reset(off, np.diag([0.01**2] * 3 + [np.radians(0.1) ** 2] * 3), drive[9].stamp)
+    outputs = [core.on_image(f.image(), f.camera, f.stamp) for f in drive[10:16]]
+    errors = [
+        translation_error_m(o.T_map_cam, f.T_wc) for o, f in zip(outputs, drive[10:16], strict=True)
+    ]
+    assert [o.map_fix for o in outputs[:3]] == [False, False, True], [o.reason for o in outputs]
+    assert "re-anchored on the map" in outputs[2].reason and core.reanchored == 1
+    assert min(errors[:2]) > 0.7 and max(errors[2:]) < 0.15, errors
+    assert all(o.state is TrackingState.TRACKING for o in outputs)
+
+
 def test_a_kidnap_is_lost_then_relocalized(world):
     feature_map, drive, elsewhere = world
     core = FusionCore(feature_map, FusionConfig(lost_after_failures=3))

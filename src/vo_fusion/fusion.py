@@ -50,6 +50,8 @@ TRACKING_REFINE = RefineConfig(max_features=1000)
 # inliers to a wrong prior, which 15-25 would have confirmed.
 RELOCALIZE_REFINE = RefineConfig(max_features=2000, min_inliers=30)
 
+REANCHORED = "re-anchored on the map"  # a fix's reason when it put a drifted filter back
+
 # FusionConfig fields that may be 0
 ZERO_ALLOWED = ("map_fix_period_s", "sun_min_interval_s", "lost_kept_fraction")
 
@@ -80,6 +82,11 @@ class FusionConfig:
     # errors are correlated and the filter must not average them down below the map's own error.
     map_fix_floor_m: float = 0.05
     map_fix_floor_deg: float = 0.2
+    # Map fixes in a row, each good on its own but refused for disagreeing with the filter, after
+    # which the filter is taken to have drifted (odometry off scale, over-confident) and is put
+    # back on the map's latest fix. Seen: odometry at 0.8 of the true speed carried the pose 1.4 m
+    # off in 4 s while every map fix (100+ inliers) was refused as 9-25 sigma from it.
+    reanchor_after_disagreements: int = 3
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -168,6 +175,8 @@ class FusionCore:
         self.T_odom_cam: Transform | None = None
         self.odom_covariance = np.zeros((6, 6))
         self.failures = 0
+        self.disagreements = 0  # map fixes refused in a row for disagreeing with the filter
+        self.reanchored = 0
         self.last_stamp = -np.inf
         self.last_map_fix = -np.inf
         self.last_request = -np.inf
@@ -213,7 +222,7 @@ class FusionCore:
         self.odom_covariance = np.zeros((6, 6))
         self.odometry.clear()
         self.filter = PoseFilter(self.filter.config)
-        self.failures = 0
+        self.failures = self.disagreements = 0
         self.last_stamp = self.last_map_fix = self.last_request = self.last_sun_update = -np.inf
 
     # --- one image ----------------------------------------------------------------------------
@@ -334,17 +343,49 @@ class FusionCore:
             self.map,
             self.refine_config,
         )
-        if not result.accepted or result.T_wc is None or result.covariance is None:
+        if result.T_wc is None or result.covariance is None:
+            return result
+        if result.only_disagrees:
+            return self._disagreed(result, image, camera, stamp)
+        if not result.accepted:
             return result
         update = self.filter.update_pose(result.T_wc, result.covariance + self._fix_floor, stamp)
         if not update.accepted:
-            return replace(result, accepted=False, reason=f"gated: {update.reason}")
+            refused = replace(result, accepted=False, reason=f"gated: {update.reason}")
+            return self._disagreed(refused, image, camera, stamp)
+        self.disagreements = 0
         self.last_map_fix = stamp
         if not step.ok or step.metres_since_seed >= self.config.reseed_after_m:
             self.odometry.reset(
                 OdometrySeed.from_refinement(result, self.filter.pose), camera, image
             )
         return result
+
+    def _disagreed(
+        self,
+        result: RefinementResult,
+        image: NDArray[np.uint8],
+        camera: PinholeCamera,
+        stamp: float,
+    ) -> RefinementResult:
+        """A good map fix the filter refused; enough of them in a row put the filter back on the
+        map (its state is what drifted), as a relocalization from the fix would."""
+        self.disagreements += 1
+        if self.disagreements < self.config.reanchor_after_disagreements:
+            return result
+        assert result.T_wc is not None and result.covariance is not None
+        self.filter.reset(result.T_wc, result.covariance + self._fix_floor, stamp)
+        self.odometry.reset(OdometrySeed.from_refinement(result, result.T_wc), camera, image)
+        self.disagreements = 0
+        self.reanchored += 1
+        self.last_map_fix = stamp
+        reason = f"{REANCHORED} ({result.reason})"
+        logger.info(
+            "map fixes disagreed with the filter %s times in a row: %s",
+            self.config.reanchor_after_disagreements,
+            reason,
+        )
+        return replace(result, accepted=True, reason=reason)
 
     def _remember_odom(self, stamp: float, T_odom_cam: Transform) -> None:
         self.recent_odom[stamp] = T_odom_cam
@@ -414,6 +455,6 @@ def _tracked_reason(lost: str, step: OdometryStep, fix: RefinementResult | None)
     reasons = [f"lost: {lost}"] if lost else []
     if not step.ok:
         reasons.append(f"odometry: {step.reason}")
-    if fix is not None and not fix.accepted:
+    if fix is not None and (not fix.accepted or fix.reason.startswith(REANCHORED)):
         reasons.append(f"map: {fix.reason}")
     return "; ".join(reasons) or "tracking"

@@ -441,6 +441,7 @@ class VoFusionNode(PolicyNode):
             "frames_received": self.stats["received"],
             "last_frame_ms": f"{self.frame_ms:.1f}",
             "map_points": len(self.core.map),
+            "reanchored": self.core.reanchored,
             **{f"sun_{k}": v for k, v in self.core.sun_counts.items()},
             "frames_dropped": self.drops.total,
             **{f"dropped_{k}": v for k, v in self.drops.counts.items()},

@@ -9,10 +9,11 @@ explain clearly more matches (far points fit two poses a metre or more apart). P
 distortion model, whatever the camera's. `pose_and_covariance`: the covariance from the
 reprojection Jacobian, Σ = σ² (JᵀJ)⁻¹ with σ² the inliers' residual variance, widened by the map
 points' own uncertainty (`pnp_covariance`), converted to the ROS convention
-(`ros_covariance_from_pnp`). The acceptance checks: `acceptance_problems` for a map fix of a
-prior (too few inliers, too low an inlier ratio, a large median reprojection error, a large
-covariance, disagreement with the prior); `agreement_problem` and `step_problem` for the
-odometry's next pose (too few of the last image's points agree with it, an implausible step).
+(`ros_covariance_from_pnp`). The acceptance checks of a map fix of a prior: `quality_problems`
+(too few inliers, too low an inlier ratio, a large median reprojection error, a large
+covariance) and `prior_problem` (disagreement with the prior); `agreement_problem` and
+`step_problem` for the odometry's next pose (too few of the last image's points agree with it,
+an implausible step).
 
 Covariance convention (ROS PoseWithCovariance of T_wc, the camera in `map`): (x, y, z) is the
 camera centre c = -R_cwᵀ t_cw; (rx, ry, rz) is the rotation vector δθ of a perturbation about
@@ -241,7 +242,7 @@ def ros_covariance_from_pnp(
 
 # --- acceptance -----------------------------------------------------------------------------------
 class AcceptanceLimits(Protocol):
-    """The thresholds `acceptance_problems` reads (`refine.RefineConfig` has them)."""
+    """The thresholds `quality_problems` and `prior_problem` read (`refine.RefineConfig` has them)."""
 
     @property
     def min_inliers(self) -> int: ...
@@ -257,18 +258,15 @@ class AcceptanceLimits(Protocol):
     def max_prior_mahalanobis(self) -> float: ...
 
 
-def acceptance_problems(
+def quality_problems(
     inliers: int,
     matches: int,
     median_px: float,
-    T_wc: Transform,
     covariance: NDArray[np.float64],
-    prior_T_wc: Transform,
-    prior_covariance: NDArray[np.float64],
     limits: AcceptanceLimits,
 ) -> list[str]:
-    """What keeps a PnP pose (with its ROS covariance) from being accepted as a map fix of a prior
-    pose (empty: accept)."""
+    """What makes a PnP pose a poor measurement whatever the prior: too few inliers, too low a
+    share of the matches, a large reprojection error, a large covariance."""
     problems = []
     if inliers < limits.min_inliers:
         problems.append(f"{inliers} inliers < {limits.min_inliers}")
@@ -284,13 +282,24 @@ def acceptance_problems(
         problems.append(f"position std {position_std:.2f} m > {limits.max_position_std_m}")
     if not rotation_std <= limits.max_rotation_std_deg:
         problems.append(f"rotation std {rotation_std:.2f} deg > {limits.max_rotation_std_deg}")
-    distance = pose_mahalanobis(T_wc, covariance, prior_T_wc, prior_covariance)
-    if not distance <= limits.max_prior_mahalanobis:
-        problems.append(
-            f"{distance:.1f} sigma from the prior pose > {limits.max_prior_mahalanobis} "
-            "(a wrong match set, or a prior covariance that is too small)"
-        )
     return problems
+
+
+def prior_problem(
+    T_wc: Transform,
+    covariance: NDArray[np.float64],
+    prior_T_wc: Transform,
+    prior_covariance: NDArray[np.float64],
+    limits: AcceptanceLimits,
+) -> str:
+    """Why the PnP pose disagrees with the prior ('' when it agrees)."""
+    distance = pose_mahalanobis(T_wc, covariance, prior_T_wc, prior_covariance)
+    if distance <= limits.max_prior_mahalanobis:
+        return ""
+    return (
+        f"{distance:.1f} sigma from the prior pose > {limits.max_prior_mahalanobis} "
+        "(a wrong match set, or a prior covariance that is too small)"
+    )
 
 
 def agreement_problem(

@@ -33,8 +33,9 @@ from vo_fusion.features import (
 )
 from vo_fusion.pnp import (
     PnpSolution,
-    acceptance_problems,
     pose_and_covariance,
+    prior_problem,
+    quality_problems,
     solve_pnp,
     undistorted_pixels,
 )
@@ -95,6 +96,9 @@ class RefinementResult:
     features: ImageFeatures | None = None
     inlier_features: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     inlier_points_world: NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 3)))
+    # A good measurement on its own (inliers, reprojection, covariance) refused only for being
+    # far from the prior: the prior may be what is wrong (a filter that drifted).
+    only_disagrees: bool = False
 
 
 @dataclass(frozen=True)
@@ -172,18 +176,12 @@ def _judged(
     config: RefineConfig,
     started: float,
 ) -> RefinementResult:
-    """The PnP pose, accepted or not (`pnp.acceptance_problems` says why)."""
+    """The PnP pose, accepted or not (`pnp.quality_problems` and `prior_problem` say why)."""
     median = float(np.median(solution.residuals_px))
-    problems = acceptance_problems(
-        len(solution.inliers),
-        len(matched),
-        median,
-        T_wc,
-        covariance,
-        prior_T_wc,
-        prior_covariance,
-        config,
-    )
+    problems = quality_problems(len(solution.inliers), len(matched), median, covariance, config)
+    disagreement = prior_problem(T_wc, covariance, prior_T_wc, prior_covariance, config)
+    if disagreement:
+        problems.append(disagreement)
     elapsed = (time.perf_counter() - started) * 1e3
     return RefinementResult(
         T_wc=T_wc,
@@ -198,6 +196,7 @@ def _judged(
         features=matched.features,
         inlier_features=matched.feature_indices[solution.inliers],
         inlier_points_world=matched.object_points[solution.inliers],
+        only_disagrees=problems == [disagreement] and bool(disagreement),
     )
 
 

@@ -268,8 +268,10 @@ def evaluate_fusion(
 ) -> dict[str, Any]:
     if drift_runs < 1:
         raise VoFusionError(f"drift_runs must be at least 1, got {drift_runs}")
-    records = replay(frames, FusionCore(feature_map, config), prior_source, sun_source, ephemeris)
+    core = FusionCore(feature_map, config)
+    records = replay(frames, core, prior_source, sun_source, ephemeris)
     figures = {"prior_source": prior_name, **fusion_figures(records)}
+    figures["reanchored"] = core.reanchored  # times the map put a drifted filter back
     if scored_prior is not None:
         prior_errors = []
         for frame, record in zip(frames, records, strict=True):
