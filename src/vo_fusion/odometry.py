@@ -314,15 +314,11 @@ class VisualOdometry:
             )
             return _Measurement(why, len(with_point) / had)
         points = tracks.points[with_point]
-        assert self.last_T_wc is not None
-        delta = self.last_delta
-        expected = self.last_T_wc @ delta if delta is not None else self.last_T_wc
         solution, failure = solve_pnp(
             points,
             undistorted_pixels(camera, tracks.pixels[with_point]),
             camera.K,
             config.ransac_threshold_px,
-            guess_T_wc=expected,
         )
         if solution is None:
             return _Measurement(failure, len(with_point) / had)
@@ -336,6 +332,7 @@ class VisualOdometry:
             T_wc, covariance = pose_and_covariance(solution, points, camera.K)
         except GeometryError as error:
             return _Measurement(f"degenerate geometry ({error})", kept_fraction)
+        assert self.last_T_wc is not None
         delta = self.last_T_wc.inverse() @ T_wc
         problem = step_problem(delta, config.max_step_m, config.max_step_deg)
         if problem:

@@ -2,9 +2,9 @@
 and visual odometry (`odometry`) alike.
 
 `solve_pnp`: robust PnP with USAC MAGSAC++ (never plain RANSAC) → Levenberg-Marquardt on the
-inliers, twice (inliers re-chosen after the first pass); given the pose the caller expects (the
-fusion's filter, the odometry's motion model), the same from it, kept where RANSAC's pose does not
-explain clearly more matches (far points fit two poses a metre or more apart). PnP works on ideal pixels
+inliers, twice (inliers re-chosen after the first pass); given the pose the caller expects (a map
+fix: the fusion's filter), the same from it, kept where RANSAC's pose does not explain clearly
+more matches (far points fit two poses a metre or more apart). PnP works on ideal pixels
 (`undistorted_pixels`): the lens distortion is removed first, so PnP and its Jacobian need no
 distortion model, whatever the camera's. `pose_and_covariance`: the covariance from the
 reprojection Jacobian, Σ = σ² (JᵀJ)⁻¹ with σ² the inliers' residual variance, widened by the map
@@ -65,7 +65,9 @@ def undistorted_pixels(camera: PinholeCamera, pixels: ArrayLike) -> NDArray[np.f
 # --- the pose ---------------------------------------------------------------------------------
 # A pose near the caller's expectation keeps the answer when it explains at least this share of
 # the inliers RANSAC's pose does: points far off (a street's end 40-50 m away) leave two poses
-# 1-2 m apart that both fit nearly every match, and only the motion model tells them apart.
+# 1-2 m apart that both fit nearly every match, and only the expectation tells them apart (a map
+# fix expects the filter's pose, centimetres off). The odometry does not use it: from its motion
+# model it lost KITTI b's track or doubled its error there.
 GUESS_INLIER_SHARE = 0.9
 
 
@@ -77,10 +79,11 @@ def solve_pnp(
     confidence: float = 0.9999,
     max_iterations: int = 5000,
     guess_T_wc: Transform | None = None,
+    guess_share: float = GUESS_INLIER_SHARE,
 ) -> tuple[PnpSolution | None, str]:
     """MAGSAC++ PnP, then LM on the inliers, inliers re-chosen, LM again. With `guess_T_wc` (where
     the caller expects the camera: the motion model, the filter), the same LM from it too, and
-    its pose kept unless RANSAC's explains clearly more matches (GUESS_INLIER_SHARE).
+    its pose kept where it explains `guess_share` of the matches RANSAC's does.
     (solution, '') or (None, why)."""
     try:
         ok, rvec_guess, tvec_guess, inliers = cv2.solvePnPRansac(
@@ -107,7 +110,7 @@ def solve_pnp(
         if guess_T_wc is not None:
             near = _from_guess(object_points, image_points, K, threshold_px, guess_T_wc)
             if near is not None and (
-                found is None or len(near.inliers) >= GUESS_INLIER_SHARE * len(found.inliers)
+                found is None or len(near.inliers) >= guess_share * len(found.inliers)
             ):
                 found = near
     except cv2.error as error:
