@@ -282,7 +282,7 @@ class FusionCore:
             self.T_odom_cam = result.T_wc  # odom starts where the map first puts the robot
         self._remember_odom(stamp, self.T_odom_cam)
         self.state = TrackingState.TRACKING
-        self.failures = 0
+        self.failures = self.disagreements = 0
         self.last_map_fix = stamp
         return "relocalized: prior confirmed by the map", FrameCounts(
             map_inliers=result.inliers, map_fix=True
