@@ -79,11 +79,10 @@ def solve_pnp(
     confidence: float = 0.9999,
     max_iterations: int = 5000,
     guess_T_wc: Transform | None = None,
-    guess_share: float = GUESS_INLIER_SHARE,
 ) -> tuple[PnpSolution | None, str]:
     """MAGSAC++ PnP, then LM on the inliers, inliers re-chosen, LM again. With `guess_T_wc` (where
     the caller expects the camera: the motion model, the filter), the same LM from it too, and
-    its pose kept where it explains `guess_share` of the matches RANSAC's does.
+    its pose kept where it explains GUESS_INLIER_SHARE of the matches RANSAC's does.
     (solution, '') or (None, why)."""
     try:
         ok, rvec_guess, tvec_guess, inliers = cv2.solvePnPRansac(
@@ -110,7 +109,7 @@ def solve_pnp(
         if guess_T_wc is not None:
             near = _from_guess(object_points, image_points, K, threshold_px, guess_T_wc)
             if near is not None and (
-                found is None or len(near.inliers) >= guess_share * len(found.inliers)
+                found is None or len(near.inliers) >= GUESS_INLIER_SHARE * len(found.inliers)
             ):
                 found = near
     except cv2.error as error:
