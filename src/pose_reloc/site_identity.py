@@ -23,6 +23,12 @@ class SiteMismatchError(PoseRelocError):
     """A map, model or index made for one site, used where another is expected."""
 
 
+def recorded_site(metadata: Any) -> str:
+    """The `site` a map's metadata, a model's or an index's info records; UNKNOWN where none."""
+    site = metadata.get("site") if isinstance(metadata, dict) else None
+    return str(site) if site else UNKNOWN
+
+
 def synthetic_site(scene: str, seed: int) -> str:
     return f"synthetic:{scene}:{seed}"
 

@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from pose_reloc.camera import PinholeCamera
 from pose_reloc.geometry import Transform
+from pose_reloc.site_identity import recorded_site
 from vo_fusion.errors import VoFusionError
 from vo_fusion.features import DESCRIPTOR_DTYPES, DESCRIPTOR_TYPES
 
@@ -148,7 +149,7 @@ class FeatureMap:
     @property
     def site(self) -> str:
         """The site it was made for (pose_reloc.site_identity); "" where it does not say."""
-        return str(self.metadata.get("site") or "")
+        return recorded_site(self.metadata)
 
     def save(self, path: str | Path, with_observations: bool = True) -> Path:
         """Write the map to `path` (one compressed .npz archive, replaced atomically). Directions,
@@ -232,4 +233,4 @@ def read_map_site(path: str | Path) -> str:
             metadata = json.loads(str(stored["metadata_json"]))
     except (OSError, ValueError, KeyError, zipfile.BadZipFile):
         return ""
-    return str(metadata.get("site") or "") if isinstance(metadata, dict) else ""
+    return recorded_site(metadata)

@@ -16,7 +16,7 @@ from pose_reloc.errors import PoseRelocError
 from pose_reloc.geometry import Transform, pose_covariance_from_samples
 from pose_reloc.mc_model import McSampleModel
 from pose_reloc.onnx_session import DEFAULT_PROVIDERS
-from pose_reloc.site_identity import UNKNOWN as UNKNOWN_SITE
+from pose_reloc.site_identity import recorded_site
 
 POSITION_OUTPUT, ORIENTATION_OUTPUT = "position", "orientation"
 
@@ -60,7 +60,7 @@ class PoseNetLocalizer(McSampleModel):
             threads,
         )
         self.floors = (floor_position_m, np.radians(floor_rotation_deg))
-        self.site = str(self.extra.get("site") or UNKNOWN_SITE)  # site_identity
+        self.site = recorded_site(self.extra)
         scale = self.extra.get("covariance_scale") or {}
         self.covariance_scale = covariance_scaling(
             float(scale.get("position", 1.0)), float(scale.get("rotation", 1.0))

@@ -32,7 +32,7 @@ from pose_reloc.datasets.record import Frame
 from pose_reloc.errors import ModelLoadError, PoseRelocError
 from pose_reloc.geometry import Transform
 from pose_reloc.posenet.localizer import PoseEstimate, covariance_scaling
-from pose_reloc.site_identity import UNKNOWN as UNKNOWN_SITE
+from pose_reloc.site_identity import recorded_site
 
 FORMAT = "pose_reloc.retrieval_index/1"
 FLOOR_POSITION_M, FLOOR_ROTATION_DEG = 1.0, 2.0
@@ -173,7 +173,7 @@ class RetrievalLocalizer:
         else:
             self.path = Path(index)
             self.index = RetrievalIndex.load(self.path)
-        self.site = str(self.index.info.get("site") or UNKNOWN_SITE)  # site_identity
+        self.site = recorded_site(self.index.info)
         self.descriptors = self.index.descriptors.astype(np.float32)
         self.rotations = Rotation.from_quat(self.index.quaternions)
         self.top_k = min(top_k, len(self.descriptors))
