@@ -53,7 +53,8 @@ constraints:
 	rm -rf /tmp/pose_reloc_constraints_venv && python3 -m venv /tmp/pose_reloc_constraints_venv
 	grep -Ev '$(ROS_PINS)' requirements/constraints.txt >/tmp/pose_reloc_constraints_venv/shared.txt
 	/tmp/pose_reloc_constraints_venv/bin/pip install -q -r requirements/ros-$(DISTRO).txt \
-	  -r requirements/runtime.txt -r requirements/dev.txt -r requirements/train.txt \
+	  -r requirements/runtime.txt -r requirements/mapping.txt -r requirements/dev.txt \
+	  -r requirements/train.txt \
 	  -r requirements/ros-tooling.txt \
 	  $(if $(filter-out kilted,$(DISTRO)),-c /tmp/pose_reloc_constraints_venv/shared.txt)
 	{ echo "# Exact versions of everything make setup installs: written by make constraints"; \

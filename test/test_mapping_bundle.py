@@ -9,6 +9,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from pose_reloc.geometry import Transform
+from vo_fusion.mapping import bundle
 from vo_fusion.mapping.bundle import OdometryErrors, PoseFactors, bundle_adjust
 from vo_fusion.window_adjustment import WindowObservations
 
@@ -292,3 +293,21 @@ def test_a_stated_yaw_noise_weighs_the_turn_about_up_and_leaves_the_tilt_to_its_
     assert np.linalg.norm(unstated.rotation_in_sigmas(yaw_error)) == pytest.approx(0.2)
     with pytest.raises(Exception, match="up axis"):
         PoseFactors.between([(0, 1)], [step], [0.01], [0.01], sigma_yaw_rad=[0.001])
+
+
+def test_either_sparse_solver_gives_the_same_adjustment(monkeypatch):
+    """CHOLMOD (cholespy, the `mapping` extra) where installed, SuperLU where not: the same
+    poses either way."""
+    pytest.importorskip("cholespy", reason="cholespy (the mapping extra) is not installed")
+    rng = np.random.default_rng(8)
+    truth = _u_turn_drive()
+    points, observations = _scene(truth, rng)
+    start = _perturbed(truth, rng)
+    start_points = points + rng.normal(0, 0.2, points.shape)
+    by_cholmod = bundle_adjust(K, start, start_points, observations, _odometry(truth))
+    monkeypatch.setattr(bundle, "CholeskySolverD", None)
+    by_superlu = bundle_adjust(K, start, start_points, observations, _odometry(truth))
+    assert by_cholmod.iterations == by_superlu.iterations
+    for a, b in zip(by_cholmod.poses, by_superlu.poses, strict=True):
+        assert a.translation == pytest.approx(b.translation, abs=1e-6)
+    assert np.max(np.abs(by_cholmod.points - by_superlu.points)) < 1e-5

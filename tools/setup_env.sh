@@ -39,7 +39,7 @@ wants_ros2_tooling() {
 }
 
 inputs_hash() {
-  { cat "$REQ"/{runtime,dev,train,ros-tooling,"ros-$DISTRO"}.txt "$CONSTRAINTS" "$ROOT/pyproject.toml" "$0"
+  { cat "$REQ"/{runtime,mapping,dev,train,ros-tooling,"ros-$DISTRO"}.txt "$CONSTRAINTS" "$ROOT/pyproject.toml" "$0"
     echo "$DISTRO"; if wants_ros2_tooling; then echo tooling; fi; } \
     | sha256sum | cut -c1-16
 }
@@ -61,7 +61,7 @@ wheels on PyPI are built for CPython 3.11 only: run with PYTHON=python3.11, or s
 
 install_python_packages() {
   local pip=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
-  local sets=(-r "$REQ/runtime.txt" -r "$REQ/dev.txt" -r "$REQ/train.txt")
+  local sets=(-r "$REQ/runtime.txt" -r "$REQ/mapping.txt" -r "$REQ/dev.txt" -r "$REQ/train.txt")
   ros_is_sourced || sets+=(-r "$REQ/ros-$DISTRO.txt")
   say "installing Python packages (pinned by requirements/$(basename "$CONSTRAINTS"))"
   "${pip[@]}" -c "$CONSTRAINTS" "${sets[@]}"
