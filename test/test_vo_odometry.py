@@ -158,3 +158,22 @@ def test_config_is_checked():
         OdometryConfig(corner_quality=1.5)
     with pytest.raises(VoFusionError, match="flow_window_px"):
         OdometryConfig(flow_window_px=3)
+
+
+def test_a_reseed_while_driving_carries_the_motion_model_over(drive):
+    """A map fix reseeds the odometry mid-drive: with the last increment carried over, the pose
+    it expects for the next image is the next frame's (far points fit two poses a metre apart;
+    the motion model tells them apart); a fresh start expects nothing."""
+    frames, out, _ = drive
+    odometry = started(frames, out)
+    for frame in frames[1:6]:
+        assert odometry.track(frame.camera, frame.image()).ok
+    motion = odometry.last_delta
+    seed = OdometrySeed(frames[5].T_wc, np.zeros((0, 2)), np.zeros((0, 3)))
+    odometry.reset(seed, frames[5].camera, frames[5].image(), motion)
+    expected = odometry._motion_model_pose()
+    assert expected is not None
+    assert translation_error_m(expected, frames[6].T_wc) < 0.02
+    assert translation_error_m(frames[5].T_wc, frames[6].T_wc) > 0.05  # it did move
+    odometry.reset(seed, frames[5].camera, frames[5].image())
+    assert odometry._motion_model_pose() is None

@@ -77,7 +77,8 @@ def test_pnp_covariance_matches_the_spread_under_pixel_noise():
 def test_where_two_poses_explain_the_matches_about_equally_the_expected_one_is_kept():
     """Matches of which 52 % fit pose A and 48 % a pose B 1.5 m away (what far points allow):
     RANSAC alone takes A; an expectation near B keeps B, since A explains hardly more; one near
-    A, or a B that explains clearly less, keeps A."""
+    A, or a B that explains clearly less, keeps A; so does one that RANSAC's pose lies within
+    `guess_beyond_m` of (the odometry asks only when its motion model was jumped away from)."""
     from vo_fusion.pnp import solve_pnp
 
     rng = np.random.default_rng(3)
@@ -91,11 +92,11 @@ def test_where_two_poses_explain_the_matches_about_equally_the_expected_one_is_k
         rays = np.c_[(pixels - K[:2, 2]) / K[0, 0], np.ones(count)] * depths[:, None]
         return T_wc.apply(rays), pixels + rng.normal(0, 0.3, (count, 2))
 
-    def solved(share_b, guess):
+    def solved(share_b, guess, beyond_m=0.0):
         points_a, pixels_a = matches_of(A, round(100 * (1 - share_b)))
         points_b, pixels_b = matches_of(B, round(100 * share_b))
         points, pixels = np.vstack([points_a, points_b]), np.vstack([pixels_a, pixels_b])
-        solution, why = solve_pnp(points, pixels, K, 2.0, guess_T_wc=guess)
+        solution, why = solve_pnp(points, pixels, K, 2.0, guess_T_wc=guess, guess_beyond_m=beyond_m)
         assert solution is not None, why
         T_cw = Transform(Rotation.from_rotvec(solution.rvec), solution.tvec)
         return T_cw.inverse().translation
@@ -105,3 +106,5 @@ def test_where_two_poses_explain_the_matches_about_equally_the_expected_one_is_k
     np.testing.assert_allclose(solved(0.48, near_b), B.translation, atol=0.05)
     np.testing.assert_allclose(solved(0.48, A), A.translation, atol=0.05)
     np.testing.assert_allclose(solved(0.35, near_b), A.translation, atol=0.05)
+    np.testing.assert_allclose(solved(0.48, near_b, beyond_m=0.5), B.translation, atol=0.05)
+    np.testing.assert_allclose(solved(0.48, near_b, beyond_m=2.0), A.translation, atol=0.05)

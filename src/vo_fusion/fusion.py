@@ -356,8 +356,11 @@ class FusionCore:
         self.disagreements = 0
         self.last_map_fix = stamp
         if not step.ok or step.metres_since_seed >= self.config.reseed_after_m:
+            # the drive goes on: the motion model carries over (far points fit two poses, and
+            # only the motion model tells the first step after the seed which)
+            motion = self.odometry.last_delta if step.ok else None
             self.odometry.reset(
-                OdometrySeed.from_refinement(result, self.filter.pose), camera, image
+                OdometrySeed.from_refinement(result, self.filter.pose), camera, image, motion
             )
         return result
 

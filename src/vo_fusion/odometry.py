@@ -81,6 +81,10 @@ class OdometryConfig:
     max_triangulation_px: float = 2.0  # reprojection error of a new point, both views
     max_step_m: float = 3.0  # a step larger than this between two frames is refused
     max_step_deg: float = 30.0
+    # RANSAC's camera farther than this from where the motion model puts it: the pose refined
+    # from the motion model's is tried too (far points fit two poses a metre or more apart;
+    # `pnp.GUESS_INLIER_SHARE`)
+    motion_model_jump_m: float = 0.5
     scale_drift_per_m: float = 0.02  # relative scale std added per metre since the seed
     keyframe_every: int = 5  # tracked frames between keyframes of the adjusted window
     window_keyframes: int = 6  # keyframes adjusted together (fewer than 3: no adjustment)
@@ -234,12 +238,19 @@ class VisualOdometry:
         )
 
     def reset(
-        self, seed: OdometrySeed, camera: PinholeCamera, image_rgb: NDArray[np.uint8]
+        self,
+        seed: OdometrySeed,
+        camera: PinholeCamera,
+        image_rgb: NDArray[np.uint8],
+        motion: Transform | None = None,
     ) -> None:
-        """Start (or restart) from a seed seen in this image, e.g. `OdometrySeed.from_refinement`."""
+        """Start (or restart) from a seed seen in this image, e.g. `OdometrySeed.from_refinement`;
+        `motion`, the last frame-to-frame increment where the drive goes on (a reseed from a map
+        fix while tracking): the motion model then holds from the first image after the seed."""
         self.clear()
         self.grey = grey_image(image_rgb)
         self.last_T_wc = seed.T_wc
+        self.last_delta = motion
         self.born_poses[0] = seed.T_wc
         pixels = np.asarray(seed.pixels, np.float64).reshape(-1, 2)
         self.tracks = Tracks(
@@ -290,13 +301,20 @@ class VisualOdometry:
         had = max(int(tracks.has_point.sum()), 1)
         return _Followed(moved, np.flatnonzero(moved.has_point), had, len(followed))
 
+    def _motion_model_pose(self) -> Transform | None:
+        """The camera pose the motion model (the last increment, repeated) predicts; None
+        before the second tracked image."""
+        if self.last_delta is None or self.last_T_wc is None:
+            return None
+        return self.last_T_wc @ self.last_delta
+
     def _predicted_pixels(self, camera: PinholeCamera) -> NDArray[np.float32]:
         """Where the tracks should be in the next image: their points projected from the pose
-        the motion model (the last increment, repeated) predicts; unmoved without a point."""
+        the motion model predicts; unmoved without a point."""
         tracks = self.tracks
         guess = tracks.pixels.copy()
-        if self.last_delta is not None and self.last_T_wc is not None:
-            predicted = self.last_T_wc @ self.last_delta
+        predicted = self._motion_model_pose()
+        if predicted is not None:
             with_point = tracks.has_point
             projected, inside = camera.project(predicted.inverse().apply(tracks.points[with_point]))
             guess[np.flatnonzero(with_point)[inside]] = projected[inside]
@@ -319,6 +337,8 @@ class VisualOdometry:
             undistorted_pixels(camera, tracks.pixels[with_point]),
             camera.K,
             config.ransac_threshold_px,
+            guess_T_wc=self._motion_model_pose(),
+            guess_beyond_m=config.motion_model_jump_m,
         )
         if solution is None:
             return _Measurement(failure, len(with_point) / had)

@@ -66,8 +66,9 @@ def undistorted_pixels(camera: PinholeCamera, pixels: ArrayLike) -> NDArray[np.f
 # A pose near the caller's expectation keeps the answer when it explains at least this share of
 # the inliers RANSAC's pose does: points far off (a street's end 40-50 m away) leave two poses
 # 1-2 m apart that both fit nearly every match, and only the expectation tells them apart (a map
-# fix expects the filter's pose, centimetres off). The odometry does not use it: from its motion
-# model it lost KITTI b's track or doubled its error there.
+# fix expects the filter's pose, centimetres off). The odometry asks only when RANSAC's camera
+# jumped away from its motion model's (`guess_beyond_m`): consulted at every frame, the motion
+# model's pose lost KITTI b's track or doubled its error there.
 GUESS_INLIER_SHARE = 0.9
 
 
@@ -79,11 +80,12 @@ def solve_pnp(
     confidence: float = 0.9999,
     max_iterations: int = 5000,
     guess_T_wc: Transform | None = None,
+    guess_beyond_m: float = 0.0,
 ) -> tuple[PnpSolution | None, str]:
     """MAGSAC++ PnP, then LM on the inliers, inliers re-chosen, LM again. With `guess_T_wc` (where
-    the caller expects the camera: the motion model, the filter), the same LM from it too, and
-    its pose kept where it explains GUESS_INLIER_SHARE of the matches RANSAC's does.
-    (solution, '') or (None, why)."""
+    the caller expects the camera: the motion model, the filter), where RANSAC's camera is more
+    than `guess_beyond_m` from it, the same LM from the guess too, and its pose kept where it
+    explains GUESS_INLIER_SHARE of the matches RANSAC's does. (solution, '') or (None, why)."""
     try:
         ok, rvec_guess, tvec_guess, inliers = cv2.solvePnPRansac(
             object_points,
@@ -106,7 +108,7 @@ def solve_pnp(
             np.asarray(tvec_guess, np.float64),
             np.asarray(inliers, dtype=np.int64).reshape(-1),
         )
-        if guess_T_wc is not None:
+        if guess_T_wc is not None and _farther(found, guess_T_wc, guess_beyond_m):
             near = _from_guess(object_points, image_points, K, threshold_px, guess_T_wc)
             if near is not None and (
                 found is None or len(near.inliers) >= GUESS_INLIER_SHARE * len(found.inliers)
@@ -117,6 +119,15 @@ def solve_pnp(
     if found is None:
         return None, "fewer than 6 inliers left after refinement"
     return found, ""
+
+
+def _farther(found: PnpSolution | None, guess_T_wc: Transform, distance_m: float) -> bool:
+    """Whether `found` (None counts as far) has its camera more than `distance_m` from the
+    guess's."""
+    if found is None:
+        return True
+    centre = -Rotation.from_rotvec(found.rvec).inv().apply(found.tvec)
+    return bool(np.linalg.norm(centre - guess_T_wc.translation) > distance_m)
 
 
 def _from_guess(
