@@ -3,8 +3,9 @@ and visual odometry (`odometry`) alike.
 
 `solve_pnp`: robust PnP with USAC MAGSAC++ (never plain RANSAC) → Levenberg-Marquardt on the
 inliers, twice (inliers re-chosen after the first pass); given the pose the caller expects (a map
-fix: the fusion's filter), the same from it, kept where RANSAC's pose does not explain clearly
-more matches (far points fit two poses a metre or more apart). PnP works on ideal pixels
+fix: the fusion's filter; the odometry: its motion model, where RANSAC's camera jumped from it),
+the same from it, kept where RANSAC's pose does not explain clearly more matches (far points fit
+two poses a metre or more apart). PnP works on ideal pixels
 (`undistorted_pixels`): the lens distortion is removed first, so PnP and its Jacobian need no
 distortion model, whatever the camera's. `pose_and_covariance`: the covariance from the
 reprojection Jacobian, Σ = σ² (JᵀJ)⁻¹ with σ² the inliers' residual variance, widened by the map
