@@ -52,6 +52,11 @@ class PnpSolution:
     inliers: NDArray[np.int64]  # indices into the matches
     residuals_px: NDArray[np.float64]  # of the inliers
 
+    @property
+    def T_wc(self) -> Transform:
+        """The camera's pose (OpenCV's rvec, tvec are T_cw's)."""
+        return Transform(Rotation.from_rotvec(self.rvec), self.tvec).inverse()
+
 
 def undistorted_pixels(camera: PinholeCamera, pixels: ArrayLike) -> NDArray[np.float64]:
     """Image pixels (N, 2) with the lens distortion removed: where an ideal pinhole with the same
@@ -127,8 +132,7 @@ def _farther(found: PnpSolution | None, guess_T_wc: Transform, distance_m: float
     guess's."""
     if found is None:
         return True
-    centre = -Rotation.from_rotvec(found.rvec).inv().apply(found.tvec)
-    return bool(np.linalg.norm(centre - guess_T_wc.translation) > distance_m)
+    return bool(np.linalg.norm(found.T_wc.translation - guess_T_wc.translation) > distance_m)
 
 
 def _from_guess(

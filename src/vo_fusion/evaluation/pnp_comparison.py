@@ -170,8 +170,7 @@ def solve_opencv(problem: PnpProblem, config: RefineConfig) -> PnpOutcome:
     elapsed_ms = (time.perf_counter() - started) * 1e3
     if solution is None:
         return PnpOutcome(None, 0, elapsed_ms)
-    T_cw = Transform(Rotation.from_rotvec(solution.rvec), solution.tvec)
-    return PnpOutcome(T_cw.inverse(), len(solution.inliers), elapsed_ms)
+    return PnpOutcome(solution.T_wc, len(solution.inliers), elapsed_ms)
 
 
 def solve_pycolmap(

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
-from scipy.spatial.transform import Rotation
 
 from pose_reloc.geometry import Transform
 from vo_fusion.build_map import View
@@ -106,5 +105,4 @@ def _pose_against_points(
     solution, _ = solve_pnp(points, np.ascontiguousarray(pixels), K, search.threshold_px)
     if solution is None or len(solution.inliers) < search.min_inliers:
         return None
-    T_cw = Transform(Rotation.from_rotvec(solution.rvec), solution.tvec)
-    return T_cw.inverse(), len(solution.inliers)
+    return solution.T_wc, len(solution.inliers)
