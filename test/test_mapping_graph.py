@@ -10,8 +10,10 @@ from scipy.spatial.transform import Rotation
 from pose_reloc.geometry import Transform
 from vo_fusion.errors import VoFusionError
 from vo_fusion.mapping.keyframes import path_lengths, select_keyframes
-from vo_fusion.mapping.loops import LoopSearch, loop_candidates
+from vo_fusion.mapping.loops import LoopClosure, LoopSearch, loop_candidates
 from vo_fusion.mapping.pose_graph import Edge, PoseGraph
+from vo_fusion.mapping.site import MappingConfig, _close, _odometry_factors
+from vo_fusion.mapping.two_view import TwoView
 
 
 def _pose(x: float, y: float, yaw_deg: float) -> Transform:
@@ -130,3 +132,37 @@ def test_the_scale_puts_the_ground_points_the_camera_height_below_the_cameras():
     assert along_mount.scale == pytest.approx(1 / map_scale, rel=0.003)
     odometry = centres / map_scale * 1.02  # wheels 2 % long
     assert scale_from_odometry(centres, odometry).scale == pytest.approx(1.02 / map_scale)
+
+
+def _loop_from_last_to_first(
+    poses: list[Transform], T_ij: Transform, sigma_m: float, sigma_rad: float
+) -> LoopClosure:
+    i, j = len(poses) - 1, 0
+    pair = TwoView(i, j, np.zeros((0, 2), np.int64), np.zeros((0, 2), np.int32))
+    return LoopClosure(pair, T_ij, 40, sigma_m, sigma_rad)
+
+
+@pytest.mark.parametrize("sure", ["true", "wrong"])
+def test_the_loop_graph_follows_the_loop_its_pnp_was_surer_of(sure: str):
+    """Two loops close the same circuit, one true, one 1.5 m aside: the graph ends where the one
+    measured with the smaller PnP uncertainty says (the other measured on far points, say)."""
+    truth = _square()
+    drifted = _square(heading_drift_deg=0.05)
+    true_closure = truth[-1].inverse() @ truth[0]
+    wrong_closure = true_closure @ _pose(0.0, 1.5, 0.0)
+    sure_sigmas, unsure_sigmas = (0.001, np.radians(0.005)), (0.05, np.radians(0.5))
+    loops = [
+        _loop_from_last_to_first(
+            truth, true_closure, *(sure_sigmas if sure == "true" else unsure_sigmas)
+        ),
+        _loop_from_last_to_first(
+            truth, wrong_closure, *(unsure_sigmas if sure == "true" else sure_sigmas)
+        ),
+    ]
+    config = MappingConfig()
+    solved = _close(drifted, loops, _odometry_factors(drifted, config), config)
+    closure = solved[-1].inverse() @ solved[0]
+    followed = true_closure if sure == "true" else wrong_closure
+    other = wrong_closure if sure == "true" else true_closure
+    assert np.linalg.norm(closure.translation - followed.translation) < 0.3
+    assert np.linalg.norm(closure.translation - other.translation) > 1.2

@@ -1,7 +1,8 @@
 """Loop closures: keyframes far apart along the drive but near in place and heading by the
 adjusted poses, matched and verified by their epipolar geometry, then measured metrically by
 PnP of the newer keyframe's keypoints against the older one's triangulated points (so the
-closure carries its length, which a two-view essential matrix cannot)."""
+closure carries its length, which a two-view essential matrix cannot), with the PnP's own
+uncertainty: a loop measured on far points is metres less sure than one on near points."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
+from pose_reloc.errors import GeometryError
 from pose_reloc.geometry import Transform
 from vo_fusion.build_map import View
 from vo_fusion.mapping.adjustment import TriangulatedKeyframes
 from vo_fusion.mapping.two_view import TwoView, verify_pair
 from vo_fusion.parallel import thread_map
-from vo_fusion.pnp import solve_pnp
+from vo_fusion.pnp import pose_and_covariance, solve_pnp
 
 
 @dataclass(frozen=True)
@@ -35,11 +37,15 @@ class LoopSearch:
 
 @dataclass(frozen=True)
 class LoopClosure:
-    """Keyframe `j` (newer) seen from `i` (older): `T_ij`, j's camera in i's camera frame."""
+    """Keyframe `j` (newer) seen from `i` (older): `T_ij`, j's camera in i's camera frame, with
+    the PnP's standard deviations of j's centre and rotation, each the root mean square over
+    the three axes (of its covariance from the reprojection residuals alone)."""
 
     pair: TwoView
     T_ij: Transform
     pnp_inliers: int
+    sigma_translation_m: float
+    sigma_rotation_rad: float
 
 
 def loop_candidates(
@@ -79,10 +85,17 @@ def close_loops(
         pair = verify_pair(views[i], views[j], i, j, descriptor, min_inliers=search.min_inliers)
         if pair is None:
             return None
-        T_wc_j = _pose_against_points(views[j], keyframes, points_of[i], pair.matches, K, search)
-        if T_wc_j is None:
+        measured = _pose_against_points(views[j], keyframes, points_of[i], pair.matches, K, search)
+        if measured is None:
             return None
-        return LoopClosure(pair, keyframes.poses[i].inverse() @ T_wc_j[0], T_wc_j[1])
+        T_wc_j, covariance, inliers = measured
+        return LoopClosure(
+            pair,
+            keyframes.poses[i].inverse() @ T_wc_j,
+            inliers,
+            float(np.sqrt(np.trace(covariance[:3, :3]) / 3.0)),
+            float(np.sqrt(np.trace(covariance[3:, 3:]) / 3.0)),
+        )
 
     return [loop for loop in thread_map(closure, candidates) if loop is not None]
 
@@ -94,9 +107,11 @@ def _pose_against_points(
     matches: NDArray[np.int64],
     K: NDArray[np.float64],
     search: LoopSearch,
-) -> tuple[Transform, int] | None:
+) -> tuple[Transform, NDArray[np.float64], int] | None:
     """Where keyframe j's camera is by PnP of its keypoints against keyframe i's points
-    (`point_of`: i's keypoint -> point index)."""
+    (`point_of`: i's keypoint -> point index): T_wc, its 6x6 covariance (centre, rotation; the
+    traces taken are the same in i's frame) and the inliers, or None where too few agree or the
+    geometry leaves the pose undetermined."""
     rows = [(point_of[ki], kj) for ki, kj in matches.tolist() if ki in point_of]
     if len(rows) < search.min_inliers:
         return None
@@ -105,4 +120,8 @@ def _pose_against_points(
     solution, _ = solve_pnp(points, np.ascontiguousarray(pixels), K, search.threshold_px)
     if solution is None or len(solution.inliers) < search.min_inliers:
         return None
-    return solution.T_wc, len(solution.inliers)
+    try:
+        T_wc, covariance = pose_and_covariance(solution, points, K)
+    except GeometryError:
+        return None
+    return T_wc, covariance, len(solution.inliers)
