@@ -311,7 +311,7 @@ def _radians(degrees: float | None) -> float | None:
 # A loop's PnP covariance counts its pixels' noise, not the error of the points it was measured
 # on (triangulated within a window, metres uncertain in depth at 30-50 m), and loops along one
 # revisited street share those points, so their errors are not independent. On the survey the
-# PnP's sigma ranks the loops' true errors well (Spearman 0.82; 0.04 m median below a 5 cm
+# PnP's sigma ranks the loops' true errors well (Spearman 0.82; 0.04 m median below a 3 cm
 # sigma, 0.22 m over all) and inflated by 40 it gave the best graph of 1.5-100 (keyframe ATE
 # 0.61 m with every loop at 5 cm / 0.2 degrees -> 0.17 m), from which the final adjustment
 # needs 10 iterations, not 35.
