@@ -98,8 +98,7 @@ def test_where_two_poses_explain_the_matches_about_equally_the_expected_one_is_k
         points, pixels = np.vstack([points_a, points_b]), np.vstack([pixels_a, pixels_b])
         solution, why = solve_pnp(points, pixels, K, 2.0, guess_T_wc=guess, guess_beyond_m=beyond_m)
         assert solution is not None, why
-        T_cw = Transform(Rotation.from_rotvec(solution.rvec), solution.tvec)
-        return T_cw.inverse().translation
+        return solution.T_wc.translation
 
     near_b = Transform(B.rotation, B.translation + np.array([0.05, 0.0, -0.05]))
     np.testing.assert_allclose(solved(0.48, None), A.translation, atol=0.05)
