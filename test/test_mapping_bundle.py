@@ -4,6 +4,8 @@ way (a U-turn's 180°), and the odometry factors carry the scale where the image
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
@@ -311,3 +313,32 @@ def test_either_sparse_solver_gives_the_same_adjustment(monkeypatch):
     for a, b in zip(by_cholmod.poses, by_superlu.poses, strict=True):
         assert a.translation == pytest.approx(b.translation, abs=1e-6)
     assert np.max(np.abs(by_cholmod.points - by_superlu.points)) < 1e-5
+
+
+def _climbing_odometry(poses: list[Transform], climb_m: float) -> PoseFactors:
+    """The odometry's steps read `climb_m` up each (a drifting visual-inertial height)."""
+    factors = _odometry(poses)
+    up = factors.up_in_camera
+    assert up is not None
+    t_ij = factors.t_ij + climb_m * up[factors.i]
+    return replace(factors, t_ij=t_ij)
+
+
+def test_a_level_site_holds_the_heights_where_the_images_say_nothing():
+    """The second half of the drive is seen by no image: its heights follow the odometry's
+    climbing steps alone, unless the site is taken as level."""
+    rng = np.random.default_rng(9)
+    truth = _u_turn_drive()
+    points, observations = _scene(truth, rng)
+    seen_first_half = observations.pose < len(truth) // 2
+    half = WindowObservations(
+        observations.pose[seen_first_half],
+        observations.point[seen_first_half],
+        observations.pixels[seen_first_half],
+    )
+    odometry = _climbing_odometry(truth, 0.01)
+    heights = lambda result: np.array([T.translation[2] - 1.3 for T in result.poses])  # noqa: E731
+    free = bundle_adjust(K, truth, points, half, odometry)
+    level = bundle_adjust(K, truth, points, half, replace(odometry, sigma_level_m=0.005))
+    assert np.abs(heights(free)).max() > 0.08
+    assert np.abs(heights(level)).max() < 0.01

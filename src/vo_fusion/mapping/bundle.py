@@ -1,11 +1,12 @@
 """Bundle adjustment of a whole drive: every keyframe pose and map point, on the reprojection
 errors and on pose factors (the odometry between neighbouring keyframes, the direction of gravity
-per keyframe). Solved by Levenberg-Marquardt on the reduced camera system (the Schur complement
-of the points, whose 3x3 blocks invert in one batch), with a sparse direct solve: a drive's
-thousands of keyframes and hundreds of thousands of observations converge in tens of iterations,
-where a generic iterative solver needed minutes for a few dozen keyframes. Reprojection errors
-are Huber-weighted (re-weighted each iteration); the first `fixed_poses` poses are held (a
-single one, where gravity priors level every pose, in its centre and yaw only).
+per keyframe, and on a level site each keyframe's height). Solved by Levenberg-Marquardt on the
+reduced camera system (the Schur complement of the points, whose 3x3 blocks invert in one batch),
+with a sparse direct solve: a drive's thousands of keyframes and hundreds of thousands of
+observations converge in tens of iterations, where a generic iterative solver needed minutes for
+a few dozen keyframes. Reprojection errors are Huber-weighted (re-weighted each iteration); the
+first `fixed_poses` poses are held (a single one, where gravity priors level every pose, in its
+centre and yaw only).
 
 A pose is (R_cam_world, camera centre); a step turns R by exp([δ]×) on the left, so poses
 facing any way (a U-turn passes 180°, where rotation vectors wrap) are handled alike. The
@@ -97,11 +98,19 @@ class PoseFactors:
     sigma_tilt_rad: float = np.radians(1.0)
     systematic: OdometryErrors = OdometryErrors()  # none: the steps are metric and unbiased
     sigma_yaw_rad: NDArray[np.float64] | None = None  # None: sigma_rotation_rad about every axis
+    # A level site: every camera's height along UP within this of the held poses' (None: the
+    # ground may climb; only the odometry's steps and the images say how much)
+    sigma_level_m: float | None = None
 
     def __post_init__(self) -> None:
         turning = self.systematic.yaw_per_m, self.systematic.turn_scale, self.sigma_yaw_rad
         if any(s is not None for s in turning) and self.up_in_camera is None:
             raise VoFusionError("the odometry's heading errors are about the up axis: give it")
+        if self.sigma_level_m is not None and not self.sigma_level_m > 0.0:
+            raise VoFusionError(
+                f"the level ground's sigma is {self.sigma_level_m} m: a standard deviation, "
+                "must be > 0"
+            )
 
     @property
     def length(self) -> NDArray[np.float64]:
@@ -129,6 +138,7 @@ class PoseFactors:
         sigma_tilt_rad: float = np.radians(1.0),
         systematic: OdometryErrors = OdometryErrors(),
         sigma_yaw_rad: Sequence[float] | NDArray[np.float64] | None = None,
+        sigma_level_m: float | None = None,
     ) -> PoseFactors:
         if not pairs:
             raise VoFusionError("pose factors need at least one pair of keyframes")
@@ -143,6 +153,7 @@ class PoseFactors:
             sigma_tilt_rad,
             systematic,
             None if sigma_yaw_rad is None else np.asarray(sigma_yaw_rad, dtype=np.float64),
+            sigma_level_m,
         )
 
     def subset(self, first: int, end: int) -> PoseFactors:
@@ -160,6 +171,7 @@ class PoseFactors:
             self.sigma_tilt_rad,
             self.systematic,
             None if self.sigma_yaw_rad is None else self.sigma_yaw_rad[keep],
+            self.sigma_level_m,
         )
 
     def rotation_in_sigmas(self, error: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -197,7 +209,9 @@ def bundle_adjust(
 ) -> BundleResult:
     """Poses (T_world_cam) and points minimising Huber-weighted reprojection errors (pixels of
     the undistorted image with intrinsics K) plus the pose factors, in units of their sigmas."""
-    problem = _Problem(K, observations, factors, len(poses), len(points), max(fixed_poses, 1))
+    fixed_poses = max(fixed_poses, 1)
+    held_height = float(np.mean([T.translation @ UP for T in poses[:fixed_poses]]))
+    problem = _Problem(K, observations, factors, len(poses), len(points), fixed_poses, held_height)
     state = (
         Rotation.concatenate([T.rotation.inv() for T in poses]),
         np.array([T.translation for T in poses]),
@@ -251,8 +265,10 @@ class _Problem:
         n_poses: int,
         n_points: int,
         fixed_poses: int,
+        held_height: float = 0.0,
     ):
         self.K, self.observations, self.factors = K, observations, factors
+        self.held_height = held_height  # the held poses' mean height: a level site's
         self.n_poses, self.n_points, self.fixed_poses = n_poses, n_points, fixed_poses
         # Gravity priors fix roll and pitch of every pose, so a single held pose needs only its
         # centre and yaw held; holding its tilt too forced the whole drive onto that one
@@ -307,14 +323,21 @@ class _Problem:
         return np.concatenate([rotation, translation], axis=1)
 
     def factor_residuals(self, R: Rotation, c: NDArray, x: NDArray) -> NDArray[np.float64]:
-        """(F, 6) relative-pose residuals in sigmas, then (N, 3) tilt residuals, then the priors
-        of the odometry's systematic errors, flattened."""
+        """(F, 6) relative-pose residuals in sigmas, then (N, 3) tilt residuals, (N,) heights
+        off the level ground where it is assumed, then the priors of the odometry's systematic
+        errors, flattened."""
         f = self.factors
         if f is None:
             return np.zeros(0)
         relative = self.relative(R[f.i], c[f.i], R[f.j], c[f.j], x)
         prior = x / f.systematic.sigmas()
-        return np.concatenate([relative.ravel(), _tilt(f, R).ravel(), prior])
+        return np.concatenate([relative.ravel(), _tilt(f, R).ravel(), self._level(c), prior])
+
+    def _level(self, c: NDArray) -> NDArray[np.float64]:
+        f = self.factors
+        if f is None or f.sigma_level_m is None:
+            return np.zeros(0)
+        return np.asarray((c @ UP - self.held_height) / f.sigma_level_m)
 
     def cost(self, R: Rotation, c: NDArray, p: NDArray, s: NDArray) -> float:
         e = np.linalg.norm(self.reprojection(R, c, p), axis=1)
@@ -443,7 +466,7 @@ class _Problem:
                 minus = self.relative(*_perturbed(Ri, ci, Rj, cj, side, -delta), x)
                 block[:, :, k] = (plus - minus) / (2 * EPSILON)
             J = J + _sparse(rows, 6 * pose_of, block, (6 * len(f.i), columns))
-        blocks = [J, self._tilt_jacobian(R, columns)]
+        blocks = [J, self._tilt_jacobian(R, columns), self._level_jacobian(columns)]
         if self.n_calibration:
             blocks[0] = blocks[0] + self._calibration_columns(Ri, ci, Rj, cj, x, columns)
             prior = np.zeros((self.n_calibration, columns))
@@ -462,6 +485,14 @@ class _Problem:
         poses = np.arange(self.n_poses)
         rows_tilt = 3 * poses[:, None] + np.arange(3)[None, :]
         return _sparse(rows_tilt, 6 * poses, tilt_block, (3 * self.n_poses, columns))
+
+    def _level_jacobian(self, columns: int) -> csr_matrix:
+        f = self.factors
+        if f is None or f.sigma_level_m is None:
+            return csr_matrix((0, columns))
+        poses = np.arange(self.n_poses)
+        block = np.broadcast_to(UP / f.sigma_level_m, (self.n_poses, 1, 3))
+        return _sparse(poses[:, None], 6 * poses + 3, block, (self.n_poses, columns))
 
     def _calibration_columns(
         self, Ri: Rotation, ci: NDArray, Rj: Rotation, cj: NDArray, x: NDArray, columns: int

@@ -70,6 +70,11 @@ class MappingConfig:
     tilt_error_deg: float = 1.0  # of the gravity direction the odometry (flat ground) gives
     max_reprojection_px: float = 2.0
     camera_height_m: float | None = None  # above the ground; None: scale from odometry
+    # A level site (a warehouse floor, a flat campus): every keyframe's camera at one height
+    # within this sigma (m), as SE(2)-constrained mapping of ground robots assumes; None: the
+    # ground may climb. The user's word: with wheel odometry and its flat-ground tilt priors the
+    # images barely resist it (a 5 % hill flattened raised the reprojection rms 0.38 -> 0.40 px).
+    level_ground_m: float | None = None
 
     def __post_init__(self) -> None:
         sigmas = {
@@ -79,6 +84,7 @@ class MappingConfig:
             "odometry yaw drift error": self.odometry_yaw_drift_deg_per_m,
             "odometry turn scale error": self.odometry_turn_scale_error,
             "tilt error": self.tilt_error_deg,
+            "level ground sigma": self.level_ground_m,
         }
         for name, sigma in sigmas.items():
             if sigma is not None and not sigma > 0.0:
@@ -301,6 +307,7 @@ def _odometry_factors(
             config.odometry_turn_scale_error,
         ),
         sigma_yaw,
+        config.level_ground_m,
     )
 
 

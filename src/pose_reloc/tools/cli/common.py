@@ -133,6 +133,14 @@ def add_mapping_arguments(parser: argparse.ArgumentParser) -> None:
         help="how far off the odometry's turns may read, a fraction of each turn: the prior of "
         "the turn scale the map estimates (default 0.1; raise it for skid steering)",
     )
+    parser.add_argument(
+        "--level-ground",
+        type=float,
+        metavar="SIGMA_M",
+        help="the site is level (a warehouse floor, a flat campus): every camera at one height "
+        "within SIGMA_M metres (e.g. 0.01). Your word, not checked: the images hardly tell a "
+        "gentle hill from level ground (default: not assumed)",
+    )
 
 
 def mapping_config(args: argparse.Namespace) -> MappingConfig:
@@ -145,6 +153,7 @@ def mapping_config(args: argparse.Namespace) -> MappingConfig:
         "odometry_distance_error": args.odometry_distance_error,
         "odometry_heading_error_deg_per_m": args.odometry_heading_error,
         "odometry_turn_scale_error": args.odometry_turn_scale_error,
+        "level_ground_m": args.level_ground,
     }
     return MappingConfig(**{name: value for name, value in given.items() if value is not None})
 
