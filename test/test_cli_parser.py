@@ -212,7 +212,10 @@ def test_the_command_line_needs_no_heavy_library():
             "replay b --max-images 5",
             {"bag": "b", "out": "out/replay", "max_images": 5, "domain_id": None},
         ),
-        ("benchmark posenet --model m", {"frames": 100, "samples": 0}),
+        (
+            "benchmark posenet --model m",
+            {"frames": 100, "samples": 0, "prior_source": "posenet", "retrieval_index": ""},
+        ),
         ("export --checkpoint c --out o", {"samples": 32, "metrics": None}),
         (
             "build-map --data d --out o",

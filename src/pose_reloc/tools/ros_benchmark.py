@@ -20,8 +20,10 @@ from pose_reloc.camera import PinholeCamera
 from pose_reloc.evaluation.metrics import median
 from pose_reloc.posenet.localizer import PoseNetLocalizer
 from pose_reloc.posenet.node import PoseNetNode
+from pose_reloc.posenet.priors import PriorLocalizer
+from pose_reloc.posenet.retrieval import RetrievalLocalizer
 from pose_reloc.ros import convert as ros_convert
-from pose_reloc.ros.node_tools import RELIABLE_QOS, SENSOR_QOS
+from pose_reloc.ros.node_tools import RELIABLE_QOS, SENSOR_QOS, resolve_model_path
 
 
 def _spin_until(executor: SingleThreadedExecutor, done: Any, timeout_s: float) -> bool:
@@ -38,25 +40,37 @@ def benchmark_posenet(
     frames: int = 100,
     samples: int = 0,
     providers: Sequence[str] = ("cpu",),
-) -> dict[str, float]:
-    """Bare inference and the node, both on `providers` with the same sample count."""
-    localizer = PoseNetLocalizer(model, providers, samples)
-    bare = _time_bare_inference(localizer, rgb, frames)
-    parameters = _node_parameters(model, localizer.samples, providers)
+    prior_source: str = "posenet",
+    retrieval_index: str | Path = "",
+) -> dict[str, float | str]:
+    """The prior's bare work (PoseNet inference, retrieval or both, as `prior_source` says) and
+    the node doing the same, both on `providers` with the same sample count and index."""
+    posenet = (
+        PoseNetLocalizer(model, providers, samples) if prior_source in ("posenet", "both") else None
+    )
+    retrieval = (
+        RetrievalLocalizer(resolve_model_path(str(retrieval_index), "retrieval_demo.npz"))
+        if prior_source in ("retrieval", "both")
+        else None
+    )
+    bare = _time_bare_inference(PriorLocalizer(posenet, retrieval), rgb, frames)
+    mc_samples = posenet.samples if posenet is not None else samples
+    parameters = _node_parameters(model, mc_samples, providers, prior_source, str(retrieval_index))
     through_node, in_callback = _time_through_node(parameters, rgb, camera, frames)
-    result = {
-        "samples": float(localizer.samples),
+    result: dict[str, float | str] = {
+        "prior_source": prior_source,
+        "samples": float(mc_samples),
         "bare_inference_ms": float(np.median(bare)),
         "node_ms": median(through_node),
         "node_callback_ms": median(in_callback),
         "frames_through_node": float(len(through_node)),
     }
-    result["node_over_bare"] = result["node_ms"] / result["bare_inference_ms"]
+    result["node_over_bare"] = float(result["node_ms"]) / float(result["bare_inference_ms"])
     return result
 
 
 def _time_bare_inference(
-    localizer: PoseNetLocalizer, rgb: np.ndarray, frames: int, warm_up: int = 5
+    localizer: PriorLocalizer, rgb: np.ndarray, frames: int, warm_up: int = 5
 ) -> list[float]:
     for _ in range(warm_up):
         localizer.localize(rgb)
@@ -68,10 +82,18 @@ def _time_bare_inference(
     return times_ms
 
 
-def _node_parameters(model: str | Path, samples: int, providers: Sequence[str]) -> list[Parameter]:
+def _node_parameters(
+    model: str | Path,
+    samples: int,
+    providers: Sequence[str],
+    prior_source: str,
+    retrieval_index: str,
+) -> list[Parameter]:
     """posenet_node localizing every image it gets, camera at base_link."""
     return [
         Parameter("model", value=str(model)),
+        Parameter("prior_source", value=prior_source),
+        Parameter("retrieval_index", value=retrieval_index),
         Parameter("providers", value=list(providers)),
         Parameter("mode", value="continuous"),
         Parameter("continuous_rate_hz", value=1000.0),
