@@ -80,6 +80,8 @@ def test_the_site_holds_a_loadable_map_a_posed_dataset_and_a_launch_config(site:
     assert feature_map.metadata["made_by"] == "pose-reloc map-site"
     parameters = yaml.safe_load((site / "site.yaml").read_text())["/**/vo_fusion_node"]
     assert Path(parameters["ros__parameters"]["map"]) == (site / "map.npz").resolve()
+    launch_line = f"config:={(site / 'site.yaml').resolve()}\n"
+    assert launch_line in (site / "site.yaml").read_text()  # the folder's final name
     # the folder names the site, and everything the nodes load from it says so
     assert parameters["ros__parameters"]["site"] == feature_map.site == "site"
     assert site_of_datasets([site / "dataset"]) == "site"

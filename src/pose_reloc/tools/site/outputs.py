@@ -103,9 +103,12 @@ def write_site_yaml(
     map_path: Path,
     origin: dict[str, float] | None,
     retrieval_path: Path | None = None,
+    launched_from: Path | None = None,
 ) -> None:
     """Only what differs from the nodes' defaults: the site, its map, the origin when known, and
-    the prior from the site's retrieval index (the shipped PoseNet knows only the demo city)."""
+    the prior from the site's retrieval index (the shipped PoseNet knows only the demo city);
+    the launch line names `launched_from` (where the file will be once the site folder is
+    complete), or else `path`."""
     fusion: dict[str, Any] = {"site": site, "map": str(map_path.resolve())}
     if origin:
         fusion.update(origin)
@@ -118,7 +121,7 @@ def write_site_yaml(
     doc["/**/posenet_node"] = {"ros__parameters": prior}
     header = (
         "# Made by pose-reloc map-site. Launch with\n"
-        f"#   ros2 launch pose_reloc robot.launch.py config:={path.resolve()}\n"
+        f"#   ros2 launch pose_reloc robot.launch.py config:={(launched_from or path).resolve()}\n"
         "# Parameters not listed keep the defaults of config/robot.yaml. Train PoseNet and Sun-BCNN\n"
         "# on dataset/, set posenet_node.model / sun_bcnn_node.model here, and prior_source: both\n"
         "# once the site's PoseNet is trained.\n"

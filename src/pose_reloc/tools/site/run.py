@@ -166,4 +166,11 @@ def _write(
         registered,
         info={"site": site, "data": "pose-reloc map-site: the registered frames"},
     ).save(folder / "retrieval.npz")
-    write_site_yaml(folder / "site.yaml", site, final / "map.npz", origin, final / "retrieval.npz")
+    write_site_yaml(
+        folder / "site.yaml",
+        site,
+        final / "map.npz",
+        origin,
+        final / "retrieval.npz",
+        launched_from=final / "site.yaml",
+    )
