@@ -316,6 +316,8 @@ def test_relocalization_figures_count_fast_slow_missed_and_wrong_relocalizations
     assert figures["first_fix_s"] == pytest.approx(0.3)
     assert figures["kidnaps"] == 5 and figures["relocalized"] == 3
     assert figures["relocalized_within_1s"] == pytest.approx(2 / 5)
+    assert figures["relocalized_within_2s"] == pytest.approx(3 / 5)
+    assert figures["relocalization_s"] == pytest.approx([0.2, 1.5, 0.3, None, None])
     assert figures["median_relocalization_s"] == pytest.approx(0.3)
     assert math.isinf(figures["p90_relocalization_s"])  # 2 of 5 never: more than a tenth
     assert figures["wrong_relocalizations"] == 2

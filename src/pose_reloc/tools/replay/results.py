@@ -142,6 +142,8 @@ def replay_figures(log: ReplayLog) -> dict[str, Any]:
             "kidnaps",
             "relocalized",
             "relocalized_within_1s",
+            "relocalized_within_2s",
+            "relocalization_s",
             "median_relocalization_s",
             "p90_relocalization_s",
             "wrong_relocalizations",
