@@ -123,14 +123,17 @@ def test_a_survey_drives_every_street_both_ways_with_even_spacing():
     np.testing.assert_allclose(steps, SURVEY_SPACING_M, rtol=0.05)
     cams = np.array([f.T_map_cam.translation for f in frames])
     assert city.on_street(cams[:, :2]).all() and city.clearance(cams).min() > 0.5
-    # Every street between two crossings is driven in both directions: its midpoint is passed
-    # heading one way and heading the other.
+    # Every street between two crossings is driven in both directions, the last ones of the
+    # circuit too (the survey once stopped 5 % short: a 6x6 district's map lacked 9 of its 168
+    # street directions, and kidnaps there never relocalized): its midpoint is passed heading one
+    # way and heading the other.
     heading = np.array([f.T_map_base.rotation.apply([1.0, 0.0, 0.0])[:2] for f in frames])
-    for x in city.street_x:
-        for y0, y1 in itertools.pairwise(city.street_y):
-            middle = np.array([x, 0.5 * (y0 + y1)])
-            near = np.linalg.norm(base[:, :2] - middle, axis=1) < 3.0
-            assert (heading[near, 1] > 0.9).any() and (heading[near, 1] < -0.9).any()
+    streets = [(x, along, 1) for x in city.street_x for along in itertools.pairwise(city.street_y)]
+    streets += [(y, along, 0) for y in city.street_y for along in itertools.pairwise(city.street_x)]
+    for at, (start, end), axis in streets:
+        middle = np.array([at, 0.5 * (start + end)])[:: 1 if axis == 1 else -1]
+        near = np.linalg.norm(base[:, :2] - middle, axis=1) < 3.0
+        assert (heading[near, axis] > 0.9).any() and (heading[near, axis] < -0.9).any(), middle
     # A shorter survey stops early.
     assert len(survey(city, 30.0, np.random.default_rng(4))) == round(30.0 * 1.2 / 0.6)
 

@@ -122,9 +122,15 @@ def _shift_right(route: NDArray[np.float64], offset: float) -> NDArray[np.float6
 
 
 def _sample_route(
-    route: NDArray[np.float64], speed: float, rate: float, duration: float, corner_m: float = 4.0
+    route: NDArray[np.float64],
+    speed: float,
+    rate: float,
+    duration: float,
+    corner_m: float = 4.0,
+    to_the_end: bool = False,
 ) -> tuple[NDArray, NDArray]:
-    """Positions and headings along the route at constant speed, corners rounded by a spline."""
+    """Positions and headings along the route at constant speed, corners rounded by a spline;
+    `to_the_end`: a duration past the (rounded) route's end stops there instead of raising."""
     dense = []
     for a, b in itertools.pairwise(route):
         length = np.linalg.norm(b - a)
@@ -137,6 +143,8 @@ def _sample_route(
     fine_s = np.linspace(0, arc[-1], int(arc[-1] * 20) + 2)
     fine = spline(fine_s)
     fine_arc = np.concatenate([[0], np.cumsum(np.linalg.norm(np.diff(fine, axis=0), axis=1))])
+    if to_the_end:
+        duration = min(duration, fine_arc[-1] / speed)
     n = round(duration * rate)
     wanted = np.arange(n) * speed / rate
     if wanted[-1] > fine_arc[-1]:
@@ -232,9 +240,7 @@ def survey(
     cfg = city.config.trajectory
     route = survey_route(city, rng)
     rate = cfg.rate_hz if at_camera_rate else cfg.speed_mps / SURVEY_SPACING_M
-    length = float(np.linalg.norm(np.diff(route, axis=0), axis=1).sum())
-    duration = min(duration_s, 0.95 * length / cfg.speed_mps)
-    xy, heading = _sample_route(route, cfg.speed_mps, rate, duration)
+    xy, heading = _sample_route(route, cfg.speed_mps, rate, duration_s, to_the_end=True)
     mount = camera_mount(city.config.camera)
     frames = []
     for i, ((x, y), yaw) in enumerate(zip(xy, heading, strict=True)):
