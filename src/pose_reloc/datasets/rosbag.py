@@ -269,6 +269,75 @@ def read_twist_noise(bag: str | Path, topic: str) -> tuple[TwistNoise | None, st
     return TwistNoise(times[increasing], values[kept, 0], values[kept, 1]), ""
 
 
+@dataclass(frozen=True)
+class ImuReading:
+    """sensor_msgs/Imu messages of one topic in stamp order, in the IMU's own frame."""
+
+    frame_id: str
+    stamps: NDArray[np.float64]
+    linear_acceleration: NDArray[np.float64]  # (n, 3) m/s², specific force: +g up at rest
+    acceleration_variance: NDArray[np.float64]  # (n,) per axis; NaN where the IMU states none
+
+
+IMU_NOT_FINITE = "imu messages with a non-finite acceleration"
+
+
+def read_imu(bag: str | Path, topic: str, dropped: dict[str, int]) -> ImuReading | None:
+    """The accelerometer readings on `topic` (None when it has no message with a finite
+    acceleration); messages without one are counted in `dropped`. The stated variance is the
+    mean of the covariance's diagonal, NaN where it is all zeros (ROS: unknown) or unusable."""
+    frames: list[str] = []
+    rows: list[list[float]] = []
+
+    def take(msg: Any) -> None:
+        a = msg.linear_acceleration
+        acceleration = (a.x, a.y, a.z)
+        if not np.isfinite(acceleration).all():
+            dropped[IMU_NOT_FINITE] = dropped.get(IMU_NOT_FINITE, 0) + 1
+            return
+        diagonal = np.asarray(msg.linear_acceleration_covariance, dtype=np.float64)[[0, 4, 8]]
+        stated = np.isfinite(diagonal).all() and (diagonal > 0).all()
+        stated = stated and (diagonal < UNMEASURED_VARIANCE).all()
+        variance = float(diagonal.mean()) if stated else float("nan")
+        frames.append(msg.header.frame_id)
+        rows.append([stamp_seconds(msg.header), *map(float, acceleration), variance])
+
+    _each_message(Path(bag), topic, take)
+    if not rows:
+        return None
+    values = np.array(rows)[np.argsort([row[0] for row in rows], kind="stable")]
+    return ImuReading(frames[0], values[:, 0], values[:, 1:4], values[:, 4])
+
+
+def read_static_transforms(bag: str | Path) -> dict[str, tuple[str, Transform]]:
+    """child -> (parent, T_parent_child) of every /tf_static transform in the bag."""
+    statics: dict[str, tuple[str, Transform]] = {}
+    _each_message(Path(bag), "/tf_static", lambda msg: _add_statics(statics, msg))
+    return statics
+
+
+def _add_statics(statics: dict[str, tuple[str, Transform]], msg: Any) -> None:
+    for t in msg.transforms:
+        statics[t.child_frame_id] = (t.header.frame_id, _transform(t.transform))
+
+
+def first_frame_id(bag: str | Path, topic: str) -> str | None:
+    """The header.frame_id of the first message on `topic` (None when it has none)."""
+    from rosbags.highlevel import AnyReader
+    from rosbags.typesys import Stores, get_typestore
+
+    path = Path(bag)
+    try:
+        with AnyReader([path], default_typestore=get_typestore(Stores.ROS2_HUMBLE)) as reader:
+            connections = [c for c in reader.connections if c.topic == topic]
+            for connection, _, raw in reader.messages(connections=connections):
+                msg: Any = reader.deserialize(raw, connection.msgtype)
+                return str(msg.header.frame_id)
+    except Exception as error:  # rosbags raises many types for damaged bags
+        raise DatasetError(f"bag {path} could not be read: {error}") from error
+    return None
+
+
 @dataclass
 class _BagRecords:
     images: list[tuple[float, Any]] = field(default_factory=list)
@@ -306,8 +375,7 @@ def _collect(reader: Any, topics: BagTopics, path: Path) -> _BagRecords:
             v = msg.vector
             records.suns.append((stamp_seconds(msg.header), np.array([v.x, v.y, v.z])))
         else:
-            for t in msg.transforms:
-                records.statics[t.child_frame_id] = (t.header.frame_id, _transform(t.transform))
+            _add_statics(records.statics, msg)
     records.images.sort(key=lambda item: item[0])
     return records
 

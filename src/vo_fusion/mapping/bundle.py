@@ -26,7 +26,7 @@ from scipy.spatial.transform import Rotation
 
 from pose_reloc.geometry import Transform
 from vo_fusion.errors import VoFusionError
-from vo_fusion.mapping.pose_graph import UP
+from vo_fusion.mapping.pose_graph import DEFAULT_SIGMA_TILT_RAD, UP
 from vo_fusion.window_adjustment import WindowObservations, projection_derivatives
 
 try:
@@ -95,7 +95,7 @@ class PoseFactors:
     sigma_rotation_rad: NDArray[np.float64]
     sigma_translation_m: NDArray[np.float64]
     up_in_camera: NDArray[np.float64] | None = None
-    sigma_tilt_rad: float = np.radians(1.0)
+    sigma_tilt_rad: float | NDArray[np.float64] = DEFAULT_SIGMA_TILT_RAD  # or one per keyframe
     systematic: OdometryErrors = OdometryErrors()  # none: the steps are metric and unbiased
     sigma_yaw_rad: NDArray[np.float64] | None = None  # None: sigma_rotation_rad about every axis
     # A level site: every camera's height along UP within this of the held poses' (None: the
@@ -135,7 +135,7 @@ class PoseFactors:
         sigma_rotation_rad: Sequence[float] | NDArray[np.float64],
         sigma_translation_m: Sequence[float] | NDArray[np.float64],
         up_in_camera: NDArray[np.float64] | None = None,
-        sigma_tilt_rad: float = np.radians(1.0),
+        sigma_tilt_rad: float | NDArray[np.float64] = DEFAULT_SIGMA_TILT_RAD,
         systematic: OdometryErrors = OdometryErrors(),
         sigma_yaw_rad: Sequence[float] | NDArray[np.float64] | None = None,
         sigma_level_m: float | None = None,
@@ -160,6 +160,9 @@ class PoseFactors:
         """The factors among keyframes first..end-1, renumbered from 0."""
         keep = (self.i >= first) & (self.j >= first) & (self.i < end) & (self.j < end)
         up = None if self.up_in_camera is None else self.up_in_camera[first:end]
+        sigma_tilt = self.sigma_tilt_rad
+        if np.ndim(sigma_tilt):
+            sigma_tilt = np.asarray(sigma_tilt)[first:end]
         return PoseFactors(
             self.i[keep] - first,
             self.j[keep] - first,
@@ -168,7 +171,7 @@ class PoseFactors:
             self.sigma_rotation_rad[keep],
             self.sigma_translation_m[keep],
             up,
-            self.sigma_tilt_rad,
+            sigma_tilt,
             self.systematic,
             None if self.sigma_yaw_rad is None else self.sigma_yaw_rad[keep],
             self.sigma_level_m,
@@ -527,7 +530,7 @@ def _perturbed(
 def _tilt(f: PoseFactors, R: Rotation) -> NDArray[np.float64]:
     if f.up_in_camera is None:
         return np.zeros((0, 3))
-    return (R.apply(UP) - f.up_in_camera) / f.sigma_tilt_rad
+    return (R.apply(UP) - f.up_in_camera) / np.reshape(f.sigma_tilt_rad, (-1, 1))
 
 
 def _sparse(

@@ -20,6 +20,7 @@ from pose_reloc.geometry import Transform
 from vo_fusion.errors import VoFusionError
 
 UP = np.array([0.0, 0.0, 1.0])  # gravity-aligned map frames (REP-103): z up
+DEFAULT_SIGMA_TILT_RAD = float(np.radians(1.0))
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class PoseGraph:
 
     edges: list[Edge] = field(default_factory=list)
     up_in_camera: NDArray[np.float64] | None = None
-    sigma_tilt_rad: float = np.radians(1.0)
+    sigma_tilt_rad: float | NDArray[np.float64] = DEFAULT_SIGMA_TILT_RAD  # or one per keyframe
 
     def add(self, edge: Edge) -> None:
         if edge.i == edge.j:
@@ -81,7 +82,7 @@ class _Problem:
     sigma_translation: NDArray[np.float64]
     anchor: NDArray[np.float64]
     up_in_camera: NDArray[np.float64] | None
-    sigma_tilt: float
+    sigma_tilt: NDArray[np.float64]  # (1, 1) or (n, 1)
 
     @classmethod
     def of(cls, graph: PoseGraph, initial: Sequence[Transform]) -> _Problem:
@@ -101,7 +102,7 @@ class _Problem:
             sigma_translation=np.array([e.sigma_translation_m for e in edges]),
             anchor=x0[0].copy(),
             up_in_camera=graph.up_in_camera,
-            sigma_tilt=graph.sigma_tilt_rad,
+            sigma_tilt=np.reshape(graph.sigma_tilt_rad, (-1, 1)),
         )
 
     def residuals(self, x: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -33,6 +33,7 @@ from vo_fusion.mapping.adjustment import (
     triangulate_keyframes,
 )
 from vo_fusion.mapping.bundle import OdometryErrors, PoseFactors
+from vo_fusion.mapping.gravity import GravityPriors
 from vo_fusion.mapping.keyframes import path_lengths, select_keyframes
 from vo_fusion.mapping.loops import LoopClosure, LoopSearch, close_loops, loop_candidates
 from vo_fusion.mapping.pose_graph import UP, Edge, PoseGraph
@@ -125,13 +126,16 @@ def map_site(
     log: Callable[[str], None] = print,
     fixes: PositionFixes | None = None,
     step_noise: NDArray[np.float64] | None = None,
+    gravity: GravityPriors | None = None,
 ) -> SiteMapping:
     """Map the drive in `frames`, whose `T_wc` are the odometry's T_odom_cam (the mount applied);
     `fixes` (GPS), where given, may set the scale (`_scale` says when); `step_noise`, where
     given, (len(frames) - 1, 2) the variances of the distance (m²) and the turn (rad²) the
     odometry measured from each frame to the next, as it states them: they weigh its steps in
     place of the configured fractions (the turn's only about the up axis; tilts stay
-    configured: wheels do not measure them)."""
+    configured: wheels do not measure them); `gravity`, where given, the world's up in each
+    frame's camera axes as an IMU measured it: it tilts the keyframes it measured in place of
+    the odometry's flat ground."""
     started = time.perf_counter()
     lap = _Laps()
     odometry = [frame.T_wc for frame in frames]
@@ -161,15 +165,16 @@ def map_site(
     key_noise = None
     if step_noise is not None:
         key_noise = _between_keyframes(np.asarray(step_noise), keyframes, len(frames))
-    factors = _odometry_factors(key_odometry, config, key_noise)
+    key_gravity = None if gravity is None else _at_keyframes(gravity, keyframes, len(frames))
+    factors = _odometry_factors(key_odometry, config, key_noise, key_gravity)
     adjusted, loops, candidates = _adjust_drive(
         views, key_odometry, neighbours, factors, config, lap
     )
     log(f"{len(loops)} loop closures of {len(candidates)} candidates")
     stamps = np.array([frames[k].stamp for k in keyframes])
-    scale, scale_figures = _scale(
-        adjusted, key_odometry, factors.up_in_camera, config, stamps, fixes
-    )
+    # The camera height is along the ground's normal, the mount's up (not gravity's, on a slope)
+    ground_normal = np.array([T.rotation.inv().apply(UP) for T in key_odometry])
+    scale, scale_figures = _scale(adjusted, key_odometry, ground_normal, config, stamps, fixes)
     final = scaled_poses(adjusted.poses, scale.scale)
     elapsed = time.perf_counter() - started
     log(
@@ -192,6 +197,7 @@ def map_site(
         "scale": scale.scale,
         "scale_source": scale.source,
         **scale_figures,
+        "keyframes_tilted_by_imu": 0 if key_gravity is None else int(key_gravity.measured.sum()),
         "odometry_scale_in_map": round(adjusted.odometry.scale, 5),
         "odometry_yaw_drift_deg_per_m": round(adjusted.odometry.yaw_drift_deg_per_m, 4),
         "odometry_turn_scale": round(adjusted.odometry.turn_scale, 4),
@@ -258,6 +264,12 @@ def _adjust_drive(
     return adjusted, loops, candidates
 
 
+def _at_keyframes(gravity: GravityPriors, keyframes: list[int], n_frames: int) -> GravityPriors:
+    if len(gravity.sigma_rad) != n_frames:
+        raise VoFusionError(f"{len(gravity.sigma_rad)} gravity directions for {n_frames} frames")
+    return GravityPriors(gravity.up[keyframes], gravity.sigma_rad[keyframes])
+
+
 def _between_keyframes(
     step_noise: NDArray[np.float64], keyframes: Sequence[int], n_frames: int
 ) -> NDArray[np.float64]:
@@ -279,11 +291,15 @@ STATED_NOISE_FLOOR_RAD = np.radians(0.01)
 
 
 def _odometry_factors(
-    odometry: Sequence[Transform], config: MappingConfig, stated: NDArray[np.float64] | None = None
+    odometry: Sequence[Transform],
+    config: MappingConfig,
+    stated: NDArray[np.float64] | None = None,
+    gravity: GravityPriors | None = None,
 ) -> PoseFactors:
     """The odometry's steps between keyframes as factors, weighted by the noise the odometry
     states (`stated`: variances of each step's distance and turn) or else by the configured
-    fractions of each step."""
+    fractions of each step; each keyframe's up as the IMU measured it (`gravity`) or else as
+    the odometry's flat ground has it."""
     pairs = [(i, i + 1) for i in range(len(odometry) - 1)]
     steps = [odometry[i].inverse() @ odometry[j] for i, j in pairs]
     lengths = np.array([np.linalg.norm(s.translation) for s in steps])
@@ -294,13 +310,18 @@ def _odometry_factors(
         sigma_translation = np.sqrt(stated[:, 0] + STATED_NOISE_FLOOR_M**2)
         sigma_yaw = np.sqrt(stated[:, 1] + STATED_NOISE_FLOOR_RAD**2)
     up = np.array([T.rotation.inv().apply(UP) for T in odometry])
+    sigma_tilt = np.full(len(odometry), np.radians(config.tilt_error_deg))
+    if gravity is not None:
+        measured = gravity.measured
+        up[measured] = gravity.up[measured]
+        sigma_tilt[measured] = gravity.sigma_rad[measured]
     return PoseFactors.between(
         pairs,
         steps,
         sigma_rotation,
         sigma_translation,
         up,
-        np.radians(config.tilt_error_deg),
+        sigma_tilt,
         OdometryErrors(
             None if config.odometry_scale_error is None else np.log1p(config.odometry_scale_error),
             _radians(config.odometry_yaw_drift_deg_per_m),
@@ -335,9 +356,7 @@ def _close(
 ) -> list[Transform]:
     """The adjusted poses bent by the loop closures: a pose graph of the adjusted neighbour
     steps (stiff) and the closures (each as sure as its PnP, inflated; robust to a wrong one)."""
-    graph = PoseGraph(
-        up_in_camera=factors.up_in_camera, sigma_tilt_rad=np.radians(config.tilt_error_deg)
-    )
+    graph = PoseGraph(up_in_camera=factors.up_in_camera, sigma_tilt_rad=factors.sigma_tilt_rad)
     for i in range(len(poses) - 1):
         step = poses[i].inverse() @ poses[i + 1]
         length = float(np.linalg.norm(step.translation))
@@ -370,14 +389,14 @@ def _close(
 def _scale(
     adjusted: AdjustedKeyframes,
     odometry: Sequence[Transform],
-    up_in_camera: NDArray[np.float64] | None,
+    ground_normal: NDArray[np.float64],
     config: MappingConfig,
     stamps: NDArray[np.float64],
     fixes: PositionFixes | None,
 ) -> tuple[ScaleEstimate, dict[str, float]]:
-    """From the GPS or the camera height (heights along `up_in_camera`, the odometry's up: the
-    mount's), whichever is surer (`surer_scale`), else from the odometry's distances; with what
-    each gave."""
+    """From the GPS or the camera height (heights along `ground_normal`, in each camera's axes:
+    the odometry's up, the mount's), whichever is surer (`surer_scale`), else from the
+    odometry's distances; with what each gave."""
     centres = np.array([T.translation for T in adjusted.poses])
     figures: dict[str, float] = {}
     by_height = None
@@ -389,7 +408,7 @@ def _scale(
             tracks.view,
             tracks.track,
             config.camera_height_m,
-            up_in_camera,
+            ground_normal,
         )
         if by_height is not None:
             figures["scale_by_camera_height"] = by_height.scale

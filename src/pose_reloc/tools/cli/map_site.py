@@ -48,6 +48,12 @@ def add_parser(commands: Commands) -> None:
         default="/gps/fix",
         help="sensor_msgs/NavSatFix: where the site lies on Earth, when --origin is not given",
     )
+    parser.add_argument(
+        "--imu-topic",
+        default="/imu/data",
+        help="sensor_msgs/Imu: each keyframe's tilt from its accelerometer, the robot's motion "
+        "taken out by the odometry (without one, the odometry's: flat ground); '' to ignore it",
+    )
     parser.add_argument("--base-frame", default="base_link", help="the robot frame of the odometry")
     parser.add_argument(
         "--camera-height",
@@ -104,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         camera_info=args.camera_info_topic,
         odometry=args.odom_topic,
         gps=args.gps_topic,
+        imu=args.imu_topic,
         base_frame=args.base_frame,
     )
     with site_folder(out) as partial:

@@ -19,12 +19,17 @@ from pose_reloc.datasets.rosbag import (
     NavSatReading,
     TwistNoise,
     bag_topics,
+    first_frame_id,
+    read_imu,
     read_navsat,
     read_rosbag,
+    read_static_transforms,
     read_twist_noise,
+    static_chain,
 )
 from pose_reloc.errors import PoseRelocError
 from pose_reloc.geometry import Transform
+from vo_fusion.mapping.gravity import GravityPriors, ImuSamples, gravity_from_imu
 
 MAX_ODOMETRY_GAP_S = 0.25  # images further than this from an odometry message are left out
 # An optical camera's axes (x right, y down, z forward) in a REP-103 base_link (x forward, z up).
@@ -44,6 +49,7 @@ class MappingTopics:
     camera_info: str = "/camera/camera_info"
     odometry: str = "/odom"
     gps: str = "/gps/fix"
+    imu: str = "/imu/data"
     base_frame: str = "base_link"
     truth: str | None = "/ground_truth/pose"  # scored against when present, never used to map
 
@@ -67,6 +73,8 @@ class MappingInput:
     gps: list[NavSatReading] = field(default_factory=list)
     odometry_noise: TwistNoise | None = None  # as the odometry states it
     odometry_noise_absent: str = "an image folder states no odometry noise"  # why None
+    gravity: GravityPriors | None = None  # the IMU's up per frame, in the camera's axes
+    gravity_absent: str = "an image folder has no IMU"  # why None
 
 
 def read_mapping_bag(
@@ -95,7 +103,10 @@ def read_mapping_bag(
         camera_height_m = _height_on_planar_odometry(frames)
     gps = read_navsat(path, topics.gps, dropped) if topics.gps in available else []
     noise, absent = read_twist_noise(path, topics.odometry)
-    return MappingInput(frames, truth, camera_height_m, dropped, gps, noise, absent)
+    gravity, no_gravity = _imu_gravity(path, topics, available, frames, dropped)
+    return MappingInput(
+        frames, truth, camera_height_m, dropped, gps, noise, absent, gravity, no_gravity
+    )
 
 
 def read_mapping_folder(
@@ -139,6 +150,51 @@ def _no_odometry(path: Path, topics: MappingTopics, available: dict[str, str]) -
         f"{path} has no topic {topics.odometry}: map-site needs the robot's odometry as its scale "
         f"source and anchor; {hint}"
     )
+
+
+DEFAULT_ACCELERATION_VARIANCE = 0.1**2  # an IMU that states none: a consumer MEMS's noise
+
+
+def _imu_gravity(
+    path: Path,
+    topics: MappingTopics,
+    available: dict[str, str],
+    frames: list[Frame],
+    dropped: dict[str, int],
+) -> tuple[GravityPriors | None, str]:
+    """The up direction in each frame's camera axes from the bag's IMU (its accelerometer, the
+    robot's acceleration taken out by the odometry), or None with the reason."""
+    if available.get(topics.imu) != "sensor_msgs/msg/Imu":
+        return None, f"the bag has no sensor_msgs/Imu on {topics.imu}"
+    reading = read_imu(path, topics.imu, dropped)
+    if reading is None:
+        return None, f"{topics.imu} has no message with a finite acceleration"
+    statics = read_static_transforms(path)
+    camera_frame = first_frame_id(path, topics.image)
+    try:
+        T_base_imu = static_chain(statics, topics.base_frame, reading.frame_id)
+        T_base_cam = static_chain(statics, topics.base_frame, camera_frame or "")
+    except PoseRelocError as error:
+        return None, f"the IMU is not used: {error}"
+    variance = np.where(
+        np.isnan(reading.acceleration_variance),
+        DEFAULT_ACCELERATION_VARIANCE,
+        reading.acceleration_variance,
+    )
+    samples = ImuSamples(
+        reading.stamps, T_base_imu.rotation.apply(reading.linear_acceleration), variance
+    )
+    T_cam_base = T_base_cam.inverse()
+    priors = gravity_from_imu(
+        [f.stamp for f in frames], [f.T_wc @ T_cam_base for f in frames], samples
+    )
+    if not priors.measured.any():
+        return None, (
+            f"no frame had {topics.imu} readings that are gravity once the odometry's motion is "
+            f"taken out ({priors.rejected} windows rejected): is its linear_acceleration in m/s² "
+            "and its frame in /tf_static?"
+        )
+    return priors.in_camera(T_base_cam.rotation), ""
 
 
 def _truth(

@@ -56,8 +56,17 @@ def make_site(inputs: MappingInput, settings: SiteSettings, folder: Path) -> Sit
     frames = inputs.frames
     config = replace(settings.mapping, camera_height_m=inputs.camera_height_m)
     step_noise, noise_source = _odometry_noise(inputs, settings)
-    mapping = map_site(frames, config, fixes=fixes_in_enu(inputs.gps), step_noise=step_noise)
+    mapping = map_site(
+        frames,
+        config,
+        fixes=fixes_in_enu(inputs.gps),
+        step_noise=step_noise,
+        gravity=inputs.gravity,
+    )
     mapping.figures["odometry_noise"] = noise_source
+    mapping.figures["tilt_from"] = (
+        "the IMU" if inputs.gravity else (f"the odometry (flat ground): {inputs.gravity_absent}")
+    )
     if settings.align_to_truth:
         truth = [inputs.truth[k] if inputs.truth else None for k in mapping.keyframes]
         mapping.poses = _in_truth_frame(mapping.poses, truth)
