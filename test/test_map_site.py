@@ -283,6 +283,11 @@ def test_an_imu_in_a_frame_the_bag_does_not_place_is_not_used(mapping_bag: Path,
     assert "the IMU is not used" in inputs.gravity_absent and "imu_link" in inputs.gravity_absent
 
 
+def test_an_imu_can_be_left_out(mapping_bag: Path):
+    inputs = read_mapping_bag(mapping_bag, MappingTopics(imu=""))  # map-site --imu-topic ''
+    assert inputs.gravity is None and "no sensor_msgs/Imu" in inputs.gravity_absent
+
+
 def test_imu_messages_without_a_finite_acceleration_are_counted_and_left_out(
     mapping_bag: Path, tmp_path: Path
 ):

@@ -134,6 +134,15 @@ def test_a_survey_drives_every_street_both_ways_with_even_spacing():
         middle = np.array([at, 0.5 * (start + end)])[:: 1 if axis == 1 else -1]
         near = np.linalg.norm(base[:, :2] - middle, axis=1) < 3.0
         assert (heading[near, axis] > 0.9).any() and (heading[near, axis] < -0.9).any(), middle
+    # It ends over its first street again, the same way (a drive's end tied to the map): the
+    # first street's middle is passed again in the last block's frames, heading as at first.
+    block = round(
+        min(np.diff(city.street_x).min(), np.diff(city.street_y).min()) / SURVEY_SPACING_M
+    )
+    middle = block // 2
+    again = np.linalg.norm(base[-block:, :2] - base[middle, :2], axis=1)
+    assert again.min() < SURVEY_SPACING_M
+    assert heading[-block:][again.argmin()] @ heading[middle] > 0.99
     # A shorter survey stops early.
     assert len(survey(city, 30.0, np.random.default_rng(4))) == round(30.0 * 1.2 / 0.6)
 

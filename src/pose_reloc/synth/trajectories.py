@@ -211,7 +211,10 @@ def kidnap_drive(city: City, duration_s: float, rng: np.random.Generator) -> lis
 def survey_route(city: City, rng: np.random.Generator) -> NDArray[np.float64]:
     """Street-centre waypoints driving every street between two crossings once in each direction
     and ending where they began: an Euler circuit (Hierholzer) of the crossing grid with every
-    street doubled into its two directions."""
+    street doubled into its two directions; then its first street once more, as a mapping drive
+    should end: the circuit's last street is driven one way only, and without a pass over
+    ground already mapped, the same way, nothing ties the drive's end (measured: its last
+    130 m 12 cm off, twice the rest)."""
     nodes = [(i, j) for i in range(len(city.street_x)) for j in range(len(city.street_y))]
     crossings = set(nodes)
     exits: dict[tuple[int, int], list[tuple[int, int]]] = {}
@@ -227,7 +230,10 @@ def survey_route(city: City, rng: np.random.Generator) -> NDArray[np.float64]:
             stack.append(exits[node].pop())
         else:
             circuit.append(stack.pop())
-    route = np.array([[city.street_x[i], city.street_y[j]] for i, j in reversed(circuit)], float)
+    circuit.reverse()
+    if len(circuit) > 1:
+        circuit.append(circuit[1])
+    route = np.array([[city.street_x[i], city.street_y[j]] for i, j in circuit], float)
     return _shift_right(route, city.config.trajectory.lane_offset_m)
 
 
