@@ -29,6 +29,7 @@ from pose_reloc.datasets.rosbag import (
 )
 from pose_reloc.errors import PoseRelocError
 from pose_reloc.geometry import Transform
+from vo_fusion.errors import VoFusionError
 from vo_fusion.mapping.gravity import GravityPriors, ImuSamples, gravity_from_imu
 
 MAX_ODOMETRY_GAP_S = 0.25  # images further than this from an odometry message are left out
@@ -185,9 +186,12 @@ def _imu_gravity(
         reading.stamps, T_base_imu.rotation.apply(reading.linear_acceleration), variance
     )
     T_cam_base = T_base_cam.inverse()
-    priors = gravity_from_imu(
-        [f.stamp for f in frames], [f.T_wc @ T_cam_base for f in frames], samples
-    )
+    try:
+        priors = gravity_from_imu(
+            [f.stamp for f in frames], [f.T_wc @ T_cam_base for f in frames], samples
+        )
+    except VoFusionError as error:  # images sharing a stamp: no rotation between them to slerp
+        return None, f"the IMU is not used: {error}"
     if not priors.measured.any():
         return None, (
             f"no frame had {topics.imu} readings that are gravity once the odometry's motion is "
