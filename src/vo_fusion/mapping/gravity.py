@@ -94,9 +94,11 @@ def gravity_from_imu(
         raise VoFusionError("the frames' stamps must increase for the IMU's gravity")
     up = np.full((n, 3), np.nan)
     sigma = np.full(n, np.nan)
+    if n < 2:
+        return GravityPriors(up, sigma)
     imu_t = imu.stamps - epoch
-    inside = (imu_t >= t[0]) & (imu_t <= t[-1]) if n else imu_t < 0
-    if n < 2 or inside.sum() < MIN_SAMPLES:
+    inside = (imu_t >= t[0]) & (imu_t <= t[-1])
+    if inside.sum() < MIN_SAMPLES:
         return GravityPriors(up, sigma)
     odometry = _Odometry(t, T_odom_base)
     samples = ImuSamples(imu_t[inside], imu.specific_force[inside], imu.variance[inside])

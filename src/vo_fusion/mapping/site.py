@@ -173,7 +173,7 @@ def map_site(
     log(f"{len(loops)} loop closures of {len(candidates)} candidates")
     stamps = np.array([frames[k].stamp for k in keyframes])
     # The camera height is along the ground's normal, the mount's up (not gravity's, on a slope)
-    ground_normal = np.array([T.rotation.inv().apply(UP) for T in key_odometry])
+    ground_normal = _odometry_up(key_odometry)
     scale, scale_figures = _scale(adjusted, key_odometry, ground_normal, config, stamps, fixes)
     final = scaled_poses(adjusted.poses, scale.scale)
     elapsed = time.perf_counter() - started
@@ -309,7 +309,7 @@ def _odometry_factors(
     if stated is not None:
         sigma_translation = np.sqrt(stated[:, 0] + STATED_NOISE_FLOOR_M**2)
         sigma_yaw = np.sqrt(stated[:, 1] + STATED_NOISE_FLOOR_RAD**2)
-    up = np.array([T.rotation.inv().apply(UP) for T in odometry])
+    up = _odometry_up(odometry)
     sigma_tilt = np.full(len(odometry), np.radians(config.tilt_error_deg))
     if gravity is not None:
         measured = gravity.measured
@@ -330,6 +330,12 @@ def _odometry_factors(
         sigma_yaw,
         config.level_ground_m,
     )
+
+
+def _odometry_up(odometry: Sequence[Transform]) -> NDArray[np.float64]:
+    """(n, 3) the odometry's up (+z of odom) in each camera's axes: the mount's, on planar
+    odometry."""
+    return np.array([T.rotation.inv().apply(UP) for T in odometry])
 
 
 def _radians(degrees: float | None) -> float | None:
