@@ -194,6 +194,10 @@ def test_the_command_line_needs_no_heavy_library():
             {"loss": "beta", "pretrain_epochs": 10, "beta": 250.0, "init": None, "seed": 3},
         ),
         (
+            "train posenet --data d --out o --loss anchors --anchor-spacing 8",
+            {"loss": "anchors", "anchor_spacing": 8.0},
+        ),
+        (
             "evaluate posenet --model m --data d --out o",
             {"samples": 0, "providers": ["cpu"], "train": None},
         ),

@@ -148,3 +148,16 @@ def test_tangent_basis_is_orthonormal_and_orthogonal_to_the_direction():
         assert B.shape == (3, 2)
         np.testing.assert_allclose(B.T @ B, np.eye(2), atol=1e-12)
         np.testing.assert_allclose(direction @ B, 0.0, atol=1e-12)
+
+
+def test_same_transform_is_exact_equality_of_values_not_identity():
+    from pose_reloc.geometry import same_transform
+
+    T = Transform.from_xyz_quat([0.15, 0.0, 1.3], [0.5, -0.5, 0.5, -0.5])
+    copy = Transform.from_matrix(T.as_matrix())
+    assert same_transform(T, T)
+    assert same_transform(T, Transform(T.rotation, T.translation.copy()))
+    moved = Transform(T.rotation, T.translation + np.array([0.0, 0.0, 1e-9]))
+    assert not same_transform(T, moved)
+    assert not same_transform(T, Transform(T.rotation * T.rotation, T.translation))
+    assert same_transform(copy, copy) and isinstance(same_transform(T, copy), bool)

@@ -108,11 +108,29 @@ def test_calibration_scales_the_covariance_until_the_errors_fit(tmp_path):
         return within_two_sigma(errors, covariances)
 
     assert fraction_within_two_sigma() < 0.2  # raw MC dropout: far too confident
-    scales = calibrate_covariance(localizer, frames)
-    assert scales["position"] > 50 and scales["rotation"] > 1
+    without_floor = calibrate_covariance(localizer, frames, 0.05, 0.5)  # the former 5 cm floor
+    assert without_floor["position"] > 50 and without_floor["rotation"] > 1
     # 95 % by construction on the calibration draw; a new MC draw moves frames near the boundary
     # (60 frames: one frame is 1.7 %), so the check leaves room for that, not for a bad scale.
     assert fraction_within_two_sigma() >= 0.85
+    scales = calibrate_covariance(localizer, frames)  # the 1 m floor covers most of the errors
+    assert 1.0 <= scales["position"] < without_floor["position"] / 2
+    assert scales["floor_position_m"] == 1.0 and fraction_within_two_sigma() >= 0.85
+    assert np.allclose(np.sqrt(np.diag(localizer.floor)[:3]), 1.0)
+
+
+def test_calibration_never_shrinks_the_spread_on_an_easy_held_out_drive(tmp_path):
+    from pose_reloc.datasets.record import Frame
+    from pose_reloc.posenet.localizer import calibrate_covariance
+
+    localizer = PoseNetLocalizer(
+        fake_posenet_model(tmp_path / "p.onnx", noise_m=0.5), ["cpu"], samples=32
+    )
+    image = np.full((24, 32, 3), 128, np.uint8)
+    truth = localizer.localize(image).T_map_cam  # every error far inside the spread and floor
+    frames = [Frame(float(i), PinholeCameraStub(), truth, lambda: image, "f") for i in range(10)]
+    scales = calibrate_covariance(localizer, frames)
+    assert scales["position"] == 1.0 and scales["rotation"] == 1.0
 
 
 def PinholeCameraStub():

@@ -146,15 +146,15 @@ def test_calibration_scales_the_spread_to_cover_another_days_errors(tmp_path):
 
 
 def test_the_spread_scale_is_the_smallest_covering_95_percent_and_never_below_one():
-    from pose_reloc.posenet.retrieval import _coverage_scale
+    from pose_reloc.posenet.localizer import coverage_scale
 
     rng = np.random.default_rng(3)
     errors = list(rng.normal(0.0, 2.0, (4000, 3)))  # 2 m per axis where the spread says 1 m
     spreads = [np.eye(3)] * len(errors)
-    scale = _coverage_scale(errors, spreads, np.eye(3) * 1e-6)
+    scale = coverage_scale(errors, spreads, np.eye(3) * 1e-6)
     assert scale == pytest.approx(4.0, rel=0.1)  # variance x4: 95.45 % inside 2 sigma
-    assert _coverage_scale(errors, spreads, np.eye(3) * 100.0) == 1.0
-    assert _coverage_scale([e * 1e4 for e in errors], spreads, np.eye(3) * 1e-6) == 1e4
+    assert coverage_scale(errors, spreads, np.eye(3) * 100.0) == 1.0
+    assert coverage_scale([e * 1e4 for e in errors], spreads, np.eye(3) * 1e-6) == 1e4
 
 
 def test_with_both_sources_retrieval_answers_only_where_posenet_agrees(tmp_path):

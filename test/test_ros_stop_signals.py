@@ -1,9 +1,11 @@
 """How a node run by run_node (every pose_reloc node's entry point) stops: SIGINT or SIGTERM lets the
 callback in progress finish, then the node is destroyed and the process exits 0; a second signal
-still ends a node whose callback hangs. Each case runs a small node in its own process."""
+still ends a node whose callback hangs. Each case runs a small node in its own process, spun by
+rclpy's EventsExecutor (where this rclpy has it: the nodes' default) and by SingleThreadedExecutor."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -13,6 +15,20 @@ import pytest
 from conftest import ROS_MISSING
 
 pytestmark = pytest.mark.skipif(bool(ROS_MISSING), reason=ROS_MISSING or "")
+
+
+def _executors() -> list[str]:
+    if ROS_MISSING:
+        return ["single"]
+    from pose_reloc.ros.executors import events_executor_available
+
+    return ["events", "single"] if events_executor_available() else ["single"]
+
+
+@pytest.fixture(params=_executors())
+def executor(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
 
 NODE = """
 import sys, time
@@ -44,13 +60,14 @@ sys.exit(run_node(Worker, "worker"))
 """
 
 
-def start(callback_seconds: float) -> subprocess.Popen[str]:
+def start(callback_seconds: float, executor: str) -> subprocess.Popen[str]:
     program = NODE.replace("SECONDS", repr(callback_seconds))
     return subprocess.Popen(
         [sys.executable, "-u", "-c", program],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "POSE_RELOC_EXECUTOR": executor},
     )
 
 
@@ -73,8 +90,10 @@ def finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_signal_during_a_callback_lets_it_finish_then_the_node_exits_cleanly(stop_signal):
-    process = start(callback_seconds=1.0)
+def test_a_signal_during_a_callback_lets_it_finish_then_the_node_exits_cleanly(
+    stop_signal, executor
+):
+    process = start(callback_seconds=1.0, executor=executor)
     wait_for_line(process, "callback started")
     process.send_signal(stop_signal)
     code, out, err = finish(process)
@@ -84,8 +103,8 @@ def test_a_signal_during_a_callback_lets_it_finish_then_the_node_exits_cleanly(s
     assert "Traceback" not in err
 
 
-def test_an_idle_node_stops_on_sigterm():
-    process = start(callback_seconds=0.0)
+def test_an_idle_node_stops_on_sigterm(executor):
+    process = start(callback_seconds=0.0, executor=executor)
     wait_for_line(process, "callback finished")
     process.send_signal(signal.SIGTERM)
     code, out, err = finish(process)
@@ -93,8 +112,8 @@ def test_an_idle_node_stops_on_sigterm():
     assert out.split() == ["destroyed"], (out, err)
 
 
-def test_a_second_signal_ends_a_node_whose_callback_hangs():
-    process = start(callback_seconds=600.0)
+def test_a_second_signal_ends_a_node_whose_callback_hangs(executor):
+    process = start(callback_seconds=600.0, executor=executor)
     wait_for_line(process, "callback started")
     process.send_signal(signal.SIGINT)
     time.sleep(0.5)  # the first signal is taken (a flag); the callback goes on
@@ -103,3 +122,27 @@ def test_a_second_signal_ends_a_node_whose_callback_hangs():
     code, out, _ = finish(process)
     assert code == -signal.SIGTERM
     assert "destroyed" not in out
+
+
+def test_the_executor_is_chosen_by_what_rclpy_has_and_the_environment(monkeypatch):
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.executors import SingleThreadedExecutor
+
+    from pose_reloc.errors import PoseRelocError
+    from pose_reloc.ros.executors import events_executor_available, make_executor
+
+    context = Context()
+    rclpy.init(context=context)
+    try:
+        monkeypatch.setenv("POSE_RELOC_EXECUTOR", "single")
+        assert isinstance(make_executor(context), SingleThreadedExecutor)
+        monkeypatch.setenv("POSE_RELOC_EXECUTOR", "fast")
+        with pytest.raises(PoseRelocError, match="POSE_RELOC_EXECUTOR='fast' is not one of"):
+            make_executor(context)
+        monkeypatch.delenv("POSE_RELOC_EXECUTOR")
+        chosen = make_executor(context)
+        assert isinstance(chosen, SingleThreadedExecutor) != events_executor_available()
+        chosen.shutdown()
+    finally:
+        rclpy.try_shutdown(context=context)

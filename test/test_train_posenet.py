@@ -76,12 +76,13 @@ def test_googlenet_has_three_regressors_and_one_at_inference():
     assert position.shape == (1, 3) and float(q.norm()) == pytest.approx(1.0, abs=1e-5)
 
 
-def _checkpoint(tmp_path, dropout):
+ANCHORS = torch.tensor([[0.0, 0.0, 1.3], [12.0, 0.0, 1.3], [12.0, 30.0, 1.3]])
+
+
+def _checkpoint(tmp_path, dropout, anchors=None):
     torch.manual_seed(0)
-    model = build_posenet(
-        "lite", torch.tensor([10.0, -5.0, 1.3]), torch.tensor([20.0, 20.0, 1.0]), dropout
-    ).eval()
-    model.eval()
+    mean, scale = torch.tensor([10.0, -5.0, 1.3]), torch.tensor([20.0, 20.0, 1.0])
+    model = build_posenet("lite", mean, scale, dropout, anchors, 6.0).eval()
     path = tmp_path / "checkpoint.pt"
     torch.save(
         {
@@ -89,6 +90,8 @@ def _checkpoint(tmp_path, dropout):
             "arch": "lite",
             "state_dict": model.state_dict(),
             "dropout": dropout,
+            "anchors": anchors,
+            "anchor_spacing_m": 6.0,
             "position_mean": torch.tensor([10.0, -5.0, 1.3]),
             "position_scale": torch.tensor([20.0, 20.0, 1.0]),
             "input": {
@@ -104,8 +107,9 @@ def _checkpoint(tmp_path, dropout):
     return model, path
 
 
-def test_export_matches_torch_exactly_without_dropout(tmp_path):
-    model, checkpoint = _checkpoint(tmp_path, dropout=0.0)
+@pytest.mark.parametrize("anchors", [None, ANCHORS], ids=["regression", "anchors"])
+def test_export_matches_torch_exactly_without_dropout(tmp_path, anchors):
+    model, checkpoint = _checkpoint(tmp_path, dropout=0.0, anchors=anchors)
     onnx_path, card = export_checkpoint(
         checkpoint, tmp_path / "m.onnx", samples=4, log=lambda _: None
     )
@@ -121,7 +125,10 @@ def test_export_matches_torch_exactly_without_dropout(tmp_path):
     )
     import json
 
-    assert json.loads(card.read_text())["task"] == "posenet"
+    card_fields = json.loads(card.read_text())
+    assert card_fields["task"] == "posenet"
+    assert card_fields["head"] == ("regression" if anchors is None else "anchors")
+    assert card_fields.get("anchors") == (None if anchors is None else 3)
 
 
 def test_exported_dropout_is_live_and_its_mean_is_the_deterministic_pose(tmp_path):
@@ -144,7 +151,8 @@ def test_exported_dropout_is_live_and_its_mean_is_the_deterministic_pose(tmp_pat
     assert localizer.model.metadata.extra["dropout_live"] is True
 
 
-def test_a_short_training_run_learns_and_saves_a_checkpoint(tmp_path):
+@pytest.mark.parametrize("loss", ["learned", "anchors"])
+def test_a_short_training_run_learns_and_saves_a_checkpoint(tmp_path, loss):
     from synth_fixtures import small_config
 
     from pose_reloc.synth.generate import synthesize
@@ -156,14 +164,21 @@ def test_a_short_training_run_learns_and_saves_a_checkpoint(tmp_path):
     except RenderError as error:
         pytest.skip(f"no headless OpenGL here: {error}")
     config = PoseNetTrainConfig(
-        epochs=3, batch_size=16, input_width=64, input_height=48, learning_rate=3e-3
+        loss=loss, epochs=3, batch_size=16, input_width=64, input_height=48, learning_rate=3e-3
     )
     lines = []
     path = train_posenet(tmp_path / "train", tmp_path / "run", config, log=lines.append)
     checkpoint = torch.load(path, weights_only=False)
     losses = [h["loss"] for h in checkpoint["history"]]
     assert len(losses) == 3 and losses[-1] < losses[0]
-    model = build_posenet("lite", checkpoint["position_mean"], checkpoint["position_scale"])
+    model = build_posenet(
+        "lite",
+        checkpoint["position_mean"],
+        checkpoint["position_scale"],
+        anchors=checkpoint["anchors"],
+        anchor_spacing_m=checkpoint["anchor_spacing_m"],
+    )
+    assert (checkpoint["anchors"] is not None) == (loss == "anchors")
     model.load_state_dict(checkpoint["state_dict"])
     figures = evaluate_set(model, load_image_set(tmp_path / "train", (64, 48)))
     assert figures["median_translation_m"] < 100.0
@@ -204,3 +219,81 @@ def test_several_drives_load_as_one_training_set_in_order(tmp_path):
     expected = np.stack([f.T_wc.translation for f in frames])
     np.testing.assert_allclose(both.position.numpy(), expected, atol=1e-5)
     assert load_image_set(tmp_path / "a", (32, 24)).source["path"] == str(tmp_path / "a")
+
+
+def test_anchors_are_the_mean_of_the_drives_in_each_occupied_cell():
+    from pose_reloc.posenet.networks import place_anchors
+
+    positions = torch.tensor(
+        [[1.0, 1.0, 1.3], [3.0, 2.0, 1.5], [7.0, 1.0, 1.3], [-1.0, 1.0, 1.3], [-2.0, 5.0, 1.3]]
+    )
+    anchors = place_anchors(positions, 6.0)
+    expected = {(2.0, 1.5, 1.4), (7.0, 1.0, 1.3), (-1.5, 3.0, 1.3)}
+    assert {tuple(round(float(v), 4) for v in a) for a in anchors} == expected
+    with pytest.raises(ValueError, match="spacing"):
+        place_anchors(positions, 0.0)
+
+
+def _anchor_head(dropout=0.0):
+    from pose_reloc.posenet.networks import AnchorPoseHead
+
+    torch.manual_seed(0)
+    return AnchorPoseHead(8, 16, dropout, ANCHORS, 6.0).eval()
+
+
+def test_the_anchor_head_reads_the_best_scored_anchor_plus_its_own_offset():
+    head = _anchor_head()
+    with torch.no_grad():
+        head.scores.weight.zero_()
+        head.scores.bias.copy_(torch.tensor([0.0, 5.0, 1.0]))
+        head.offsets.weight.zero_()
+        head.offsets.bias.copy_(torch.tensor([0, 0, 0, 0.5, -0.25, 0, 0, 0, 0], dtype=torch.float))
+        position, q = head(torch.randn(2, 8))
+    np.testing.assert_allclose(position.numpy(), [[15.0, -1.5, 1.3]] * 2, atol=1e-6)
+    np.testing.assert_allclose(q.norm(dim=1).numpy(), 1.0, atol=1e-6)
+
+
+def test_mc_samples_of_an_image_like_two_places_land_at_both():
+    head = _anchor_head(dropout=0.5)
+    with torch.no_grad():  # anchors 0 and 2 scored alike: each dropout mask tips it one way
+        head.fc[1].weight.copy_(torch.eye(16, 8))
+        head.fc[1].bias.fill_(1.0)
+        head.scores.weight.zero_()
+        head.scores.weight[0, :8] = 1.0
+        head.scores.weight[2, 8:] = 1.0
+        head.scores.bias.copy_(torch.tensor([0.0, -50.0, 0.0]))
+        head.offsets.weight.zero_()
+        head.offsets.bias.zero_()
+    head.dropout.always_on = True
+    with torch.no_grad():
+        position, _ = head(torch.zeros(1, 8), torch.zeros(200, 1))
+    at_first = (position[:, 1] < 15).float().mean()
+    assert 0.2 < float(at_first) < 0.8  # both places, so the samples spread 30 m apart
+    assert float(position[:, 1].std()) > 10.0
+
+
+def test_the_anchor_loss_is_smallest_at_the_truth_and_teaches_the_scores():
+    from pose_reloc.posenet.losses import AnchorLoss
+
+    head, loss = _anchor_head(), AnchorLoss()
+    truth = {
+        "position": torch.tensor([[12.5, 1.0, 1.3]]),
+        "orientation": torch.tensor([[0.0, 0, 0, 1]]),
+    }
+    x = torch.randn(1, 8)
+    with torch.no_grad():
+        head.scores.weight.zero_()
+        head.offsets.weight.zero_()
+        head.offsets.bias.zero_()
+        head.orientation.weight.zero_()
+        head.orientation.bias.copy_(torch.tensor([0.0, 0, 0, 1]))
+    with torch.no_grad():
+        head.scores.bias.copy_(torch.tensor([-5.0, 5.0, -5.0]))
+        head.offsets.bias[3:6] = torch.tensor([0.5, 1.0, 0.0]) / 6.0
+        at_truth = float(loss(head.outputs(x), truth))
+        head.scores.bias.copy_(torch.tensor([5.0, -5.0, -5.0]))
+        wrong_anchor = float(loss(head.outputs(x), truth))
+    assert wrong_anchor > at_truth + 5.0
+    head.scores.bias.data.zero_()
+    loss(head.outputs(x), truth).backward()
+    assert float(head.scores.bias.grad[1]) < 0 < float(head.scores.bias.grad[0])

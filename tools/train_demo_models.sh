@@ -43,7 +43,8 @@ synth out/demo_sun_test --frames 800 --seed 11
 
 $PR train posenet --data out/demo_survey out/passes/may_morning \
   out/passes/october_overcast out/passes/july_noon --val out/calib_day --out out/posenet_demo \
-  --epochs "$POSENET_EPOCHS" --lr 3e-3 --threads 1 > out/posenet_demo.log 2>&1 &
+  --epochs "$POSENET_EPOCHS" --lr 3e-3 --loss anchors --anchor-spacing 6 --threads 1 \
+  > out/posenet_demo.log 2>&1 &
 posenet=$!
 $PR train sun --data out/demo_train2 --val out/demo_sun_val --out out/sun_demo \
   --epochs "$SUN_EPOCHS" --threads 1 > out/sun_demo.log 2>&1 &

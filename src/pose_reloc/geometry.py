@@ -131,6 +131,14 @@ class Transform:
         return f"Transform(xyz=({x:.4f}, {y:.4f}, {z:.4f}), xyzw=({qx:.4f}, {qy:.4f}, {qz:.4f}, {qw:.4f}))"
 
 
+def same_transform(a: Transform, b: Transform) -> bool:
+    """Exactly the same rotation and translation (a cache's test, not a tolerance)."""
+    return a is b or (
+        np.array_equal(a.translation, b.translation)
+        and np.array_equal(a.rotation.as_quat(), b.rotation.as_quat())
+    )
+
+
 def translation_error_m(estimate: Transform, truth: Transform) -> float:
     """Euclidean distance between the two transforms' translations, metres."""
     return float(np.linalg.norm(estimate.translation - truth.translation))

@@ -4,6 +4,9 @@
 - `learned`:   |x̂ − x|·e^{−s_x} + s_x + |q̂ − q|·e^{−s_q} + s_q   (s_x, s_q learned: homoscedastic)
 - `reprojection`: mean pixel distance between scene points projected with the predicted and the
   true pose (needs the learned loss to pretrain: from scratch it does not converge)
+- `anchors` (the anchor head only, Saha et al., BMVC 2018): cross-entropy of the anchor scores
+  against the anchor nearest the truth, plus the learned weighting of the position read from each
+  anchor within two spacings of the truth and of the orientation
 
 Quaternion distances are sign-invariant (q and −q are one rotation). Quaternions are x, y, z, w.
 """
@@ -12,8 +15,11 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F  # noqa: N812 (the PyTorch convention)
 
-LOSSES = ("beta", "learned", "reprojection")
+from pose_reloc.posenet.networks import AnchorOutput
+
+LOSSES = ("beta", "learned", "reprojection", "anchors")
 
 
 def quaternion_distance(q_pred: torch.Tensor, q_true: torch.Tensor) -> torch.Tensor:
@@ -93,6 +99,31 @@ class ReprojectionLoss(nn.Module):
         return (distance * valid).sum() / valid.sum().clamp_min(1.0)
 
 
+class AnchorLoss(LearnedWeightingLoss):
+    """Takes the anchor head's AnchorOutput, not (position, q). The offsets are learned from every
+    anchor near the truth, not only the nearest: an MC sample that picks a neighbour still lands
+    near the true position."""
+
+    def __init__(self, near_spacings: float = 2.0):
+        super().__init__()
+        self.near_spacings = near_spacings
+
+    def forward(  # type: ignore[override]
+        self, out: AnchorOutput, batch: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        truth = batch["position"]
+        distance = torch.cdist(truth, out.anchors)  # (N, K)
+        classify = F.cross_entropy(out.logits, distance.argmin(dim=1))
+        nearest = distance.min(dim=1, keepdim=True).values
+        near = (distance <= self.near_spacings * out.spacing_m) | (distance == nearest)
+        errors = (out.positions_from_anchors - truth[:, None, :]).abs().sum(dim=2)
+        l_x = (errors * near).sum() / near.sum()
+        l_q = quaternion_distance(out.q, batch["orientation"]).mean()
+        return (
+            classify + l_x * torch.exp(-self.s_x) + self.s_x + l_q * torch.exp(-self.s_q) + self.s_q
+        )
+
+
 def build_loss(name: str, beta: float = 250.0) -> nn.Module:
     if name == "beta":
         return BetaLoss(beta)
@@ -100,4 +131,6 @@ def build_loss(name: str, beta: float = 250.0) -> nn.Module:
         return LearnedWeightingLoss()
     if name == "reprojection":
         return ReprojectionLoss()
+    if name == "anchors":
+        return AnchorLoss()
     raise ValueError(f"loss {name!r} is not one of {LOSSES}")

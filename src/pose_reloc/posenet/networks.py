@@ -7,12 +7,20 @@ masks: N MC samples for the price of one image (exported as the model's second i
 
 - `googlenet`: Inception v1 as in the paper, with its two auxiliary regressors during training
   (loss weights 0.3, 0.3, 1.0), a 2048-d FC before the outputs, 224x224 input.
+
+Either trunk takes one of two heads: `PoseHead` regresses the position directly; `AnchorPoseHead`
+(Saha et al., BMVC 2018) says which anchor — a place on the training drives — the camera is
+nearest and its offset from that anchor. Both export the same outputs.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
 import torch
 from torch import nn
+from torch.nn import functional as F  # noqa: N812 (the PyTorch convention)
 
 from pose_reloc.train.layers import ConvBNAct, Inception, MCDropout, mobilenet_v3_small_features
 
@@ -57,43 +65,131 @@ class PoseHead(nn.Module):
         return position, q / q.norm(dim=1, keepdim=True).clamp_min(1e-8)
 
 
+class AnchorOutput(NamedTuple):
+    """What the anchor head gives the training loss besides the pose."""
+
+    position: torch.Tensor  # (N, 3) the most likely anchor plus its offset, metres
+    q: torch.Tensor  # (N, 4)
+    logits: torch.Tensor  # (N, K) which anchor the camera is nearest
+    positions_from_anchors: torch.Tensor  # (N, K, 3) each anchor plus its own offset, metres
+    anchors: torch.Tensor  # (K, 3)
+    spacing_m: torch.Tensor  # the anchors' grid spacing
+
+
+class AnchorPoseHead(nn.Module):
+    """FC -> MC dropout -> scores of K anchors, an offset from each (in anchor spacings) and a unit
+    quaternion. The position is the best-scored anchor plus its offset: an image that looks like
+    two places gives MC samples at both, so the sample spread grows with the ambiguity."""
+
+    anchors: torch.Tensor  # buffers, (K, 3) and the grid spacing
+    spacing_m: torch.Tensor
+
+    def __init__(
+        self,
+        features: int,
+        hidden: int,
+        dropout: float,
+        anchors: torch.Tensor,
+        spacing_m: float,
+    ):
+        super().__init__()
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(features, hidden), nn.ReLU())
+        self.dropout = MCDropout(dropout)
+        count = int(anchors.shape[0])
+        self.scores = nn.Linear(hidden, count)
+        self.offsets = nn.Linear(hidden, 3 * count)
+        self.orientation = nn.Linear(hidden, 4)
+        self.register_buffer("anchors", anchors.clone().float())
+        self.register_buffer("spacing_m", torch.tensor(float(spacing_m)))
+
+    def outputs(self, x: torch.Tensor, sample_slots: torch.Tensor | None = None) -> AnchorOutput:
+        h = self.fc(x)
+        if sample_slots is not None:
+            h = h + torch.zeros_like(sample_slots)
+        h = self.dropout(h)
+        logits = self.scores(h)
+        offsets = self.offsets(h).view(h.shape[0], -1, 3) * self.spacing_m
+        candidates = self.anchors.unsqueeze(0) + offsets
+        best = logits.argmax(dim=1)
+        pick = F.one_hot(best, candidates.shape[1]).to(candidates.dtype)  # keeps (N, 3) in ONNX
+        position = (pick.unsqueeze(2) * candidates).sum(dim=1)
+        q = self.orientation(h)
+        q = q / q.norm(dim=1, keepdim=True).clamp_min(1e-8)
+        return AnchorOutput(position, q, logits, candidates, self.anchors, self.spacing_m)
+
+    def forward(
+        self, x: torch.Tensor, sample_slots: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.outputs(x, sample_slots)
+        return out.position, out.q
+
+
+def place_anchors(positions: torch.Tensor, spacing_m: float) -> torch.Tensor:
+    """One anchor per occupied spacing_m x spacing_m cell of the ground plane: the mean of the
+    training positions in it (so every anchor lies on a driven street)."""
+    if spacing_m <= 0:
+        raise ValueError(f"anchor spacing {spacing_m} m must be positive")
+    cells = torch.floor(positions[:, :2] / spacing_m).long()
+    _, cell_of = torch.unique(cells, dim=0, return_inverse=True)
+    sums = torch.zeros(int(cell_of.max()) + 1, 3).index_add_(0, cell_of, positions.float())
+    counts = torch.bincount(cell_of).float().unsqueeze(1)
+    return sums / counts
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """What a pose head needs besides its sizes: the training positions' mean and scale (the
+    regression head's output normalization), and the anchors (the anchor head's), if any."""
+
+    position_mean: torch.Tensor
+    position_scale: torch.Tensor
+    anchors: torch.Tensor | None = None
+    anchor_spacing_m: float = 0.0
+
+    def build(self, features: int, hidden: int, dropout: float) -> nn.Module:
+        if self.anchors is None:
+            return PoseHead(features, hidden, dropout, self.position_mean, self.position_scale)
+        return AnchorPoseHead(features, hidden, dropout, self.anchors, self.anchor_spacing_m)
+
+
+def head_training_outputs(head: nn.Module, x: torch.Tensor) -> Any:
+    """(position, q), or the anchor head's AnchorOutput, for the training loss."""
+    return head.outputs(x) if isinstance(head, AnchorPoseHead) else head(x)
+
+
 class PoseNetLite(nn.Module):
     arch = "lite"
 
-    def __init__(
-        self, position_mean: torch.Tensor, position_scale: torch.Tensor, dropout: float = 0.2
-    ):
+    def __init__(self, spec: HeadSpec, dropout: float = 0.2):
         super().__init__()
         self.features, channels = mobilenet_v3_small_features()
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.head = PoseHead(channels, 1024, dropout, position_mean, position_scale)
+        self.head = spec.build(channels, 1024, dropout)
 
     def forward(
         self, image: torch.Tensor, sample_slots: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         return self.head(self.pool(self.features(image)), sample_slots)
 
-    def heads(self, image: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def heads(self, image: torch.Tensor) -> list[Any]:
         """Every regressor's output (one here), for the training loss."""
-        return [self(image)]
+        return [head_training_outputs(self.head, self.pool(self.features(image)))]
 
 
 class AuxRegressor(nn.Module):
-    def __init__(self, cin: int, position_mean: torch.Tensor, position_scale: torch.Tensor):
+    def __init__(self, cin: int, spec: HeadSpec):
         super().__init__()
         self.reduce = nn.Sequential(nn.AdaptiveAvgPool2d(4), ConvBNAct(cin, 128, 1))
-        self.head = PoseHead(128 * 16, 1024, 0.7, position_mean, position_scale)
+        self.head = spec.build(128 * 16, 1024, 0.7)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.head(self.reduce(x))
+    def forward(self, x: torch.Tensor) -> Any:
+        return head_training_outputs(self.head, self.reduce(x))
 
 
 class PoseNetGoogLeNet(nn.Module):
     arch = "googlenet"
 
-    def __init__(
-        self, position_mean: torch.Tensor, position_scale: torch.Tensor, dropout: float = 0.4
-    ):
+    def __init__(self, spec: HeadSpec, dropout: float = 0.4):
         super().__init__()
         self.stem = nn.Sequential(
             ConvBNAct(3, 64, 7, 2),
@@ -120,14 +216,14 @@ class PoseNetGoogLeNet(nn.Module):
             Inception(832, 384, 192, 384, 48, 128, 128),
             nn.AdaptiveAvgPool2d(1),
         )
-        self.aux1 = AuxRegressor(512, position_mean, position_scale)
-        self.aux2 = AuxRegressor(528, position_mean, position_scale)
-        self.head = PoseHead(1024, 2048, dropout, position_mean, position_scale)
+        self.aux1 = AuxRegressor(512, spec)
+        self.aux2 = AuxRegressor(528, spec)
+        self.head = spec.build(1024, 2048, dropout)
 
-    def heads(self, image: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def heads(self, image: torch.Tensor) -> list[Any]:
         a = self.inception4a(self.stage3(self.stem(image)))
         d = self.stage4bcd(a)
-        return [self.aux1(a), self.aux2(d), self.head(self.stage4e5(d))]
+        return [self.aux1(a), self.aux2(d), head_training_outputs(self.head, self.stage4e5(d))]
 
     def forward(
         self, image: torch.Tensor, sample_slots: torch.Tensor | None = None
@@ -141,9 +237,13 @@ def build_posenet(
     position_mean: torch.Tensor,
     position_scale: torch.Tensor,
     dropout: float | None = None,
+    anchors: torch.Tensor | None = None,
+    anchor_spacing_m: float = 0.0,
 ) -> nn.Module:
+    """A PoseNet with the regression head, or with the anchor head where `anchors` are given."""
+    spec = HeadSpec(position_mean, position_scale, anchors, anchor_spacing_m)
     if arch == "lite":
-        return PoseNetLite(position_mean, position_scale, 0.2 if dropout is None else dropout)
+        return PoseNetLite(spec, 0.2 if dropout is None else dropout)
     if arch == "googlenet":
-        return PoseNetGoogLeNet(position_mean, position_scale, 0.4 if dropout is None else dropout)
+        return PoseNetGoogLeNet(spec, 0.4 if dropout is None else dropout)
     raise ValueError(f"architecture {arch!r} is not one of {ARCHITECTURES}")

@@ -25,7 +25,7 @@ from std_srvs.srv import Trigger
 
 from pose_reloc.camera import PinholeCamera
 from pose_reloc.errors import PoseRelocError
-from pose_reloc.geometry import Transform, propagate_pose_covariance
+from pose_reloc.geometry import Transform, propagate_pose_covariance, same_transform
 from pose_reloc.posenet.localizer import PoseEstimate, PoseNetLocalizer
 from pose_reloc.posenet.priors import PRIOR_SOURCES, PriorLocalizer
 from pose_reloc.posenet.retrieval import NotRecognizedError, RetrievalLocalizer
@@ -78,6 +78,7 @@ class PoseNetNode(PolicyNode):
         self.get_logger().info(f"prior from {self._describe_sources()}, mode {self.mode}")
         self.drops = DropCounter(self)
         self.tf = TransformLookup(self)
+        self._mount_inverse: tuple[Transform, Transform] | None = None  # T_base_cam, T_cam_base
         self.camera: PinholeCamera | None = None
         self.pending = self.mode == "startup"
         self.last_stamp = -np.inf
@@ -230,7 +231,12 @@ class PoseNetNode(PolicyNode):
 
     def _camera_to_base(self, camera_frame: str) -> Transform | None:
         T_base_cam = self.tf.lookup(self.base_frame, camera_frame) or self.fallback_extrinsic
-        return None if T_base_cam is None else T_base_cam.inverse()
+        if T_base_cam is None:
+            return None
+        cached = self._mount_inverse
+        if cached is None or not same_transform(cached[0], T_base_cam):  # a mount rarely moves
+            self._mount_inverse = cached = (T_base_cam, T_base_cam.inverse())
+        return cached[1]
 
     def _publish(self, estimate: PoseEstimate, T_cam_base: Transform, stamp: Any) -> None:
         T_map_base, covariance = propagate_pose_covariance(

@@ -31,11 +31,17 @@ from scipy.spatial.transform import Rotation
 from pose_reloc.datasets.record import Frame
 from pose_reloc.errors import ModelLoadError, PoseRelocError
 from pose_reloc.geometry import Transform
-from pose_reloc.posenet.localizer import PoseEstimate, covariance_scaling
+from pose_reloc.posenet.localizer import (
+    FLOOR_POSITION_M,
+    FLOOR_ROTATION_DEG,
+    PoseEstimate,
+    covariance_floor,
+    covariance_scaling,
+    coverage_scale,
+)
 from pose_reloc.site_identity import recorded_site
 
 FORMAT = "pose_reloc.retrieval_index/1"
-FLOOR_POSITION_M, FLOOR_ROTATION_DEG = 1.0, 2.0
 THUMBNAIL = (32, 24)
 DESCRIPTOR_SIZE = 5 * THUMBNAIL[0] * THUMBNAIL[1]
 
@@ -178,9 +184,9 @@ class RetrievalLocalizer:
         self.rotations = Rotation.from_quat(self.index.quaternions)
         self.top_k = min(top_k, len(self.descriptors))
         floor = self.index.info.get("floor") or {}
-        self.floor = np.diag(
-            [float(floor.get("position_m", FLOOR_POSITION_M)) ** 2] * 3
-            + [np.radians(float(floor.get("rotation_deg", FLOOR_ROTATION_DEG))) ** 2] * 3
+        self.floor = covariance_floor(
+            float(floor.get("position_m", FLOOR_POSITION_M)),
+            float(floor.get("rotation_deg", FLOOR_ROTATION_DEG)),
         )
         self.min_score = float(
             self.index.info.get("min_score", -1.0) if min_score is None else min_score
@@ -272,7 +278,7 @@ def calibrate_retrieval_covariance(
     if not errors:
         raise PoseRelocError("no held-out frame was recognized: nothing to calibrate on")
     scales = {
-        name: _coverage_scale(
+        name: coverage_scale(
             [e[block] for e in errors],
             [s[block, block] for s in spreads],
             localizer.floor[block, block],
@@ -281,28 +287,3 @@ def calibrate_retrieval_covariance(
     }
     localizer.covariance_scale = covariance_scaling(scales["position"], scales["rotation"])
     return {**scales, "frames": float(len(errors))}
-
-
-def _coverage_scale(
-    errors: Sequence[NDArray[np.float64]],
-    spreads: Sequence[NDArray[np.float64]],
-    floor: NDArray[np.float64],
-) -> float:
-    from pose_reloc.evaluation.metrics import TWO_SIGMA_CHI2
-
-    def quantile(scale: float) -> float:
-        d2 = [
-            float(e @ np.linalg.solve(scale * s + floor, e))
-            for e, s in zip(errors, spreads, strict=True)
-        ]
-        return float(np.quantile(d2, 0.9545))
-
-    low, high = 0.0, 4.0  # log10 of the scale; the quantile falls as the scale grows
-    if quantile(10**low) <= TWO_SIGMA_CHI2[3]:
-        return 10**low
-    if quantile(10**high) > TWO_SIGMA_CHI2[3]:
-        return 10**high
-    for _ in range(40):
-        middle = (low + high) / 2
-        low, high = (low, middle) if quantile(10**middle) <= TWO_SIGMA_CHI2[3] else (middle, high)
-    return float(10**high)

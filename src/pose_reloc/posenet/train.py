@@ -12,9 +12,8 @@ from typing import Any
 
 import torch
 
-from pose_reloc.posenet.losses import build_loss
-from pose_reloc.posenet.networks import AUX_LOSS_WEIGHTS, build_posenet
-from pose_reloc.site_identity import UNKNOWN as UNKNOWN_SITE
+from pose_reloc.posenet.losses import AnchorLoss, build_loss
+from pose_reloc.posenet.networks import AUX_LOSS_WEIGHTS, build_posenet, place_anchors
 from pose_reloc.site_identity import site_of_datasets
 from pose_reloc.train.data import ImageSet, augment, to_network_input
 from pose_reloc.train.loop import (
@@ -31,7 +30,8 @@ from pose_reloc.train.loop import (
 @dataclass
 class PoseNetTrainConfig:
     arch: str = "lite"
-    loss: str = "learned"
+    loss: str = "learned"  # anchors: the anchor head (Saha et al. 2018) instead of regression
+    anchor_spacing_m: float = 6.0
     epochs: int = 30
     pretrain_epochs: int = 0  # with loss=reprojection: epochs of the learned loss first
     batch_size: int = 32
@@ -93,7 +93,14 @@ def train_posenet(
     log(f"loaded {len(train)} training images ({time.perf_counter() - started:.0f} s)")
     mean = train.position.mean(dim=0)
     scale = train.position.std(dim=0).clamp_min(1.0)
-    model = build_posenet(config.arch, mean, scale, config.dropout)
+    anchors = (
+        place_anchors(train.position, config.anchor_spacing_m) if config.loss == "anchors" else None
+    )
+    if anchors is not None:
+        log(f"{len(anchors)} anchors {config.anchor_spacing_m:g} m apart")
+    model = build_posenet(
+        config.arch, mean, scale, config.dropout, anchors, config.anchor_spacing_m
+    )
     if config.init_checkpoint:
         _load_init(model, config.init_checkpoint, log)
     history: list[dict[str, Any]] = []
@@ -117,7 +124,7 @@ def train_posenet(
                 "seconds": time.perf_counter() - started,
             }
             finish_epoch(record, history, validate, log)
-    return save_checkpoint(model, config, train, history, Path(out), site)
+    return save_checkpoint(model, config, train, history, Path(out), site, (mean, scale), anchors)
 
 
 def _phases(config: PoseNetTrainConfig) -> list[tuple[str, int]]:
@@ -141,10 +148,12 @@ def _pose_loss(
     weighted)."""
     batch = train.batch(index)
     x = augment(batch["images"], generator)
-    heads: list[tuple[torch.Tensor, torch.Tensor]] = model.heads(x)  # type: ignore[operator]
-    return torch.stack(
-        [w * loss_fn(p, q, batch) for w, (p, q) in zip(_weights(model), heads, strict=True)]
-    ).sum()
+    heads = model.heads(x)  # type: ignore[operator]
+    if isinstance(loss_fn, AnchorLoss):
+        losses = [loss_fn(head, batch) for head in heads]
+    else:
+        losses = [loss_fn(p, q, batch) for p, q in heads]
+    return torch.stack([w * loss for w, loss in zip(_weights(model), losses, strict=True)]).sum()
 
 
 def save_checkpoint(
@@ -153,15 +162,18 @@ def save_checkpoint(
     train: ImageSet,
     history: list[dict[str, Any]],
     out: Path,
-    site: str = UNKNOWN_SITE,
+    site: str,
+    position_normalization: tuple[torch.Tensor, torch.Tensor],
+    anchors: torch.Tensor | None,
 ) -> Path:
-    state = model.state_dict()
     checkpoint = {
         "task": "posenet",
         "arch": config.arch,
-        "state_dict": state,
-        "position_mean": state["head.position_mean"],
-        "position_scale": state["head.position_scale"],
+        "state_dict": model.state_dict(),
+        "position_mean": position_normalization[0],
+        "position_scale": position_normalization[1],
+        "anchors": anchors,
+        "anchor_spacing_m": config.anchor_spacing_m if anchors is not None else 0.0,
         "input": network_input(config.input_width, config.input_height, config.center_crop),
         "dropout": config.dropout,
         "train_config": asdict(config),

@@ -17,9 +17,10 @@ from types import FrameType
 from typing import Any
 
 import rclpy
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
+
+from pose_reloc.ros.executors import make_executor
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 STOP_POLL_S = 0.1  # how long a stop signal can wait for the spin loop to see it
@@ -53,7 +54,7 @@ def init_without_rclpy_signals(args: list[str] | None) -> StopSignals:
 
 def spin_until_stopped(node: Node, stop: StopSignals) -> None:
     """Runs `node`'s callbacks until a stop signal or the context's shutdown."""
-    executor = SingleThreadedExecutor()
+    executor = make_executor()
     executor.add_node(node)
     try:
         while rclpy.ok() and not stop.requested:

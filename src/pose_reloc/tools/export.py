@@ -43,6 +43,8 @@ def _build(checkpoint: dict[str, Any]) -> torch.nn.Module:
             checkpoint["position_mean"],
             checkpoint["position_scale"],
             checkpoint.get("dropout"),
+            checkpoint.get("anchors"),
+            checkpoint.get("anchor_spacing_m", 0.0),
         )
     elif task == "sun_bcnn":
         from sun_bcnn.train import build_sun_network
@@ -135,6 +137,7 @@ def _metadata(
     )
     extra = {
         "architecture": checkpoint["arch"],
+        **_head(checkpoint),
         "frame": "map" if checkpoint["task"] == "posenet" else "camera_optical",
         "site": checkpoint.get("site", UNKNOWN_SITE),  # a pose regressor knows one site only
         "mc_samples": samples,
@@ -149,6 +152,20 @@ def _metadata(
         "exported": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     return ModelMetadata(checkpoint["task"], input_spec, OUTPUTS[checkpoint["task"]], extra)
+
+
+def _head(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """PoseNet's head: regression, or anchors (how many, how far apart)."""
+    if checkpoint["task"] != "posenet":
+        return {}
+    anchors = checkpoint.get("anchors")
+    if anchors is None:
+        return {"head": "regression"}
+    return {
+        "head": "anchors",
+        "anchors": int(anchors.shape[0]),
+        "anchor_spacing_m": float(checkpoint["anchor_spacing_m"]),
+    }
 
 
 def calibrate_exported(

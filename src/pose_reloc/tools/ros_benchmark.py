@@ -12,7 +12,7 @@ import numpy as np
 import rclpy
 from geometry_msgs.msg import PoseWithCovarianceStamped
 from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
+from rclpy.executors import Executor
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, Image
 
@@ -23,10 +23,11 @@ from pose_reloc.posenet.node import PoseNetNode
 from pose_reloc.posenet.priors import PriorLocalizer
 from pose_reloc.posenet.retrieval import RetrievalLocalizer
 from pose_reloc.ros import convert as ros_convert
+from pose_reloc.ros.executors import make_executor
 from pose_reloc.ros.node_tools import RELIABLE_QOS, SENSOR_QOS, resolve_model_path
 
 
-def _spin_until(executor: SingleThreadedExecutor, done: Any, timeout_s: float) -> bool:
+def _spin_until(executor: Executor, done: Any, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while not done() and time.monotonic() < deadline:
         executor.spin_once(timeout_sec=0.001)
@@ -112,7 +113,7 @@ def _time_through_node(
     """(Image published -> pose received, the node's own callback time) per frame, in ms."""
     context = Context()
     rclpy.init(context=context, domain_id=int(time.time()) % 100 + 100)
-    executor = SingleThreadedExecutor(context=context)
+    executor = make_executor(context)  # as the node's own entry point spins it
     node = PoseNetNode(context=context, parameter_overrides=parameters)
     feeder = rclpy.create_node("benchmark_feeder", context=context)
     for n in (node, feeder):

@@ -22,9 +22,16 @@ def add_parser(commands: Commands) -> None:
     parser.add_argument(
         "--loss",
         default="learned",
-        choices=["beta", "learned", "reprojection"],
+        choices=["beta", "learned", "reprojection", "anchors"],
         help="beta: position + --beta x quaternion error; learned: the two weighted by learned "
-        "uncertainties; reprojection: pixel error of scene points (after --pretrain-epochs)",
+        "uncertainties; reprojection: pixel error of scene points (after --pretrain-epochs); "
+        "anchors: the anchor head (which place on the training drives, and the offset from it)",
+    )
+    parser.add_argument(
+        "--anchor-spacing",
+        type=float,
+        default=6.0,
+        help="metres between the anchors on the training drives (--loss anchors)",
     )
     parser.add_argument(
         "--pretrain-epochs", type=int, default=10, help="learned-loss epochs before reprojection"
@@ -49,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         loss=args.loss,
         pretrain_epochs=args.pretrain_epochs,
         beta=args.beta,
+        anchor_spacing_m=args.anchor_spacing,
         init_checkpoint=args.init,
     )
     path = train_posenet(args.data, args.out, config, val_data=args.val)
