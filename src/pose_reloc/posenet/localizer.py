@@ -129,6 +129,21 @@ def coverage_scale(
     return float(10**high)
 
 
+def pose_coverage_scales(
+    errors: Sequence[NDArray[np.float64]],
+    spreads: Sequence[NDArray[np.float64]],
+    floor: NDArray[np.float64],
+) -> dict[str, float]:
+    """`coverage_scale` of the position and of the rotation block of 6-DoF errors (x, y, z, rot X,
+    rot Y, rot Z) against their 6x6 spreads and floor."""
+    return {
+        name: coverage_scale(
+            [e[block] for e in errors], [s[block, block] for s in spreads], floor[block, block]
+        )
+        for name, block in (("position", slice(0, 3)), ("rotation", slice(3, 6)))
+    }
+
+
 def calibrate_covariance(
     localizer: PoseNetLocalizer,
     frames: Sequence[Any],
@@ -142,22 +157,16 @@ def calibrate_covariance(
     another height, where the network errs by about a metre with its samples agreeing (the
     retrieval prior has the same floor). Set on the localizer; returned for the metadata."""
     localizer.covariance_scale = np.ones((6, 6))
-    localizer.floor = covariance_floor(floor_position_m, floor_rotation_deg)
+    localizer.floor = np.zeros((6, 6))  # the samples' spread alone while measuring
     errors, spreads = [], []
     for frame in frames:
         estimate = localizer.localize(frame.image())
         e_p = estimate.T_map_cam.translation - frame.T_wc.translation
         e_r = (frame.T_wc.rotation * estimate.T_map_cam.rotation.inv()).as_rotvec()
         errors.append(np.hstack([e_p, e_r]))
-        spreads.append(estimate.covariance - localizer.floor)
-    scales = {
-        name: coverage_scale(
-            [e[block] for e in errors],
-            [s[block, block] for s in spreads],
-            localizer.floor[block, block],
-        )
-        for name, block in (("position", slice(0, 3)), ("rotation", slice(3, 6)))
-    }
+        spreads.append(estimate.covariance)
+    localizer.floor = covariance_floor(floor_position_m, floor_rotation_deg)
+    scales = pose_coverage_scales(errors, spreads, localizer.floor)
     localizer.covariance_scale = covariance_scaling(scales["position"], scales["rotation"])
     return {
         **scales,

@@ -64,6 +64,10 @@ class PoseHead(nn.Module):
         q = self.orientation(h)
         return position, q / q.norm(dim=1, keepdim=True).clamp_min(1e-8)
 
+    def outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the training loss takes: (position, q) here; the anchor head gives more."""
+        return self(x)
+
 
 class AnchorOutput(NamedTuple):
     """What the anchor head gives the training loss besides the pose."""
@@ -146,15 +150,10 @@ class HeadSpec:
     anchors: torch.Tensor | None = None
     anchor_spacing_m: float = 0.0
 
-    def build(self, features: int, hidden: int, dropout: float) -> nn.Module:
+    def build(self, features: int, hidden: int, dropout: float) -> PoseHead | AnchorPoseHead:
         if self.anchors is None:
             return PoseHead(features, hidden, dropout, self.position_mean, self.position_scale)
         return AnchorPoseHead(features, hidden, dropout, self.anchors, self.anchor_spacing_m)
-
-
-def head_training_outputs(head: nn.Module, x: torch.Tensor) -> Any:
-    """(position, q), or the anchor head's AnchorOutput, for the training loss."""
-    return head.outputs(x) if isinstance(head, AnchorPoseHead) else head(x)
 
 
 class PoseNetLite(nn.Module):
@@ -164,7 +163,7 @@ class PoseNetLite(nn.Module):
         super().__init__()
         self.features, channels = mobilenet_v3_small_features()
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.head = spec.build(channels, 1024, dropout)
+        self.head: PoseHead | AnchorPoseHead = spec.build(channels, 1024, dropout)
 
     def forward(
         self, image: torch.Tensor, sample_slots: torch.Tensor | None = None
@@ -173,17 +172,17 @@ class PoseNetLite(nn.Module):
 
     def heads(self, image: torch.Tensor) -> list[Any]:
         """Every regressor's output (one here), for the training loss."""
-        return [head_training_outputs(self.head, self.pool(self.features(image)))]
+        return [self.head.outputs(self.pool(self.features(image)))]
 
 
 class AuxRegressor(nn.Module):
     def __init__(self, cin: int, spec: HeadSpec):
         super().__init__()
         self.reduce = nn.Sequential(nn.AdaptiveAvgPool2d(4), ConvBNAct(cin, 128, 1))
-        self.head = spec.build(128 * 16, 1024, 0.7)
+        self.head: PoseHead | AnchorPoseHead = spec.build(128 * 16, 1024, 0.7)
 
     def forward(self, x: torch.Tensor) -> Any:
-        return head_training_outputs(self.head, self.reduce(x))
+        return self.head.outputs(self.reduce(x))
 
 
 class PoseNetGoogLeNet(nn.Module):
@@ -218,12 +217,12 @@ class PoseNetGoogLeNet(nn.Module):
         )
         self.aux1 = AuxRegressor(512, spec)
         self.aux2 = AuxRegressor(528, spec)
-        self.head = spec.build(1024, 2048, dropout)
+        self.head: PoseHead | AnchorPoseHead = spec.build(1024, 2048, dropout)
 
     def heads(self, image: torch.Tensor) -> list[Any]:
         a = self.inception4a(self.stage3(self.stem(image)))
         d = self.stage4bcd(a)
-        return [self.aux1(a), self.aux2(d), head_training_outputs(self.head, self.stage4e5(d))]
+        return [self.aux1(a), self.aux2(d), self.head.outputs(self.stage4e5(d))]
 
     def forward(
         self, image: torch.Tensor, sample_slots: torch.Tensor | None = None

@@ -37,7 +37,7 @@ from pose_reloc.posenet.localizer import (
     PoseEstimate,
     covariance_floor,
     covariance_scaling,
-    coverage_scale,
+    pose_coverage_scales,
 )
 from pose_reloc.site_identity import recorded_site
 
@@ -277,13 +277,6 @@ def calibrate_retrieval_covariance(
         spreads.append(localizer.spread(top, best))
     if not errors:
         raise PoseRelocError("no held-out frame was recognized: nothing to calibrate on")
-    scales = {
-        name: coverage_scale(
-            [e[block] for e in errors],
-            [s[block, block] for s in spreads],
-            localizer.floor[block, block],
-        )
-        for name, block in (("position", slice(0, 3)), ("rotation", slice(3, 6)))
-    }
+    scales = pose_coverage_scales(errors, spreads, localizer.floor)
     localizer.covariance_scale = covariance_scaling(scales["position"], scales["rotation"])
     return {**scales, "frames": float(len(errors))}
