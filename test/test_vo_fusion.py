@@ -359,5 +359,10 @@ def test_drift_runs_repeat_the_same_odometry_with_and_without_sun(world):
     assert figures["drift_runs"] == 2
     assert figures["rot_drift_ratio_sun_per_run"] == [1.0, 1.0]
     assert figures["drift_tracked_m_vo"] > 2.0
+    assert figures["trans_drift_pct_vo"] == figures["trans_drift_pct_vo_sun"]
+    assert figures["trans_drift_pct_vo"] > 0
+    # a mean over runs of each run's percentage: close to the mean error over the mean length
+    ratio = 100 * figures["drift_final_translation_m_vo"] / figures["drift_tracked_m_vo"]
+    assert figures["trans_drift_pct_vo"] == pytest.approx(ratio, rel=0.2)
     with pytest.raises(VoFusionError, match="drift_runs"):
         evaluate_fusion(feature_map, drive[:2], ground_truth_priors(1), drift_runs=0)

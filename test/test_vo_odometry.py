@@ -177,3 +177,59 @@ def test_a_reseed_while_driving_carries_the_motion_model_over(drive):
     assert translation_error_m(frames[5].T_wc, frames[6].T_wc) > 0.05  # it did move
     odometry.reset(seed, frames[5].camera, frames[5].image())
     assert odometry._motion_model_pose() is None
+
+
+@pytest.fixture(scope="module")
+def corner(tmp_path_factory):
+    """A robot turning left at a crossing at 1.2 m/s, up to 6 degrees per frame at 10 Hz."""
+    from pose_reloc.synth.generate import synthesize
+    from pose_reloc.synth.render import RenderError
+
+    out = tmp_path_factory.mktemp("odometry") / "corner"
+    config = small_config(
+        trajectory={"waypoints": [[1.8, -8.0], [1.8, 1.8], [-12.0, 1.8]], "rate_hz": 10.0}
+    )
+    try:
+        synthesize(config, "drive", 11.0, out, with_depth=True)
+    except RenderError as error:
+        pytest.skip(f"no headless OpenGL here: {error}")
+    return list(read_dataset(out)), out
+
+
+def test_a_corner_is_tracked_around_the_motion_model_where_pnp_alone_loses_it(corner):
+    frames, out = corner
+    seed = seed_from_depth(frames[0], out / "depth" / "000000.png")
+    pnp_alone = VisualOdometry(OdometryConfig(max_motion_model_frames=0))
+    pnp_alone.reset(seed, frames[0].camera, frames[0].image())
+    steps = [pnp_alone.track(frame.camera, frame.image()) for frame in frames[1:]]
+    assert not all(step.ok for step in steps)  # the points with a depth leave the image
+    odometry = VisualOdometry()
+    odometry.reset(seed, frames[0].camera, frames[0].image())
+    steps = [odometry.track(frame.camera, frame.image()) for frame in frames[1:]]
+    assert all(step.ok for step in steps), [step.reason for step in steps if not step.ok]
+    around = [i for i, step in enumerate(steps) if step.motion_model]
+    turn_deg = [rotation_error_deg(a.T_wc, b.T_wc) for a, b in itertools.pairwise(frames)]
+    assert len(around) >= 5 and max(turn_deg[i] for i in around) > 4.0
+    assert all(
+        step.reason == "tracked around the motion model" for step in map(steps.__getitem__, around)
+    )
+    last = steps[-1].T_wc
+    travelled = sum(translation_error_m(a.T_wc, b.T_wc) for a, b in itertools.pairwise(frames))
+    assert rotation_error_deg(last, frames[-1].T_wc) < 0.6
+    assert translation_error_m(last, frames[-1].T_wc) < 0.04 * travelled
+    for step in steps:
+        assert np.all(np.linalg.eigvalsh(step.delta_covariance) > 0)
+
+
+def test_the_fit_around_the_motion_model_is_bounded_in_time(corner):
+    """Frames measured on the motion model alone, one after another, are not tracked forever."""
+    frames, out = corner
+    odometry = VisualOdometry(OdometryConfig(max_motion_model_frames=2))
+    odometry.reset(
+        seed_from_depth(frames[0], out / "depth" / "000000.png"),
+        frames[0].camera,
+        frames[0].image(),
+    )
+    steps = [odometry.track(frame.camera, frame.image()) for frame in frames[1:]]
+    failed = next(step for step in steps if not step.ok)
+    assert "2 frames in a row on the motion model already" in failed.reason

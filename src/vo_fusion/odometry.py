@@ -15,6 +15,19 @@ over 60 m on the demo drive; adjusted, the position error there is a quarter.
 
 Why flow rather than descriptor matching against a keyframe: see `features` (façades repeat).
 
+Turns. At a street corner a robot yaws 5-8 degrees per frame while moving ~10 cm: the points
+with a depth leave the image faster than new corners gain the parallax to be triangulated, and
+PnP ran out of points within a second (on the `long` drives every loss of track was at a turn,
+42-86 m from the fix). Flow still follows most corners there. Where PnP fails, or rests on
+fewer than `weak_pnp_inliers`, the increment is fitted to every followed track, with or
+without a depth, around the motion model (`increment`): the image gives the rotation, the
+points left give the distance, else the motion model does (the mean of the last PnP steps,
+within `motion_prior_std_fraction`); most of the last image's tracks must agree with it, as
+with PnP, so a kidnap is still not tracked. At most `max_motion_model_frames` such frames in a
+row. Without a depth source the distance through a turn is the motion model's, so each turn
+can change the scale (measured below 0.9 after some corners): the robot's own odometry is what
+fixes that.
+
 Scale. Monocular VO has none of its own: seeded from an accepted map refinement
 (`OdometrySeed.from_refinement`), the tracks carry the map points PnP matched, so while they are
 in view the scale is the map's. Points triangulated later keep the scale of the poses they were
@@ -31,6 +44,7 @@ over-states the growth, which errs on the honest side.
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
@@ -47,6 +61,7 @@ from vo_fusion.features import (
     grey_image,
     inside_border,
 )
+from vo_fusion.increment import IncrementFit, IncrementTracks, fit_increment
 from vo_fusion.pnp import (
     agreement_problem,
     pose_and_covariance,
@@ -57,6 +72,8 @@ from vo_fusion.pnp import (
 from vo_fusion.refine import RefinementResult
 from vo_fusion.triangulation import triangulate, unit_rays
 from vo_fusion.window_adjustment import Keyframe, KeyframeWindow
+
+MOTION_MODEL_SPEED_FRAMES = 10  # the motion model's translation: the mean of this many PnP steps
 
 
 @dataclass(frozen=True)
@@ -88,11 +105,21 @@ class OdometryConfig:
     scale_drift_per_m: float = 0.02  # relative scale std added per metre since the seed
     keyframe_every: int = 5  # tracked frames between keyframes of the adjusted window
     window_keyframes: int = 6  # keyframes adjusted together (fewer than 3: no adjustment)
+    # Where PnP cannot measure a frame (a turn: the points with a depth left the image), the
+    # increment is fitted to every followed track around the motion model (`increment`), its
+    # translation held to the motion model's within this fraction of its length (+ 1 cm) ...
+    motion_prior_std_fraction: float = 0.1
+    # PnP on fewer inliers than this: the fit around the motion model is tried too, and kept when
+    # it passes (a turn's last PnP frames, on 20-30 points, put the camera 10-20 cm astray)
+    weak_pnp_inliers: int = 60
+    # ... for at most this many frames in a row (a turn on the spot at 70 deg/s takes ~25; longer,
+    # and the position is the motion model's guess: not tracked). 0: PnP alone.
+    max_motion_model_frames: int = 50
 
     def __post_init__(self) -> None:
         for item in fields(self):
             value = getattr(self, item.name)
-            if not value > 0:
+            if not (value > 0 or (item.name == "max_motion_model_frames" and value == 0)):
                 raise VoFusionError(f"OdometryConfig.{item.name} must be positive, got {value}")
         if not self.corner_quality < 1 or not self.min_kept_fraction < 1:
             raise VoFusionError(
@@ -139,6 +166,8 @@ class OdometryStep:
     # run, agreeing with its pose): near 1 while tracking, near 0 when the view changed.
     kept_fraction: float = 1.0
     triangulated: int = 0  # new points made on this frame
+    # the increment came from every followed track around the motion model, not PnP alone
+    motion_model: bool = False
     metres_since_seed: float = 0.0
     elapsed_ms: float = 0.0
 
@@ -189,10 +218,12 @@ class Tracks:
 
 @dataclass(frozen=True)
 class _Followed:
-    """The tracks flow followed into an image (at their pixels there), which rows carry a point,
-    the points the last image had (at least 1), the corners that flow started from."""
+    """The tracks flow followed into an image (at their pixels there, and at `previous_pixels` in
+    the last one), which rows carry a point, the points the last image had (at least 1), the
+    corners that flow started from."""
 
     tracks: Tracks
+    previous_pixels: NDArray[np.float32]
     with_point: NDArray[np.int64]
     had: int
     corners: int
@@ -205,10 +236,12 @@ class _Measurement:
 
     problem: str
     kept_fraction: float
-    inliers: NDArray[np.int64] | None = None  # into _Followed.with_point
+    keep: NDArray[np.bool_] | None = None  # the followed tracks that agree with the pose
+    inliers: int = 0
     T_wc: Transform | None = None
     delta: Transform | None = None
     delta_covariance: NDArray[np.float64] | None = None
+    motion_model: bool = False
 
 
 class VisualOdometry:
@@ -228,6 +261,8 @@ class VisualOdometry:
         self.tracks = Tracks.empty()
         self.last_T_wc: Transform | None = None
         self.last_delta: Transform | None = None
+        self.motion_model_frames = 0  # frames in a row measured around the motion model
+        self.pnp_steps: deque[NDArray[np.float64]] = deque(maxlen=MOTION_MODEL_SPEED_FRAMES)
         self.frame = 0
         self.born_poses: dict[int, Transform] = {}
         self.metres_since_seed = 0.0
@@ -281,6 +316,10 @@ class VisualOdometry:
             )
         followed = self._follow(camera, grey)
         measured = self._measure(camera, followed)
+        if measured.problem or measured.inliers < self.config.weak_pnp_inliers:
+            around = self._measure_around_motion_model(camera, followed, measured)
+            if not around.problem or measured.problem:
+                measured = around
         if measured.problem:
             return OdometryStep(
                 False,
@@ -297,9 +336,12 @@ class VisualOdometry:
         followed, pixels = follow_flow(
             self.grey, grey, tracks.pixels, self._predicted_pixels(camera), self.flow
         )
-        moved = replace(tracks.select(followed), pixels=pixels)
+        before = tracks.select(followed)
+        moved = replace(before, pixels=pixels)
         had = max(int(tracks.has_point.sum()), 1)
-        return _Followed(moved, np.flatnonzero(moved.has_point), had, len(followed))
+        return _Followed(
+            moved, before.pixels, np.flatnonzero(moved.has_point), had, len(tracks.pixels)
+        )
 
     def _motion_model_pose(self) -> Transform | None:
         """The camera pose the motion model (the last increment, repeated) predicts; None
@@ -308,16 +350,32 @@ class VisualOdometry:
             return None
         return self.last_T_wc @ self.last_delta
 
+    def _prior_increment(self) -> Transform:
+        """The motion model's increment for a fit around it: the last increment's rotation, and
+        the mean translation of the last frames PnP measured well (one frame's is noisy, and
+        those of a turn's first frames, on few points, already go astray)."""
+        assert self.last_delta is not None
+        if not self.pnp_steps:
+            return self.last_delta
+        return Transform(self.last_delta.rotation, np.mean(self.pnp_steps, axis=0))
+
     def _predicted_pixels(self, camera: PinholeCamera) -> NDArray[np.float32]:
         """Where the tracks should be in the next image: their points projected from the pose
-        the motion model predicts; unmoved without a point."""
+        the motion model predicts; without a point, their ray turned by its rotation (as if far
+        away: a turn moves every corner, near or far, by about the same pixels)."""
         tracks = self.tracks
         guess = tracks.pixels.copy()
         predicted = self._motion_model_pose()
-        if predicted is not None:
-            with_point = tracks.has_point
-            projected, inside = camera.project(predicted.inverse().apply(tracks.points[with_point]))
-            guess[np.flatnonzero(with_point)[inside]] = projected[inside]
+        if predicted is None or self.last_delta is None:
+            return guess
+        with_point = tracks.has_point
+        projected, inside = camera.project(predicted.inverse().apply(tracks.points[with_point]))
+        guess[np.flatnonzero(with_point)[inside]] = projected[inside]
+        without = np.flatnonzero(~with_point)
+        if len(without):
+            rays = camera.unproject(tracks.pixels[without])
+            turned, inside = camera.project(self.last_delta.rotation.inv().apply(rays))
+            guess[without[inside]] = turned[inside]
         return guess
 
     def _measure(self, camera: PinholeCamera, followed: _Followed) -> _Measurement:
@@ -358,7 +416,73 @@ class VisualOdometry:
         if problem:
             return _Measurement(problem, kept_fraction)
         delta_covariance = self._increment_covariance(covariance, self.last_T_wc, delta)
-        return _Measurement("", kept_fraction, solution.inliers, T_wc, delta, delta_covariance)
+        keep = np.ones(len(tracks), bool)
+        keep[with_point] = False
+        keep[with_point[solution.inliers]] = True
+        return _Measurement(
+            "", kept_fraction, keep, len(solution.inliers), T_wc, delta, delta_covariance
+        )
+
+    def _measure_around_motion_model(
+        self, camera: PinholeCamera, followed: _Followed, failed: _Measurement
+    ) -> _Measurement:
+        """Where PnP could not measure the frame: the increment fitted to every followed track,
+        those without a depth too, around the motion model (`increment`); the frame passes
+        when most of the last image's tracks agree with it. Else PnP's problem stands."""
+        config = self.config
+        if self.last_delta is None or self.last_T_wc is None or not config.max_motion_model_frames:
+            return failed
+        if self.motion_model_frames >= config.max_motion_model_frames:
+            return replace(
+                failed,
+                problem=f"{failed.problem}; {self.motion_model_frames} frames in a row on the "
+                "motion model already",
+            )
+        tracks = followed.tracks
+        with_point = tracks.has_point
+        ideal_now = undistorted_pixels(camera, tracks.pixels)
+        fit_tracks = IncrementTracks(
+            tracks.points[with_point],
+            ideal_now[with_point],
+            undistorted_pixels(camera, followed.previous_pixels[~with_point]),
+            ideal_now[~with_point],
+        )
+        prior = self._prior_increment()
+        translation_std = (
+            config.motion_prior_std_fraction * float(np.linalg.norm(prior.translation)) + 0.01
+        )
+        fit = fit_increment(
+            camera.K,
+            self.last_T_wc,
+            prior,
+            translation_std,
+            fit_tracks,
+            config.ransac_threshold_px,
+        )
+        last_tracks = max(len(self.tracks), 1)
+        kept_fraction = fit.inliers / last_tracks
+        problem = _fit_problem(fit, last_tracks, config)
+        if not problem:
+            problem = step_problem(fit.delta, config.max_step_m, config.max_step_deg)
+        if problem:
+            return replace(failed, problem=f"{failed.problem}; around the motion model: {problem}")
+        keep = np.ones(len(tracks), bool)
+        keep[with_point] = fit.point_inliers
+        keep[~with_point] = fit.ray_inliers
+        covariance = fit.covariance.copy()
+        scale_std = config.scale_drift_per_m * self.metres_since_seed
+        t = fit.delta.translation
+        covariance[:3, :3] += (scale_std**2) * np.outer(t, t)
+        return _Measurement(
+            "",
+            kept_fraction,
+            keep,
+            fit.inliers,
+            self.last_T_wc @ fit.delta,
+            fit.delta,
+            covariance,
+            motion_model=True,
+        )
 
     def _commit(
         self,
@@ -369,25 +493,26 @@ class VisualOdometry:
     ) -> OdometryStep:
         """The frame is tracked: drop the tracks that disagree with its pose, move on to it,
         triangulate, adjust the window at a keyframe, and fill the image with new corners."""
-        T_wc, delta, inliers = measured.T_wc, measured.delta, measured.inliers
-        assert T_wc is not None and delta is not None and inliers is not None
-        outliers = np.setdiff1d(np.arange(len(followed.with_point)), inliers)
-        keep = np.ones(len(followed.tracks), bool)
-        keep[followed.with_point[outliers]] = False
+        T_wc, delta, keep = measured.T_wc, measured.delta, measured.keep
+        assert T_wc is not None and delta is not None and keep is not None
         self.frame += 1
+        self.motion_model_frames = self.motion_model_frames + 1 if measured.motion_model else 0
         self.tracks = followed.tracks.select(keep)
         self.metres_since_seed += float(np.linalg.norm(delta.translation))
         self.last_T_wc, self.last_delta, self.grey = T_wc, delta, grey
+        if not measured.motion_model:
+            self.pnp_steps.append(np.asarray(delta.translation, np.float64))
         triangulated = self._triangulate(camera, T_wc)
         self._keyframe_and_adjust(camera, T_wc)
         self._add_corners(camera, grey)
         return OdometryStep(
             ok=True,
-            reason="tracked",
+            reason="tracked around the motion model" if measured.motion_model else "tracked",
             T_wc=T_wc,
             delta=delta,
             delta_covariance=measured.delta_covariance,
-            inliers=len(inliers),
+            inliers=measured.inliers,
+            motion_model=measured.motion_model,
             tracks=len(followed.tracks),
             triangulated=triangulated,
             kept_fraction=measured.kept_fraction,
@@ -494,3 +619,15 @@ class VisualOdometry:
         t = delta.translation
         local[:3, :3] += (scale_std**2) * np.outer(t, t)
         return np.asarray(0.5 * (local + local.T), dtype=np.float64)
+
+
+def _fit_problem(fit: IncrementFit, last_tracks: int, config: OdometryConfig) -> str:
+    """Why a fit around the motion model does not measure the frame ('' when it does)."""
+    if fit.inliers < 2 * config.min_inliers:
+        return f"{fit.inliers} tracks agree < {2 * config.min_inliers}"
+    if fit.inliers / last_tracks < config.min_kept_fraction:
+        return (
+            f"only {fit.inliers} of the last image's {last_tracks} tracks agree with one "
+            "increment: the view changed"
+        )
+    return ""

@@ -22,8 +22,8 @@ than in the frames before it noticed the kidnap); `prior_source` (its name), and
 (median time of `on_image`). With `drift_frames`: the same run with one map fix at the start,
 without and with the sun, gives `rot_drift_deg_per_100m_vo` and `rot_drift_deg_per_100m_vo_sun` over
 the first tracked stretch (until the first loss; the shorter of the two runs' stretches, so both are
-measured over the same frames), with its length `drift_tracked_m_*` and final position error
-`drift_final_translation_m_*`. The two runs see the same odometry: the same priors, and OpenCV's
+measured over the same frames), with its length `drift_tracked_m_*`, final position error
+`drift_final_translation_m_*` and that error in percent of the length, `trans_drift_pct_*`. The two runs see the same odometry: the same priors, and OpenCV's
 RANSAC seeded and single-threaded (else its randomness alone moves the drift by several degrees
 per 100 m from run to run). With `drift_runs` > 1 the drift figures are means over that many runs,
 each with its own first prior and RANSAC seed, and `rot_drift_ratio_sun_per_run` lists each run's ratio.
@@ -352,8 +352,11 @@ def _drift_once(
         run = whole[:length]
         results[f"rot_drift_deg_per_100m_{key}"] = _run_rotation_drift(run)
         results[f"drift_tracked_m_{key}"] = _travelled_m(run)
-        results[f"drift_final_translation_m_{key}"] = (
-            translation_error_m(run[-1].T_fused, run[-1].T_true) if run else float("nan")  # type: ignore[arg-type]
+        final_m = translation_error_m(run[-1].T_fused, run[-1].T_true) if run else float("nan")  # type: ignore[arg-type]
+        results[f"drift_final_translation_m_{key}"] = final_m
+        travelled = results[f"drift_tracked_m_{key}"]
+        results[f"trans_drift_pct_{key}"] = (
+            100.0 * final_m / travelled if travelled > 0 else float("nan")
         )
     return results
 
