@@ -382,3 +382,90 @@ def test_simple_parameters_apply_at_run_time_and_bad_values_are_refused(ros, wor
         assert result.reason == f"parameter {name} = {value!r} {problem}"
     assert rig.node.get_parameter("stale_after_s").value == 4.0 and rig.node.stale_after_s == 4.0
     assert rig.node.origin[0] == 43.6629 and rig.node.path.maxlen == 5
+
+
+# The robot's odom frame in the map: 40 m away and turned 30 degrees.
+T_MAP_ODOM = (
+    Transform.from_xyz_quat([40.0, -5.0, 0.0], [0.0, 0.0, 0.2588190, 0.9659258])
+    if not ROS_MISSING
+    else None
+)
+
+
+def odometry(frame, header_frame="odom", child="base_link", stamp=None):
+    """The robot's planar odometry message at a frame (its true base pose in T_MAP_ODOM)."""
+    T_odom_base = T_MAP_ODOM.inverse() @ base_of(frame.T_wc)
+    msg = Odometry(child_frame_id=child)
+    msg.header = ros_convert.make_header(frame.stamp if stamp is None else stamp, header_frame)
+    msg.pose = ros_convert.transform_to_pose_with_covariance(
+        T_odom_base, np.diag([1e-4, 1e-4, 1e6, 1e6, 1e6, 1e-4])
+    )
+    return msg
+
+
+def published_map_odom(ros, rig):
+    """The map -> odom transform the node published with its last pose."""
+    stamp = rig.poses[-1].header.stamp
+
+    def find():
+        for msg in rig.tf:
+            for t in msg.transforms:
+                if t.child_frame_id == "odom" and t.header.stamp == stamp:
+                    return t
+        return None
+
+    assert ros.spin_until(lambda: find() is not None)
+    return ros_convert.transform_stamped_to_transform(find())
+
+
+def test_the_robot_odometry_is_the_motion_prior_and_map_to_odom_fits_it(ros, world):
+    """Wheel odometry on `odom`: the visual odometry tracks around it, map -> odom is published
+    against the robot's odom -> base_link, and bad messages are dropped without harm."""
+    map_path, drive = world
+    rig = Rig(ros, map_path)
+    wheels = rig.feeder.create_publisher(Odometry, "odom", RELIABLE_QOS)
+    ros.wait_for_subscribers(wheels)
+    drops = rig.node.drops.counts
+    counts = rig.node.core.robot_odometry.counts
+
+    def publish(msg):
+        seen = (
+            sum(counts.values()) + rig.node.drops.total + len(rig.node.core.robot_odometry.samples)
+        )
+        wheels.publish(msg)
+        ros.spin_until(
+            lambda: (
+                sum(counts.values())
+                + rig.node.drops.total
+                + len(rig.node.core.robot_odometry.samples)
+                != seen
+            ),
+            5.0,
+        )
+
+    rig.start(drive[0])
+    publish(odometry(drive[0]))
+    rig.send(drive[0].image(), drive[0].stamp)
+    rig.prior(posenet_like(drive[1].T_wc), drive[1].stamp)
+    publish(odometry(drive[1]))
+    assert rig.send(drive[1].image(), drive[1].stamp).state.value == "TRACKING"
+    for index, frame in enumerate(drive[2:12], start=2):
+        publish(odometry(frame))
+        if index == 5:
+            publish(odometry(frame, header_frame="map"))  # not the robot's odom frame
+            broken = odometry(frame, stamp=frame.stamp + 0.01)
+            broken.pose.pose.position.x = float("nan")
+            publish(broken)
+        output = rig.send(frame.image(), frame.stamp)
+        assert output.state.value == "TRACKING", output.reason
+    assert drops["odometry_wrong_frame"] == 1 and drops["bad_odometry"] == 1
+    assert counts["used"] >= 9
+    assert translation_error_m(published_map_odom(ros, rig), T_MAP_ODOM) < 0.3
+    # An odometry that went back in time starts over; a jump of 50 m in 0.1 s is refused.
+    publish(odometry(drive[3]))
+    assert counts["back_in_time"] == 1
+    jumped = odometry(drive[12])
+    jumped.pose.pose.position.y += 50.0
+    publish(jumped)
+    assert counts["jumps"] == 1
+    assert drops["bad_odometry"] == 3

@@ -8,7 +8,7 @@ from scipy.spatial.transform import Rotation
 
 from pose_reloc.camera import PinholeCamera
 from pose_reloc.geometry import Transform
-from vo_fusion.increment import IncrementTracks, fit_increment
+from vo_fusion.increment import IncrementTracks, fit_increment, translation_prior
 
 CAMERA = PinholeCamera(
     np.array([[260.0, 0, 159.5], [0, 260.0, 119.5], [0, 0, 1]]), 320, 240, np.zeros(0)
@@ -46,7 +46,9 @@ def test_a_turn_seen_by_tracks_without_depth_gives_the_rotation_and_keeps_the_pr
     prediction = Transform(Rotation.from_euler("y", -4.0, degrees=True), np.array([0.0, 0.0, 0.12]))
     points, then, now = scene(rng, true, 250)
     now = now + rng.normal(0, 0.3, now.shape)
-    fit = fit_increment(CAMERA.K, T_PREV, prediction, 0.02, tracks(points, then, now, 5), 2.0)
+    fit = fit_increment(
+        CAMERA.K, T_PREV, prediction, translation_prior(0.02), tracks(points, then, now, 5), 2.0
+    )
     error_deg = np.degrees((fit.delta.rotation * true.rotation.inv()).magnitude())
     assert error_deg < 0.1, error_deg
     assert np.linalg.norm(fit.delta.translation - true.translation) < 0.03
@@ -64,7 +66,9 @@ def test_flow_gone_astray_is_an_outlier():
     points, then, now = scene(rng, true, 200)
     astray = np.arange(10, 40)
     now[astray] += rng.uniform(8, 20, (len(astray), 2)) * rng.choice([-1, 1], (len(astray), 2))
-    fit = fit_increment(CAMERA.K, T_PREV, true, 0.02, tracks(points, then, now, 20), 2.0)
+    fit = fit_increment(
+        CAMERA.K, T_PREV, true, translation_prior(0.02), tracks(points, then, now, 20), 2.0
+    )
     flagged = np.flatnonzero(~np.concatenate([fit.point_inliers, fit.ray_inliers]))
     # Every astray track with a depth is caught; one without a depth only where it left its
     # epipolar line (moved along it, it still fits), and no good track is flagged.
@@ -78,7 +82,9 @@ def test_a_turn_on_the_spot_fits_rays_without_parallax():
     true = Transform(Rotation.from_euler("y", 7.0, degrees=True), np.zeros(3))
     prediction = Transform(Rotation.from_euler("y", 5.0, degrees=True), np.zeros(3))
     points, then, now = scene(rng, true, 200)
-    fit = fit_increment(CAMERA.K, T_PREV, prediction, 0.01, tracks(points, then, now, 0), 2.0)
+    fit = fit_increment(
+        CAMERA.K, T_PREV, prediction, translation_prior(0.01), tracks(points, then, now, 0), 2.0
+    )
     assert np.degrees((fit.delta.rotation * true.rotation.inv()).magnitude()) < 0.05
     assert fit.ray_inliers.all()
 
@@ -89,5 +95,7 @@ def test_a_view_unrelated_to_the_last_has_few_inliers():
     true = Transform(Rotation.from_euler("y", -3.0, degrees=True), np.array([0.0, 0.0, 0.1]))
     points, then, _ = scene(rng, true, 200)
     elsewhere = np.column_stack([rng.uniform(0, 320, len(then)), rng.uniform(0, 240, len(then))])
-    fit = fit_increment(CAMERA.K, T_PREV, true, 0.02, tracks(points, then, elsewhere, 10), 2.0)
+    fit = fit_increment(
+        CAMERA.K, T_PREV, true, translation_prior(0.02), tracks(points, then, elsewhere, 10), 2.0
+    )
     assert fit.inliers < 0.3 * len(points)

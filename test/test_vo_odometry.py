@@ -233,3 +233,29 @@ def test_the_fit_around_the_motion_model_is_bounded_in_time(corner):
     steps = [odometry.track(frame.camera, frame.image()) for frame in frames[1:]]
     failed = next(step for step in steps if not step.ok)
     assert "2 frames in a row on the motion model already" in failed.reason
+
+
+def test_the_robot_odometry_holds_the_distance_through_the_corner(corner):
+    """With the robot's odometry as the motion prior (the true motion with a 2 % scale error and
+    the stated noise), every frame is measured around it, and the distance follows it."""
+    from vo_fusion.odometry import RobotMotion
+
+    frames, out = corner
+    odometry = VisualOdometry()
+    odometry.reset(
+        seed_from_depth(frames[0], out / "depth" / "000000.png"),
+        frames[0].camera,
+        frames[0].image(),
+    )
+    covariance = np.diag([0.004**2] * 3 + [np.radians(0.2) ** 2] * 3)
+    steps = []
+    for previous, frame in itertools.pairwise(frames):
+        true = previous.T_wc.inverse() @ frame.T_wc
+        measured = Transform(true.rotation, 1.02 * true.translation)
+        steps.append(odometry.track(frame.camera, frame.image(), RobotMotion(measured, covariance)))
+    assert all(step.ok and step.robot_odometry for step in steps), [s.reason for s in steps]
+    travelled = sum(translation_error_m(a.T_wc, b.T_wc) for a, b in itertools.pairwise(frames))
+    estimated = sum(float(np.linalg.norm(step.delta.translation)) for step in steps)
+    assert abs(estimated / travelled - 1.0) < 0.04
+    assert rotation_error_deg(steps[-1].T_wc, frames[-1].T_wc) < 0.6
+    assert translation_error_m(steps[-1].T_wc, frames[-1].T_wc) < 0.04 * travelled

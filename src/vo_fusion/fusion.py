@@ -36,6 +36,7 @@ from vo_fusion.feature_map import FeatureMap
 from vo_fusion.odometry import OdometryConfig, OdometrySeed, OdometryStep, VisualOdometry
 from vo_fusion.pose_filter import FilterConfig, PoseFilter, TimeWentBackwards, compose_jacobians
 from vo_fusion.refine import RefineConfig, RefinementResult, refine_pose
+from vo_fusion.robot_odometry import OdometryNoise, RobotOdometry
 from vo_fusion.tracking import LostRule, TrackingState
 
 logger = logging.getLogger(__name__)
@@ -152,8 +153,10 @@ class FusionCore:
         refine: RefineConfig | None = None,
         pose_filter: FilterConfig | None = None,
         relocalize: RefineConfig | None = None,
+        odometry_noise: OdometryNoise | None = None,
     ):
-        """refine: the map fixes while tracking; relocalize: confirming a prior when lost."""
+        """refine: the map fixes while tracking; relocalize: confirming a prior when lost;
+        odometry_noise: how far the robot's own odometry (`on_odometry`) is trusted."""
         self.map = feature_map
         self.config = config or FusionConfig()
         self.refine_config = refine or TRACKING_REFINE
@@ -164,6 +167,8 @@ class FusionCore:
         )
         self.lost_rule = LostRule(self.config.lost_after_failures, self.config.lost_kept_fraction)
         self.odometry = VisualOdometry(odometry)
+        self.robot_odometry = RobotOdometry(odometry_noise)
+        self.odometry_stamp: float | None = None  # the image the visual odometry last measured
         self.filter = PoseFilter(pose_filter or FilterConfig())
         self.state = TrackingState.UNINITIALIZED
         self.prior: Prior | None = None
@@ -189,6 +194,12 @@ class FusionCore:
         if np.linalg.eigvalsh(checked).min() <= 0:
             raise VoFusionError("the prior covariance is not positive definite")
         self.prior = Prior(T_map_cam, checked, stamp)
+
+    def on_odometry(self, T_odom_base: Transform, covariance: ArrayLike, stamp: float) -> None:
+        """The robot's own odometry (nav_msgs/Odometry's pose, 6x6 covariance): the motion prior
+        of the visual odometry for images given their camera mount (`on_image`'s T_base_cam).
+        Raises VoFusionError for a message it refuses (see `robot_odometry`)."""
+        self.robot_odometry.add(T_odom_base, covariance, stamp)
 
     def on_sun(
         self,
@@ -221,14 +232,22 @@ class FusionCore:
         self.T_odom_cam = None
         self.odom_covariance = np.zeros((6, 6))
         self.odometry.clear()
+        self.robot_odometry.clear()
+        self.odometry_stamp = None
         self.filter = PoseFilter(self.filter.config)
         self.failures = self.disagreements = 0
         self.last_stamp = self.last_map_fix = self.last_request = self.last_sun_update = -np.inf
 
     # --- one image ----------------------------------------------------------------------------
     def on_image(
-        self, image_rgb: NDArray[np.uint8], camera: PinholeCamera, stamp: float
+        self,
+        image_rgb: NDArray[np.uint8],
+        camera: PinholeCamera,
+        stamp: float,
+        T_base_cam: Transform | None = None,
     ) -> FusionOutput:
+        """One image. `T_base_cam`, the camera's mount: with it, the robot's odometry between
+        the last tracked image and this one is the visual odometry's motion prior."""
         started = time.perf_counter()
         was_reset = stamp < self.last_stamp - 1e-6
         if was_reset:
@@ -238,7 +257,7 @@ class FusionCore:
             self.reset()
         self.last_stamp = stamp
         if self.state is TrackingState.TRACKING:
-            reason, counts = self._track(image_rgb, camera, stamp)
+            reason, counts = self._track(image_rgb, camera, stamp, T_base_cam)
         else:
             reason, counts = self._relocalize(image_rgb, camera, stamp)
         request = self._wants_relocalization(stamp)
@@ -278,6 +297,7 @@ class FusionCore:
             return why, FrameCounts(map_inliers=result.inliers)
         self.filter.reset(result.T_wc, result.covariance + self._fix_floor, stamp)
         self.odometry.reset(OdometrySeed.from_refinement(result, result.T_wc), camera, image)
+        self.odometry_stamp = stamp
         if self.T_odom_cam is None:
             self.T_odom_cam = result.T_wc  # odom starts where the map first puts the robot
         self._remember_odom(stamp, self.T_odom_cam)
@@ -289,10 +309,22 @@ class FusionCore:
         )
 
     def _track(
-        self, image: NDArray[np.uint8], camera: PinholeCamera, stamp: float
+        self,
+        image: NDArray[np.uint8],
+        camera: PinholeCamera,
+        stamp: float,
+        T_base_cam: Transform | None,
     ) -> tuple[str, FrameCounts]:
-        step = self.odometry.track(camera, image)
+        robot_motion = None
+        if (
+            T_base_cam is not None
+            and self.odometry_stamp is not None
+            and self.robot_odometry.samples
+        ):
+            robot_motion = self.robot_odometry.motion(self.odometry_stamp, stamp, T_base_cam)
+        step = self.odometry.track(camera, image, robot_motion)
         if step.ok:
+            self.odometry_stamp = stamp
             self._predict(step, stamp)
         else:
             self._coast(stamp)
@@ -362,6 +394,7 @@ class FusionCore:
             self.odometry.reset(
                 OdometrySeed.from_refinement(result, self.filter.pose), camera, image, motion
             )
+            self.odometry_stamp = stamp
         return result
 
     def _disagreed(
@@ -379,6 +412,7 @@ class FusionCore:
         assert result.T_wc is not None and result.covariance is not None
         self.filter.reset(result.T_wc, result.covariance + self._fix_floor, stamp)
         self.odometry.reset(OdometrySeed.from_refinement(result, result.T_wc), camera, image)
+        self.odometry_stamp = stamp
         self.disagreements = 0
         self.reanchored += 1
         self.last_map_fix = stamp
@@ -433,6 +467,7 @@ class FusionCore:
         if self.filter.initialized and not self.filter.diverged:
             self.filter.inflate(self.config.lost_position_std_m, self.config.lost_rotation_std_deg)
         self.odometry.clear()
+        self.odometry_stamp = None
         self.recent_odom.clear()
         self.failures = 0
         self.last_request = -np.inf

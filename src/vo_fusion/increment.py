@@ -16,7 +16,8 @@ Residuals, all in pixels (the normalized-image error times the mean focal length
   - a track without: its Sampson distance to the epipolar line of the increment (the first-order
     distance to the nearest pair of image points that satisfy the epipolar constraint), or, when
     the prior's translation is below `ROTATION_ONLY_M`, its distance to the rotated ray;
-  - the translation prior: (t - t_prior) / sigma, three rows.
+  - the prior: L (x - x_prior), with LᵀL its information (the motion model's: the translation
+    only; the robot's odometry: the axes it measures).
 Robust (Huber at 1 px), from the prediction, by scipy's least_squares. Tracks whose residual
 ends above the threshold are outliers. The increment's perturbation is the filter's
 (`pose_filter`): t' = t + δt, R' = exp([δφ]×) R, so its covariance, σ² (JᵀJ)⁻¹ over the inliers
@@ -34,7 +35,9 @@ from scipy.optimize import least_squares
 from scipy.spatial.transform import Rotation
 
 from pose_reloc.geometry import Transform, skew
+from vo_fusion.errors import VoFusionError
 
+UNCONSTRAINED_VARIANCE = 1e3  # a prior variance this large (m², rad²): the axis is the image's
 ROTATION_ONLY_M = 0.01  # a prior translation shorter than this: tracks without depth at infinity
 MIN_SIGMA_PX = 0.5  # the residual scale never taken below this (a handful of perfect tracks)
 
@@ -66,13 +69,15 @@ def fit_increment(
     K: NDArray[np.float64],
     T_prev: Transform,
     prediction: Transform,
-    translation_std_m: float,
+    prior_covariance: NDArray[np.float64],
     tracks: IncrementTracks,
     threshold_px: float,
 ) -> IncrementFit:
-    """The increment T_prev_cur best explaining `tracks`, from `prediction` (the motion model's),
-    whose translation is a prior with `translation_std_m` on each axis (see the module
-    docstring). T_prev is the last camera's pose in the points' frame."""
+    """The increment T_prev_cur best explaining `tracks`, from `prediction` (the motion model's,
+    or the robot's own odometry's), a prior with `prior_covariance` (6x6, the filter's
+    convention; a huge variance leaves that axis to the image; see the module docstring).
+    T_prev is the last camera's pose in the points' frame."""
+    prior_rows = _square_root_information(prior_covariance)
     focal = float(np.mean(np.diag(K)[:2]))
     K_inv = np.asarray(np.linalg.inv(K), np.float64)
     points_prev = T_prev.inverse().apply(tracks.points_world)
@@ -103,7 +108,7 @@ def fit_increment(
 
     def residuals(x: NDArray[np.float64]) -> NDArray[np.float64]:
         point_rows, ray_rows = pixel_residuals(x)
-        return np.concatenate([point_rows.ravel(), ray_rows.ravel(), x[:3] / translation_std_m])
+        return np.concatenate([point_rows.ravel(), ray_rows.ravel(), prior_rows @ x])
 
     solution = least_squares(residuals, np.zeros(6), loss="huber", f_scale=1.0, method="trf")
     point_rows, ray_rows = pixel_residuals(solution.x)
@@ -116,7 +121,7 @@ def fit_increment(
     ray_inliers = np.asarray(ray_error <= threshold_px, bool).reshape(-1)
     R, t = increment(solution.x)
     covariance = _covariance(
-        jacobian, point_inliers, ray_inliers, rotation_only, point_rows, ray_rows
+        jacobian, len(prior_rows), point_inliers, ray_inliers, rotation_only, point_rows, ray_rows
     )
     return IncrementFit(Transform(R, t), covariance, point_inliers, ray_inliers)
 
@@ -133,6 +138,21 @@ def _numeric_jacobian(
         offset[k] = step
         columns.append((residuals(x + offset) - residuals(x - offset)) / (2 * step))
     return np.column_stack(columns)
+
+
+def translation_prior(std_m: float) -> NDArray[np.float64]:
+    """A prior covariance holding the translation within `std_m` on each axis and leaving the
+    rotation to the image."""
+    return np.diag([std_m**2] * 3 + [UNCONSTRAINED_VARIANCE] * 3)
+
+
+def _square_root_information(covariance: NDArray[np.float64]) -> NDArray[np.float64]:
+    """L with LᵀL = covariance⁻¹ (rows along the eigenvectors; none for unconstrained axes)."""
+    variances, axes = np.linalg.eigh(0.5 * (covariance + covariance.T))
+    if not np.all(np.isfinite(variances)) or variances.min() <= 0:
+        raise VoFusionError("an increment prior's covariance must be positive definite")
+    constrained = variances < UNCONSTRAINED_VARIANCE
+    return np.asarray((axes[:, constrained] / np.sqrt(variances[constrained])).T)
 
 
 def _normalized(pixels: NDArray[np.float64], K_inv: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -158,6 +178,7 @@ def _sampson(
 
 def _covariance(
     jacobian: NDArray[np.float64],
+    prior_count: int,
     point_inliers: NDArray[np.bool_],
     ray_inliers: NDArray[np.bool_],
     rotation_only: bool,
@@ -170,13 +191,14 @@ def _covariance(
         [
             np.repeat(point_inliers, 2),
             np.repeat(ray_inliers, ray_width),
-            np.ones(3, bool),
+            np.ones(prior_count, bool),
         ]
     )
     inlier_rows = np.concatenate([point_rows[point_inliers].ravel(), ray_rows[ray_inliers].ravel()])
     sigma = max(float(np.sqrt(np.mean(inlier_rows**2))) if len(inlier_rows) else 0.0, MIN_SIGMA_PX)
     J = np.asarray(jacobian)[keep]
-    pixel_part = J[:-3] / sigma
-    information = pixel_part.T @ pixel_part + J[-3:].T @ J[-3:]
+    pixel_part = J[: len(J) - prior_count] / sigma
+    prior_part = J[len(J) - prior_count :]
+    information = pixel_part.T @ pixel_part + prior_part.T @ prior_part
     covariance = np.linalg.pinv(information)
     return np.asarray(0.5 * (covariance + covariance.T), dtype=np.float64)

@@ -135,6 +135,7 @@ class VoFusionNode(PolicyNode):
             PoseWithCovarianceStamped, "reloc/posenet_pose", self.on_prior, RELIABLE_QOS
         )
         self.create_subscription(SunDirection, "sun/direction", self.on_sun, RELIABLE_QOS)
+        self.create_subscription(Odometry, "odom", self.on_odometry, SENSOR_QOS)
         self.image_subscription = image_subscription(self, p["compressed"], self.on_image)
         self.create_timer(1.0, self.publish_diagnostics)
         # Node clock (sim time with use_sim_time): a paused bag is not a stale pose.
@@ -181,6 +182,13 @@ class VoFusionNode(PolicyNode):
         )
         declare("use_sun", True, "correct orientation with sun/direction")
         declare(
+            "use_robot_odometry",
+            True,
+            "the robot's own odometry on odom (nav_msgs/Odometry: wheels, VIO) is the visual "
+            "odometry's motion prior (its distance, vision's rotation), and map -> odom is "
+            "published against its odom -> base_link",
+        )
+        declare(
             "origin_lat",
             43.6629,
             "map origin latitude (deg)",
@@ -205,7 +213,7 @@ class VoFusionNode(PolicyNode):
     def _apply_parameters(self, p: dict[str, Any]) -> None:
         self.map_frame, self.odom_frame = p["map_frame"], p["odom_frame"]
         self.base_frame, self.publish_odom_tf = p["base_frame"], p["publish_odom_tf"]
-        self.use_sun = p["use_sun"]
+        self.use_sun, self.use_robot_odometry = p["use_sun"], p["use_robot_odometry"]
         self.origin = (p["origin_lat"], p["origin_lon"], p["origin_alt"], p["yaw_to_enu_deg"])
         self.fallback_extrinsic = extrinsic_from_parameter(p["camera_extrinsic"])
         if self.path.maxlen != p["path_length"]:
@@ -303,6 +311,25 @@ class VoFusionNode(PolicyNode):
         except PoseRelocError as error:
             self.drops.drop("bad_sun", str(error))
 
+    def on_odometry(self, msg: Odometry) -> None:
+        if not self.use_robot_odometry:
+            return
+        frames = (msg.header.frame_id, msg.child_frame_id)
+        if frames != (self.odom_frame, self.base_frame):
+            self.drops.drop(
+                "odometry_wrong_frame",
+                f"odometry of {frames[1]!r} in {frames[0]!r}, not of base_frame "
+                f"{self.base_frame!r} in odom_frame {self.odom_frame!r}: map -> odom would not "
+                "fit the robot's odom -> base_link (set odom_frame and base_frame to its frames)",
+            )
+            return
+        try:
+            T_odom_base = ros_convert.pose_msg_to_transform(msg.pose.pose)
+            stamp = ros_convert.stamp_to_seconds(msg.header.stamp)
+            self.core.on_odometry(T_odom_base, np.asarray(msg.pose.covariance), stamp)
+        except PoseRelocError as error:
+            self.drops.drop("bad_odometry", str(error))
+
     def _ephemeris(self, stamp: float) -> tuple[np.ndarray, float]:
         return sun_at(stamp, *self.origin)
 
@@ -322,7 +349,9 @@ class VoFusionNode(PolicyNode):
             )
             return
         stamp = ros_convert.stamp_to_seconds(msg.header.stamp)
-        output = self.core.on_image(rgb, camera, stamp)
+        output = self.core.on_image(
+            rgb, camera, stamp, T_base_cam if self.use_robot_odometry else None
+        )
         if self._stale:
             self.get_logger().info(
                 f"images again after {self.seconds_since_image():.1f} s: the pose is current"
@@ -365,6 +394,9 @@ class VoFusionNode(PolicyNode):
             output.covariance, output.T_map_cam, T_cam_base
         )
         T_odom_base = output.T_odom_cam @ T_cam_base
+        # With the robot's odometry, its odom -> base_link is in TF: map -> odom must fit it.
+        robot = self.core.robot_odometry.pose_at(output.stamp) if self.use_robot_odometry else None
+        T_odom_base_tf = robot.T_odom_base if robot is not None else T_odom_base
         map_header = ros_convert.make_header(0.0, self.map_frame)
         map_header.stamp = stamp
         odom_header = ros_convert.make_header(0.0, self.odom_frame)
@@ -383,12 +415,12 @@ class VoFusionNode(PolicyNode):
         )
         transforms = [
             ros_convert.transform_stamped(
-                T_map_base @ T_odom_base.inverse(), map_header, self.odom_frame
+                T_map_base @ T_odom_base_tf.inverse(), map_header, self.odom_frame
             )
         ]
         if self.publish_odom_tf:
             transforms.append(
-                ros_convert.transform_stamped(T_odom_base, odom_header, self.base_frame)
+                ros_convert.transform_stamped(T_odom_base_tf, odom_header, self.base_frame)
             )
         self.tf_publisher.publish(TFMessage(transforms=transforms))
         self.path.append((output.stamp, T_map_base))
@@ -443,6 +475,7 @@ class VoFusionNode(PolicyNode):
             "map_points": len(self.core.map),
             "reanchored": self.core.reanchored,
             **{f"sun_{k}": v for k, v in self.core.sun_counts.items()},
+            **{f"robot_odometry_{k}": v for k, v in self.core.robot_odometry.counts.items()},
             "frames_dropped": self.drops.total,
             **{f"dropped_{k}": v for k, v in self.drops.counts.items()},
         }

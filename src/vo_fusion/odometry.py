@@ -61,7 +61,12 @@ from vo_fusion.features import (
     grey_image,
     inside_border,
 )
-from vo_fusion.increment import IncrementFit, IncrementTracks, fit_increment
+from vo_fusion.increment import (
+    IncrementFit,
+    IncrementTracks,
+    fit_increment,
+    translation_prior,
+)
 from vo_fusion.pnp import (
     agreement_problem,
     pose_and_covariance,
@@ -150,6 +155,16 @@ class OdometrySeed:
 
 
 @dataclass(frozen=True)
+class RobotMotion:
+    """The robot's own odometry (wheels, VIO) between the last tracked image and this one, as a
+    camera increment T_prev_cur and its 6x6 covariance (the filter's convention, the previous
+    camera's axes; a variance of 1e3 or more: an axis it does not measure)."""
+
+    delta: Transform
+    covariance: NDArray[np.float64]
+
+
+@dataclass(frozen=True)
 class OdometryStep:
     """One tracked (or untracked) frame. `T_wc` is the camera in the points' frame (the map's);
     `delta` = T_prev_cur and `delta_covariance` its 6x6 covariance (ROS order, in the previous
@@ -168,6 +183,7 @@ class OdometryStep:
     triangulated: int = 0  # new points made on this frame
     # the increment came from every followed track around the motion model, not PnP alone
     motion_model: bool = False
+    robot_odometry: bool = False  # ... around the robot's own odometry
     metres_since_seed: float = 0.0
     elapsed_ms: float = 0.0
 
@@ -242,6 +258,7 @@ class _Measurement:
     delta: Transform | None = None
     delta_covariance: NDArray[np.float64] | None = None
     motion_model: bool = False
+    robot_odometry: bool = False
 
 
 class VisualOdometry:
@@ -262,6 +279,7 @@ class VisualOdometry:
         self.last_T_wc: Transform | None = None
         self.last_delta: Transform | None = None
         self.motion_model_frames = 0  # frames in a row measured around the motion model
+        self.robot_motion: RobotMotion | None = None  # of the image being tracked
         self.pnp_steps: deque[NDArray[np.float64]] = deque(maxlen=MOTION_MODEL_SPEED_FRAMES)
         self.frame = 0
         self.born_poses: dict[int, Transform] = {}
@@ -298,10 +316,21 @@ class VisualOdometry:
         ).select(inside_border(pixels, self.grey.shape))
         self._add_corners(camera, self.grey)
 
-    def track(self, camera: PinholeCamera, image_rgb: NDArray[np.uint8]) -> OdometryStep:
-        """Track one image; the increment is from the last tracked image."""
+    def track(
+        self,
+        camera: PinholeCamera,
+        image_rgb: NDArray[np.uint8],
+        robot_motion: RobotMotion | None = None,
+    ) -> OdometryStep:
+        """Track one image; the increment is from the last tracked image. `robot_motion`: the
+        robot's own odometry over the same interval, in the camera's axes: the flow starts where
+        it puts the corners, and the increment is fitted to every followed corner around it."""
         started = time.perf_counter()
-        step = self._track(camera, image_rgb)
+        self.robot_motion = robot_motion
+        try:
+            step = self._track(camera, image_rgb)
+        finally:
+            self.robot_motion = None
         return replace(step, elapsed_ms=(time.perf_counter() - started) * 1e3)
 
     # --- one image: follow, measure, commit ----------------------------------------------------
@@ -315,11 +344,31 @@ class VisualOdometry:
                 f"image size {grey.shape[::-1]} differs from the tracked {self.grey.shape[::-1]}",
             )
         followed = self._follow(camera, grey)
+        if self.robot_motion is not None:
+            measured = self._measure_around(
+                camera, followed, self.robot_motion.delta, self.robot_motion.covariance
+            )
+            if measured.problem:
+                measured = replace(
+                    measured, problem=f"around the robot's odometry: {measured.problem}"
+                )
+            else:
+                measured = replace(measured, robot_odometry=True)
+            return self._step(camera, grey, followed, measured)
         measured = self._measure(camera, followed)
         if measured.problem or measured.inliers < self.config.weak_pnp_inliers:
             around = self._measure_around_motion_model(camera, followed, measured)
             if not around.problem or measured.problem:
                 measured = around
+        return self._step(camera, grey, followed, measured)
+
+    def _step(
+        self,
+        camera: PinholeCamera,
+        grey: NDArray[np.uint8],
+        followed: _Followed,
+        measured: _Measurement,
+    ) -> OdometryStep:
         if measured.problem:
             return OdometryStep(
                 False,
@@ -344,8 +393,10 @@ class VisualOdometry:
         )
 
     def _motion_model_pose(self) -> Transform | None:
-        """The camera pose the motion model (the last increment, repeated) predicts; None
-        before the second tracked image."""
+        """The camera pose the robot's odometry puts it at, else the motion model's (the last
+        increment, repeated); None before the second tracked image without odometry."""
+        if self.last_T_wc is not None and self.robot_motion is not None:
+            return self.last_T_wc @ self.robot_motion.delta
         if self.last_delta is None or self.last_T_wc is None:
             return None
         return self.last_T_wc @ self.last_delta
@@ -366,7 +417,7 @@ class VisualOdometry:
         tracks = self.tracks
         guess = tracks.pixels.copy()
         predicted = self._motion_model_pose()
-        if predicted is None or self.last_delta is None:
+        if predicted is None or self.last_T_wc is None:
             return guess
         with_point = tracks.has_point
         projected, inside = camera.project(predicted.inverse().apply(tracks.points[with_point]))
@@ -374,7 +425,8 @@ class VisualOdometry:
         without = np.flatnonzero(~with_point)
         if len(without):
             rays = camera.unproject(tracks.pixels[without])
-            turned, inside = camera.project(self.last_delta.rotation.inv().apply(rays))
+            turn = (self.last_T_wc.inverse() @ predicted).rotation
+            turned, inside = camera.project(turn.inv().apply(rays))
             guess[without[inside]] = turned[inside]
         return guess
 
@@ -438,6 +490,33 @@ class VisualOdometry:
                 problem=f"{failed.problem}; {self.motion_model_frames} frames in a row on the "
                 "motion model already",
             )
+        prior = self._prior_increment()
+        translation_std = (
+            config.motion_prior_std_fraction * float(np.linalg.norm(prior.translation)) + 0.01
+        )
+        measured = self._measure_around(camera, followed, prior, translation_prior(translation_std))
+        if measured.problem:
+            return replace(
+                failed, problem=f"{failed.problem}; around the motion model: {measured.problem}"
+            )
+        assert measured.delta is not None and measured.delta_covariance is not None
+        covariance = measured.delta_covariance.copy()
+        scale_std = config.scale_drift_per_m * self.metres_since_seed
+        t = measured.delta.translation
+        covariance[:3, :3] += (scale_std**2) * np.outer(t, t)
+        return replace(measured, delta_covariance=covariance, motion_model=True)
+
+    def _measure_around(
+        self,
+        camera: PinholeCamera,
+        followed: _Followed,
+        prior: Transform,
+        prior_covariance: NDArray[np.float64],
+    ) -> _Measurement:
+        """The increment fitted to every followed track around `prior` (`increment`), and the
+        checks: most of the last image's tracks agree with it, a plausible step."""
+        config = self.config
+        assert self.last_T_wc is not None
         tracks = followed.tracks
         with_point = tracks.has_point
         ideal_now = undistorted_pixels(camera, tracks.pixels)
@@ -447,15 +526,11 @@ class VisualOdometry:
             undistorted_pixels(camera, followed.previous_pixels[~with_point]),
             ideal_now[~with_point],
         )
-        prior = self._prior_increment()
-        translation_std = (
-            config.motion_prior_std_fraction * float(np.linalg.norm(prior.translation)) + 0.01
-        )
         fit = fit_increment(
             camera.K,
             self.last_T_wc,
             prior,
-            translation_std,
+            prior_covariance,
             fit_tracks,
             config.ransac_threshold_px,
         )
@@ -465,14 +540,10 @@ class VisualOdometry:
         if not problem:
             problem = step_problem(fit.delta, config.max_step_m, config.max_step_deg)
         if problem:
-            return replace(failed, problem=f"{failed.problem}; around the motion model: {problem}")
+            return _Measurement(problem, kept_fraction)
         keep = np.ones(len(tracks), bool)
         keep[with_point] = fit.point_inliers
         keep[~with_point] = fit.ray_inliers
-        covariance = fit.covariance.copy()
-        scale_std = config.scale_drift_per_m * self.metres_since_seed
-        t = fit.delta.translation
-        covariance[:3, :3] += (scale_std**2) * np.outer(t, t)
         return _Measurement(
             "",
             kept_fraction,
@@ -480,8 +551,7 @@ class VisualOdometry:
             fit.inliers,
             self.last_T_wc @ fit.delta,
             fit.delta,
-            covariance,
-            motion_model=True,
+            fit.covariance,
         )
 
     def _commit(
@@ -507,12 +577,13 @@ class VisualOdometry:
         self._add_corners(camera, grey)
         return OdometryStep(
             ok=True,
-            reason="tracked around the motion model" if measured.motion_model else "tracked",
+            reason=_tracked_reason(measured),
             T_wc=T_wc,
             delta=delta,
             delta_covariance=measured.delta_covariance,
             inliers=measured.inliers,
             motion_model=measured.motion_model,
+            robot_odometry=measured.robot_odometry,
             tracks=len(followed.tracks),
             triangulated=triangulated,
             kept_fraction=measured.kept_fraction,
@@ -631,3 +702,11 @@ def _fit_problem(fit: IncrementFit, last_tracks: int, config: OdometryConfig) ->
             "increment: the view changed"
         )
     return ""
+
+
+def _tracked_reason(measured: _Measurement) -> str:
+    if measured.robot_odometry:
+        return "tracked around the robot's odometry"
+    if measured.motion_model:
+        return "tracked around the motion model"
+    return "tracked"

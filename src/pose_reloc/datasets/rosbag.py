@@ -309,6 +309,31 @@ def read_imu(bag: str | Path, topic: str, dropped: dict[str, int]) -> ImuReading
     return ImuReading(frames[0], values[:, 0], values[:, 1:4], values[:, 4])
 
 
+@dataclass(frozen=True)
+class OdometryReading:
+    """One nav_msgs/Odometry message: the base frame's pose in the odometry frame and its 6x6
+    covariance (ROS order)."""
+
+    stamp: float
+    T_odom_base: Transform
+    covariance: NDArray[np.float64]
+
+
+def read_odometry(bag: str | Path, topic: str) -> list[OdometryReading]:
+    """The bag's nav_msgs/Odometry messages on `topic`, in stamp order, as recorded (bad values
+    included: the fusion refuses those itself, as on a robot)."""
+    readings: list[OdometryReading] = []
+
+    def take(msg: Any) -> None:
+        covariance = np.asarray(msg.pose.covariance, np.float64).reshape(6, 6)
+        readings.append(OdometryReading(stamp_seconds(msg.header), _pose_of(msg), covariance))
+
+    if bag_topics(bag).get(topic) != "nav_msgs/msg/Odometry":
+        raise DatasetError(f"bag {bag} has no nav_msgs/Odometry topic {topic}")
+    _each_message(Path(bag), topic, take)
+    return sorted(readings, key=lambda reading: reading.stamp)
+
+
 def read_static_transforms(bag: str | Path) -> dict[str, tuple[str, Transform]]:
     """child -> (parent, T_parent_child) of every /tf_static transform in the bag."""
     statics: dict[str, tuple[str, Transform]] = {}

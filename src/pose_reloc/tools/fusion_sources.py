@@ -128,3 +128,23 @@ def scene_ephemeris(scene: str | Path) -> Callable[[float], tuple[NDArray, float
 
 def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
+
+
+def robot_odometry_feed(bag: str | Path, topic: str) -> Any:
+    """The bag's robot odometry on `topic` and its camera mount (from /tf_static, base_link to
+    the images' frame), as `vo_fusion.evaluation.fusion.OdometryFeed`."""
+    from pose_reloc.datasets.rosbag import (
+        BagTopics,
+        first_frame_id,
+        read_odometry,
+        read_static_transforms,
+        static_chain,
+    )
+    from vo_fusion.evaluation.fusion import OdometryFeed
+
+    topics = BagTopics()
+    camera_frame = first_frame_id(bag, topics.image)
+    if camera_frame is None:
+        raise PoseRelocError(f"bag {bag} has no images on {topics.image}")
+    T_base_cam = static_chain(read_static_transforms(bag), topics.base_frame, camera_frame)
+    return OdometryFeed(read_odometry(bag, topic), T_base_cam)

@@ -23,7 +23,8 @@ than in the frames before it noticed the kidnap); `prior_source` (its name), and
 without and with the sun, gives `rot_drift_deg_per_100m_vo` and `rot_drift_deg_per_100m_vo_sun` over
 the first tracked stretch (until the first loss; the shorter of the two runs' stretches, so both are
 measured over the same frames), with its length `drift_tracked_m_*`, final position error
-`drift_final_translation_m_*` and that error in percent of the length, `trans_drift_pct_*`. The two runs see the same odometry: the same priors, and OpenCV's
+`drift_final_translation_m_*` and that error in percent of the length, `trans_drift_pct_*`.
+The two runs see the same odometry: the same priors, and OpenCV's
 RANSAC seeded and single-threaded (else its randomness alone moves the drift by several degrees
 per 100 m from run to run). With `drift_runs` > 1 the drift figures are means over that many runs,
 each with its own first prior and RANSAC seed, and `rot_drift_ratio_sun_per_run` lists each run's ratio.
@@ -32,6 +33,7 @@ Trajectories are also written as TUM files (evo reads them) beside the JSON.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -45,6 +47,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pose_reloc.datasets.record import Frame
+from pose_reloc.datasets.rosbag import OdometryReading
 from pose_reloc.evaluation.metrics import fraction_within, median, summary, write_json
 from pose_reloc.geometry import Transform, rotation_error_deg, translation_error_m
 from vo_fusion.errors import VoFusionError
@@ -59,6 +62,16 @@ PriorSource = Callable[[Frame], "tuple[Transform, NDArray[np.float64]] | None"]
 SunSource = Callable[[Frame], "tuple[NDArray[np.float64], NDArray[np.float64]] | None"]
 # The ephemeris: the frame's stamp -> (unit sun vector in map, elevation deg).
 Ephemeris = Callable[[float], "tuple[NDArray[np.float64], float]"]
+
+
+@dataclass(frozen=True)
+class OdometryFeed:
+    """The robot's own odometry messages (stamp order) and its camera mount, fed to the core
+    as the node feeds them: every message up to an image's stamp before that image."""
+
+    readings: Sequence[OdometryReading]
+    T_base_cam: Transform
+
 
 RELOCALIZED_M, RELOCALIZED_DEG = 0.25, 2.0
 WRONG_M = 1.0  # TRACKING this far off after a kidnap: a wrong relocalization
@@ -84,13 +97,23 @@ def replay(
     sun_source: SunSource | None = None,
     ephemeris: Ephemeris | None = None,
     sun_every: int = 5,
+    odometry: OdometryFeed | None = None,
 ) -> list[FrameRecord]:
     """Run the core over the frames the way the nodes would (see the module docstring)."""
     records: list[FrameRecord] = []
     prior_wanted = False
     previous: Frame | None = None
+    fed = 0
     for index, frame in enumerate(frames):
-        output = core.on_image(frame.image(), frame.camera, frame.stamp)
+        T_base_cam = None
+        if odometry is not None:
+            T_base_cam = odometry.T_base_cam
+            while fed < len(odometry.readings) and odometry.readings[fed].stamp <= frame.stamp:
+                reading = odometry.readings[fed]
+                with contextlib.suppress(VoFusionError):  # refused and counted by the core
+                    core.on_odometry(reading.T_odom_base, reading.covariance, reading.stamp)
+                fed += 1
+        output = core.on_image(frame.image(), frame.camera, frame.stamp, T_base_cam)
         if prior_wanted:  # PoseNet localized this image; its prior arrives now
             prior = prior_source(frame)
             if prior is not None:
@@ -270,12 +293,17 @@ def evaluate_fusion(
     drift_runs: int = 1,
     out: str | Path | None = None,
     log: Callable[[str], None] = print,
+    odometry: OdometryFeed | None = None,
+    drift_odometry: OdometryFeed | None = None,
 ) -> dict[str, Any]:
+    """The figures of the module docstring; `odometry` / `drift_odometry`: the robot's own
+    odometry of `frames` / `drift_frames`, fused as vo_fusion_node does."""
     if drift_runs < 1:
         raise VoFusionError(f"drift_runs must be at least 1, got {drift_runs}")
     core = FusionCore(feature_map, config)
-    records = replay(frames, core, prior_source, sun_source, ephemeris)
+    records = replay(frames, core, prior_source, sun_source, ephemeris, odometry=odometry)
     figures = {"prior_source": prior_name, **fusion_figures(records)}
+    figures["robot_odometry"] = dict(core.robot_odometry.counts)
     figures["reanchored"] = core.reanchored  # times the map put a drifted filter back
     if scored_prior is not None:
         prior_errors = []
@@ -286,7 +314,14 @@ def evaluate_fusion(
         figures["prior_median_translation_m"] = median(prior_errors)
     if drift_frames is not None:
         figures |= _drift(
-            feature_map, drift_frames, prior_source, sun_source, ephemeris, config, drift_runs
+            feature_map,
+            drift_frames,
+            prior_source,
+            sun_source,
+            ephemeris,
+            config,
+            drift_runs,
+            drift_odometry,
         )
     if out is not None:
         tracking = [
@@ -313,12 +348,15 @@ def _drift(
     ephemeris: Ephemeris | None,
     config: FusionConfig | None,
     runs: int = 1,
+    odometry: OdometryFeed | None = None,
 ) -> dict[str, Any]:
     """Odometry from one map fix at the start, without and with the sun, over the same frames;
     `runs` times (each with its own first prior and RANSAC seed), the figures averaged, and the
     per-run ratio of the drifts with and without sun listed."""
     each = [
-        _drift_once(feature_map, frames, prior_source, sun_source, ephemeris, config, seed)
+        _drift_once(
+            feature_map, frames, prior_source, sun_source, ephemeris, config, seed, odometry
+        )
         for seed in range(runs)
     ]
     figures: dict[str, Any] = {key: float(np.mean([e[key] for e in each])) for key in each[0]}
@@ -337,6 +375,7 @@ def _drift_once(
     ephemeris: Ephemeris | None,
     config: FusionConfig | None,
     seed: int,
+    odometry: OdometryFeed | None = None,
 ) -> dict[str, float]:
     base = config or FusionConfig()
     no_map = FusionConfig(**{**base.__dict__, "map_fix_period_s": 1e9})
@@ -344,7 +383,8 @@ def _drift_once(
     runs = {}
     for key, sun in (("vo", None), ("vo_sun", sun_source)):
         with _repeatable_opencv(seed):
-            records = replay(frames, FusionCore(feature_map, no_map), priors, sun, ephemeris)
+            core = FusionCore(feature_map, no_map)
+            records = replay(frames, core, priors, sun, ephemeris, odometry=odometry)
         runs[key] = first_tracked_run(records)
     length = min(len(run) for run in runs.values())
     results = {}

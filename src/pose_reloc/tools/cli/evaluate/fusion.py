@@ -45,6 +45,12 @@ def add_parser(commands: Commands) -> None:
         "--map-fix-period-s", type=float, default=0.0, help="map refinement at most this often"
     )
     parser.add_argument("--seed", type=int, default=0, help="of the ground-truth stand-in priors")
+    parser.add_argument(
+        "--robot-odometry",
+        metavar="TOPIC",
+        help="fuse the robot's own nav_msgs/Odometry on this topic of the --data and "
+        "--drift-data bags (e.g. /odom), as vo_fusion_node does",
+    )
     add_providers_argument(parser)  # of the --posenet and --sun models
     parser.set_defaults(run=run)
 
@@ -56,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         ground_truth_priors,
         ground_truth_sun,
         localizer_priors,
+        robot_odometry_feed,
         scene_ephemeris,
         sun_bcnn_observations,
         warn,
@@ -65,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from vo_fusion.fusion import FusionConfig
 
     site = site_of_datasets([args.data])
+    topic = args.robot_odometry
     feature_map = FeatureMap.load(args.map)
     check_sites(site, [("map", args.map, feature_map.site)], warn)
     localized = None
@@ -95,6 +103,10 @@ def run(args: argparse.Namespace) -> int:
         drift_frames=list(read_dataset(args.drift_data)) if args.drift_data else None,
         drift_runs=args.drift_runs,
         out=args.out,
+        odometry=robot_odometry_feed(args.data, topic) if topic else None,
+        drift_odometry=(
+            robot_odometry_feed(args.drift_data, topic) if topic and args.drift_data else None
+        ),
     )
     print(f"wrote {args.out}")
     return 0
