@@ -345,8 +345,14 @@ class VisualOdometry:
             )
         followed = self._follow(camera, grey)
         if self.robot_motion is not None:
+            # The points' depths carry the scale the odometry has drifted to (hundreds of them
+            # outweigh any per-frame prior): the robot's odometry alone says how far.
             measured = self._measure_around(
-                camera, followed, self.robot_motion.delta, self.robot_motion.covariance
+                camera,
+                followed,
+                self.robot_motion.delta,
+                self.robot_motion.covariance,
+                depths=False,
             )
             if measured.problem:
                 measured = replace(
@@ -494,7 +500,9 @@ class VisualOdometry:
         translation_std = (
             config.motion_prior_std_fraction * float(np.linalg.norm(prior.translation)) + 0.01
         )
-        measured = self._measure_around(camera, followed, prior, translation_prior(translation_std))
+        measured = self._measure_around(
+            camera, followed, prior, translation_prior(translation_std), prior_yields=True
+        )
         if measured.problem:
             return replace(
                 failed, problem=f"{failed.problem}; around the motion model: {measured.problem}"
@@ -512,13 +520,17 @@ class VisualOdometry:
         followed: _Followed,
         prior: Transform,
         prior_covariance: NDArray[np.float64],
+        depths: bool = True,
+        prior_yields: bool = False,
     ) -> _Measurement:
         """The increment fitted to every followed track around `prior` (`increment`), and the
-        checks: most of the last image's tracks agree with it, a plausible step."""
+        checks: most of the last image's tracks agree with it, a plausible step. Without
+        `depths`, the tracks' points are left out (each track a pair of rays): the prior alone
+        then says how far."""
         config = self.config
         assert self.last_T_wc is not None
         tracks = followed.tracks
-        with_point = tracks.has_point
+        with_point = tracks.has_point if depths else np.zeros(len(tracks), bool)
         ideal_now = undistorted_pixels(camera, tracks.pixels)
         fit_tracks = IncrementTracks(
             tracks.points[with_point],
@@ -533,6 +545,7 @@ class VisualOdometry:
             prior_covariance,
             fit_tracks,
             config.ransac_threshold_px,
+            prior_yields,
         )
         last_tracks = max(len(self.tracks), 1)
         kept_fraction = fit.inliers / last_tracks

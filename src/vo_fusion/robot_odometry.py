@@ -18,8 +18,8 @@ left to the image.
 
 Bad input is refused with a reason, never folded in: a non-finite pose or covariance, a stamp not
 after the last one (a restarted odometry: the buffer starts again), and a jump (faster than
-`max_speed_mps` or `max_turn_deg_s` between two messages: the buffer starts again at the jump, so
-no image interval spans it). `counts` keeps the tally for the node's diagnostics.
+`max_speed_mps`, 40 m/s, or `max_turn_deg_s`, 360°/s, between two messages: the buffer starts
+again at the jump, so no image interval spans it). `counts` keeps the tally for the node's diagnostics.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class OdometryNoise:
     turn_fraction: float = 0.05  # std of the turn, a fraction of it
     heading_deg_per_m: float = 0.5  # ... plus this per metre driven
     turn_floor_deg: float = 0.05
-    max_speed_mps: float = 10.0  # faster between two messages: a jump
+    max_speed_mps: float = 40.0  # faster between two messages: a jump (a car at 144 km/h)
     max_turn_deg_s: float = 360.0
     keep_s: float = 10.0  # messages kept this long
 

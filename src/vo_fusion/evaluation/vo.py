@@ -21,6 +21,7 @@ to `groundtruth.tum` and `vo.tum` beside the JSON (`evo_ape tum groundtruth.tum 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -31,11 +32,17 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from pose_reloc.datasets.record import Frame
+from pose_reloc.datasets.rosbag import OdometryReading
 from pose_reloc.evaluation.metrics import median
-from pose_reloc.geometry import pose_errors, translation_error_m
+from pose_reloc.geometry import Transform, pose_errors, translation_error_m
 from vo_fusion.build_map import build_map
 from vo_fusion.errors import VoFusionError
-from vo_fusion.evaluation.fusion import FrameRecord, rotation_drift_per_100m, write_run
+from vo_fusion.evaluation.fusion import (
+    FrameRecord,
+    OdometryFeed,
+    rotation_drift_per_100m,
+    write_run,
+)
 from vo_fusion.fusion import FusionConfig, FusionCore, FusionOutput
 from vo_fusion.odometry import OdometryConfig
 from vo_fusion.refine import RefineConfig
@@ -73,6 +80,9 @@ ODOMETRY_PRESETS = {"kitti": KITTI_ODOMETRY, "robot": OdometryConfig()}
 # points and no first fix (19 inliers < 30); from 5 and 5000 both run to the end (Sim(3) ATE
 # 0.32 m on a, 0.35 m on b). SIFT from 5 frames and 2000 features: 0.40 m / 0.22 m.
 INIT_FRAMES = 5
+# The wheel odometry stand-in (`--wheel-stand-in`): as the synthetic city's sensors render it.
+WHEEL_SCALE_ERROR = 0.02
+WHEEL_NOISE = 0.01
 MAP_FEATURES = 5000
 
 
@@ -123,10 +133,12 @@ def evaluate_vo(
     *,
     map_features: int = MAP_FEATURES,
     odometry: OdometryConfig = KITTI_ODOMETRY,
+    wheel_stand_in: bool = False,
 ) -> dict[str, Any]:
     """Monocular VO over `frames`, its metric scale from a map built from the ground-truth poses
     of the first `init_frames` (what a robot's map gives it at the start; see the module
-    docstring); the figures, also written to `out` (JSON, TUM files beside)."""
+    docstring); `wheel_stand_in`: with `wheel_odometry_stand_in` fused as the robot's odometry.
+    The figures, also written to `out` (JSON, TUM files beside)."""
     sequence = list(frames)
     if init_frames < 2:
         raise VoFusionError(f"init_frames is {init_frames}: a map needs at least 2 posed images")
@@ -138,8 +150,10 @@ def evaluate_vo(
     core = FusionCore(
         feature_map, VO_ONLY, odometry=odometry, refine=KITTI_REFINE, relocalize=KITTI_REFINE
     )
-    records = run_vo(core, sequence)
+    feed = wheel_odometry_stand_in(sequence) if wheel_stand_in else None
+    records = run_vo(core, sequence, feed)
     figures = vo_figures(records) | {
+        "wheel_stand_in": wheel_stand_in,
         "init_frames": init_frames,
         "descriptor": descriptor,
         "map_features": map_features,
@@ -160,17 +174,48 @@ def evaluate_vo(
     return figures
 
 
-def run_vo(core: FusionCore, frames: Sequence[Frame]) -> list[FrameRecord]:
-    """Every frame through the core, the first with its ground-truth pose as prior. A record's
-    `T_fused` is set only when the frame was tracked (see `_measured`)."""
+def wheel_odometry_stand_in(
+    frames: Sequence[Frame],
+    scale_error: float = WHEEL_SCALE_ERROR,
+    noise: float = WHEEL_NOISE,
+    seed: int = 0,
+) -> OdometryFeed:
+    """A stand-in for a robot's own odometry where the data has none: the camera's true motion
+    between frames with every length `scale_error` too long and `noise` (a fraction of it) of
+    white error, chained from the first frame's pose; mounted at the camera itself, every axis
+    measured."""
+    rng = np.random.default_rng(seed)
+    T = frames[0].T_wc
+    readings = [OdometryReading(frames[0].stamp, T, np.zeros((6, 6)))]
+    for before, after in itertools.pairwise(frames):
+        step = before.T_wc.inverse() @ after.T_wc
+        length_factor = (1.0 + scale_error) * (1.0 + noise * rng.normal())
+        T = T @ Transform(step.rotation, step.translation * length_factor)
+        readings.append(OdometryReading(after.stamp, T, np.zeros((6, 6))))
+    return OdometryFeed(readings, Transform.identity())
+
+
+def run_vo(
+    core: FusionCore, frames: Sequence[Frame], odometry: OdometryFeed | None = None
+) -> list[FrameRecord]:
+    """Every frame through the core, the first with its ground-truth pose as prior, and the
+    robot's odometry where given. A record's `T_fused` is set only when the frame was tracked
+    (see `_measured`)."""
     first = frames[0]
     covariance = np.diag(
         [START_POSITION_STD_M**2] * 3 + [np.radians(START_ROTATION_STD_DEG) ** 2] * 3
     )
     core.on_prior(first.T_wc, covariance, first.stamp)
     records: list[FrameRecord] = []
-    for frame in frames:
-        output = core.on_image(frame.image(), frame.camera, frame.stamp)
+    readings = list(odometry.readings) if odometry is not None else []
+    for index, frame in enumerate(frames):
+        T_base_cam = None
+        if odometry is not None:
+            T_base_cam = odometry.T_base_cam
+            reading = readings[index]
+            with contextlib.suppress(VoFusionError):  # refused and counted by the core
+                core.on_odometry(reading.T_odom_base, reading.covariance, reading.stamp)
+        output = core.on_image(frame.image(), frame.camera, frame.stamp, T_base_cam)
         if not records and not output.map_fix:
             raise VoFusionError(
                 f"the map of the first frames ({len(core.map)} points) did not confirm the first "

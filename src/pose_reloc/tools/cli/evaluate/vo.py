@@ -37,6 +37,12 @@ def add_parser(commands: Commands) -> None:
         help="odometry preset: kitti (~1.2 m between frames, wide images) or robot (the nodes' "
         "defaults)",
     )
+    parser.add_argument(
+        "--wheel-stand-in",
+        action="store_true",
+        help="fuse a stand-in for the robot's own odometry: the true motion with a 2 %% scale "
+        "error and 1 %% white noise per step (the data has no odometry of its own)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -51,5 +57,6 @@ def run(args: argparse.Namespace) -> int:
         out=args.out,
         map_features=args.map_features,
         odometry=ODOMETRY_PRESETS[args.odometry],
+        wheel_stand_in=args.wheel_stand_in,
     )
     return 0
