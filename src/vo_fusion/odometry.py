@@ -360,28 +360,12 @@ class VisualOdometry:
                 )
             else:
                 measured = replace(measured, robot_odometry=True)
-            return self._step(camera, grey, followed, measured)
+            return self._commit(camera, grey, followed, measured)
         measured = self._measure(camera, followed)
         if measured.problem or measured.inliers < self.config.weak_pnp_inliers:
             around = self._measure_around_motion_model(camera, followed, measured)
             if not around.problem or measured.problem:
                 measured = around
-        return self._step(camera, grey, followed, measured)
-
-    def _step(
-        self,
-        camera: PinholeCamera,
-        grey: NDArray[np.uint8],
-        followed: _Followed,
-        measured: _Measurement,
-    ) -> OdometryStep:
-        if measured.problem:
-            return OdometryStep(
-                False,
-                measured.problem,
-                tracks=len(followed.tracks),
-                kept_fraction=measured.kept_fraction,
-            )
         return self._commit(camera, grey, followed, measured)
 
     def _follow(self, camera: PinholeCamera, grey: NDArray[np.uint8]) -> _Followed:
@@ -575,7 +559,15 @@ class VisualOdometry:
         measured: _Measurement,
     ) -> OdometryStep:
         """The frame is tracked: drop the tracks that disagree with its pose, move on to it,
-        triangulate, adjust the window at a keyframe, and fill the image with new corners."""
+        triangulate, adjust the window at a keyframe, and fill the image with new corners.
+        (Unless the measurement had a problem: then nothing changes, and the step says why.)"""
+        if measured.problem:
+            return OdometryStep(
+                False,
+                measured.problem,
+                tracks=len(followed.tracks),
+                kept_fraction=measured.kept_fraction,
+            )
         T_wc, delta, keep = measured.T_wc, measured.delta, measured.keep
         assert T_wc is not None and delta is not None and keep is not None
         self.frame += 1
