@@ -395,7 +395,10 @@ class VoFusionNode(PolicyNode):
         )
         T_odom_base = output.T_odom_cam @ T_cam_base
         # With the robot's odometry, its odom -> base_link is in TF: map -> odom must fit it.
-        robot = self.core.robot_odometry.pose_at(output.stamp) if self.use_robot_odometry else None
+        # Where its messages do not reach this image yet, no map -> odom this frame (TF users
+        # interpolate between the published ones) rather than one against another odom.
+        robot_active = self.use_robot_odometry and bool(self.core.robot_odometry.samples)
+        robot = self.core.robot_odometry.pose_at(output.stamp) if robot_active else None
         T_odom_base_tf = robot.T_odom_base if robot is not None else T_odom_base
         map_header = ros_convert.make_header(0.0, self.map_frame)
         map_header.stamp = stamp
@@ -413,16 +416,19 @@ class VoFusionNode(PolicyNode):
         self.odometry_publisher.publish(
             ros_convert.odometry(T_odom_base, odom_covariance, odom_header, self.base_frame)
         )
-        transforms = [
-            ros_convert.transform_stamped(
-                T_map_base @ T_odom_base_tf.inverse(), map_header, self.odom_frame
+        transforms = []
+        if robot is not None or not robot_active:
+            transforms.append(
+                ros_convert.transform_stamped(
+                    T_map_base @ T_odom_base_tf.inverse(), map_header, self.odom_frame
+                )
             )
-        ]
-        if self.publish_odom_tf:
+        if self.publish_odom_tf and transforms:
             transforms.append(
                 ros_convert.transform_stamped(T_odom_base_tf, odom_header, self.base_frame)
             )
-        self.tf_publisher.publish(TFMessage(transforms=transforms))
+        if transforms:
+            self.tf_publisher.publish(TFMessage(transforms=transforms))
         self.path.append((output.stamp, T_map_base))
         self.path_publisher.publish(
             ros_convert.path(
