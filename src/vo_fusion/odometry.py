@@ -26,7 +26,10 @@ within `motion_prior_std_fraction`); most of the last image's tracks must agree 
 with PnP, so a kidnap is still not tracked. At most `max_motion_model_frames` such frames in a
 row. Without a depth source the distance through a turn is the motion model's, so each turn
 can change the scale (measured below 0.9 after some corners): the robot's own odometry is what
-fixes that.
+fixes that. Given it (`track`'s `robot_motion`, from `robot_odometry`), every frame is fitted
+around it instead of PnP, the points' depths left out (hundreds of them carry the drifted scale
+and outweigh any per-frame prior): the image gives the rotation and the direction, the robot's
+odometry the distance, and the flow starts where it puts the corners.
 
 Scale. Monocular VO has none of its own: seeded from an accepted map refinement
 (`OdometrySeed.from_refinement`), the tracks carry the map points PnP matched, so while they are
