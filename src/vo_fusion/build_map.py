@@ -29,7 +29,7 @@ from scipy.spatial import cKDTree
 
 from pose_reloc.camera import PinholeCamera
 from pose_reloc.datasets.record import Frame
-from pose_reloc.geometry import Transform, skew
+from pose_reloc.geometry import Transform
 from vo_fusion.errors import VoFusionError
 from vo_fusion.feature_map import FeatureMap
 from vo_fusion.features import (
@@ -40,6 +40,7 @@ from vo_fusion.features import (
     match_descriptors,
     representative_descriptors,
 )
+from vo_fusion.increment import sampson_distances
 from vo_fusion.parallel import thread_map
 
 LOOK_AHEAD_M = 8.0  # pairs are chosen by where cameras stand and what they look at this far ahead
@@ -289,14 +290,10 @@ def _verified(
     if len(pairs) == 0:
         return np.zeros((0, 4), dtype=np.int64)
     T_ba = b.T_cw @ a.T_cw.inverse()
-    E = skew(T_ba.translation) @ T_ba.rotation.as_matrix()
     xa = np.hstack([a.normalized[pairs[:, 0]], np.ones((len(pairs), 1))])
     xb = np.hstack([b.normalized[pairs[:, 1]], np.ones((len(pairs), 1))])
-    Exa, Etxb = xa @ E.T, xb @ E
-    algebraic = np.einsum("ij,ij->i", xb, Exa)
-    denominator = Exa[:, 0] ** 2 + Exa[:, 1] ** 2 + Etxb[:, 0] ** 2 + Etxb[:, 1] ** 2
-    sampson = np.abs(algebraic) / np.sqrt(np.maximum(denominator, 1e-18))
-    good = pairs[sampson < tolerance]
+    sampson = sampson_distances(T_ba.rotation.as_matrix(), T_ba.translation, xa, xb)
+    good = pairs[np.abs(sampson) < tolerance]
     return np.column_stack(
         [np.full(len(good), ia), good[:, 0], np.full(len(good), ib), good[:, 1]]
     ).astype(np.int64)

@@ -151,9 +151,9 @@ class _IncrementProblem:
             rotated = R_cur_prev.apply(self.then)
             ray_rows = self.focal * (rotated[:, :2] / rotated[:, 2:3] - self.now_rays[:, :2])
         else:
-            ray_rows = self.focal * _sampson(
+            ray_rows = self.focal * sampson_distances(
                 R_cur_prev.as_matrix(), -R_cur_prev.apply(t), self.then, self.now_rays
-            )
+            ).reshape(-1, 1)
         return point_rows, ray_rows
 
     def residuals(
@@ -210,20 +210,20 @@ def _normalized(pixels: NDArray[np.float64], K_inv: NDArray[np.float64]) -> NDAr
     return np.asarray(np.column_stack([pixels, np.ones(len(pixels))]) @ K_inv.T)
 
 
-def _sampson(
+def sampson_distances(
     R_21: NDArray[np.float64],
     t_21: NDArray[np.float64],
     x1: NDArray[np.float64],
     x2: NDArray[np.float64],
 ) -> NDArray[np.float64]:
-    """Signed Sampson distance of each normalized pair (x1 in view 1, x2 in view 2) to the
-    epipolar geometry of view 2 at (R_21, t_21) from view 1; one column."""
+    """Signed Sampson distance of each pair of homogeneous normalized points (x1 in view 1, x2 in
+    view 2, (N, 3)) to the epipolar geometry of view 2 at (R_21, t_21) from view 1."""
     E = skew(t_21) @ R_21
     line_2 = x1 @ E.T  # E x1
     line_1 = x2 @ E  # Eᵀ x2
     algebraic = np.einsum("ij,ij->i", x2, line_2)
     norm = np.sqrt(line_2[:, 0] ** 2 + line_2[:, 1] ** 2 + line_1[:, 0] ** 2 + line_1[:, 1] ** 2)
-    return (algebraic / np.maximum(norm, 1e-12)).reshape(-1, 1)
+    return np.asarray(algebraic / np.maximum(norm, 1e-9))
 
 
 def _covariance(

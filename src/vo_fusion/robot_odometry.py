@@ -30,9 +30,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.spatial.transform import Rotation, Slerp
 
-from pose_reloc.geometry import Transform, skew
+from pose_reloc.geometry import Transform, interpolate, skew
 from vo_fusion.errors import VoFusionError
 from vo_fusion.odometry import RobotMotion
 
@@ -132,11 +131,9 @@ class RobotOdometry:
         if k == 0 or k == len(stamps):
             return None
         a, b = self.samples[k - 1], self.samples[k]
-        w = (stamp - a.stamp) / (b.stamp - a.stamp)
-        rotations = Rotation.concatenate([a.T_odom_base.rotation, b.T_odom_base.rotation])
-        rotation = Slerp([0.0, 1.0], rotations)([w])[0]
-        translation = (1 - w) * a.T_odom_base.translation + w * b.T_odom_base.translation
-        return _Sample(stamp, Transform(rotation, translation), a.unmeasured | b.unmeasured)
+        fraction = (stamp - a.stamp) / (b.stamp - a.stamp)
+        pose = interpolate(a.T_odom_base, b.T_odom_base, fraction)
+        return _Sample(stamp, pose, a.unmeasured | b.unmeasured)
 
     def motion(self, start: float, end: float, T_base_cam: Transform) -> RobotMotion | None:
         """The camera's motion from `start` to `end` by the robot's odometry, or None (counted)

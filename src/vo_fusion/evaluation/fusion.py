@@ -105,14 +105,8 @@ def replay(
     previous: Frame | None = None
     fed = 0
     for index, frame in enumerate(frames):
-        T_base_cam = None
-        if odometry is not None:
-            T_base_cam = odometry.T_base_cam
-            while fed < len(odometry.readings) and odometry.readings[fed].stamp <= frame.stamp:
-                reading = odometry.readings[fed]
-                with contextlib.suppress(VoFusionError):  # refused and counted by the core
-                    core.on_odometry(reading.T_odom_base, reading.covariance, reading.stamp)
-                fed += 1
+        fed = feed_odometry(core, odometry, fed, frame.stamp)
+        T_base_cam = odometry.T_base_cam if odometry is not None else None
         output = core.on_image(frame.image(), frame.camera, frame.stamp, T_base_cam)
         if prior_wanted:  # PoseNet localized this image; its prior arrives now
             prior = prior_source(frame)
@@ -141,6 +135,19 @@ def replay(
         )
         previous = frame
     return records
+
+
+def feed_odometry(core: FusionCore, odometry: OdometryFeed | None, fed: int, stamp: float) -> int:
+    """The feed's messages from index `fed` up to `stamp` to the core (those it refuses are
+    counted there, as on a robot); the index of the next one."""
+    if odometry is None:
+        return fed
+    while fed < len(odometry.readings) and odometry.readings[fed].stamp <= stamp:
+        reading = odometry.readings[fed]
+        with contextlib.suppress(VoFusionError):
+            core.on_odometry(reading.T_odom_base, reading.covariance, reading.stamp)
+        fed += 1
+    return fed
 
 
 def _teleported(previous: Frame, frame: Frame) -> bool:

@@ -21,7 +21,6 @@ to `groundtruth.tum` and `vo.tum` beside the JSON (`evo_ape tum groundtruth.tum 
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -40,6 +39,7 @@ from vo_fusion.errors import VoFusionError
 from vo_fusion.evaluation.fusion import (
     FrameRecord,
     OdometryFeed,
+    feed_odometry,
     rotation_drift_per_100m,
     write_run,
 )
@@ -207,14 +207,10 @@ def run_vo(
     )
     core.on_prior(first.T_wc, covariance, first.stamp)
     records: list[FrameRecord] = []
-    readings = list(odometry.readings) if odometry is not None else []
-    for index, frame in enumerate(frames):
-        T_base_cam = None
-        if odometry is not None:
-            T_base_cam = odometry.T_base_cam
-            reading = readings[index]
-            with contextlib.suppress(VoFusionError):  # refused and counted by the core
-                core.on_odometry(reading.T_odom_base, reading.covariance, reading.stamp)
+    fed = 0
+    T_base_cam = odometry.T_base_cam if odometry is not None else None
+    for frame in frames:
+        fed = feed_odometry(core, odometry, fed, frame.stamp)
         output = core.on_image(frame.image(), frame.camera, frame.stamp, T_base_cam)
         if not records and not output.map_fix:
             raise VoFusionError(
