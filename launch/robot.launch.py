@@ -1,10 +1,10 @@
 """ros2 launch pose_reloc robot.launch.py [image:=/camera/image_raw] [rviz:=true] ...
 
-The three pose_reloc nodes with their parameters from config/robot.yaml, camera topics remapped,
-optionally a static camera mount (when the robot description has none) and RViz. When one of the
-three nodes exits (a refusal to start, a crash), the whole launch shuts down with the reason, so
-nothing is left running half a graph. Uses only launch APIs present in ROS 2 Humble (valid on
-Humble, Jazzy and Kilted).
+The three pose_reloc nodes with their parameters from config/robot.yaml, camera, odometry and IMU
+topics remapped, optionally a static camera mount (when the robot description has none) and
+RViz. When one of the three nodes exits (a refusal to start, a crash), the whole launch shuts
+down with the reason, so nothing is left running half a graph. Uses only launch APIs present in
+ROS 2 Humble (valid on Humble, Jazzy and Kilted).
 """
 
 import os
@@ -35,6 +35,8 @@ ARGUMENTS = {
         "camera image topic (Image, or CompressedImage with compressed:=true)",
     ),
     "camera_info": ("/camera/camera_info", "the camera's CameraInfo topic"),
+    "odom": ("/odom", "the robot's own odometry (nav_msgs/Odometry), if it has one"),
+    "imu": ("/imu/data", "the robot's IMU (sensor_msgs/Imu; its gyro is used), if it has one"),
     "compressed": ("false", "subscribe to the image topic as sensor_msgs/CompressedImage"),
     "use_sim_time": ("false", "true when replaying a bag with --clock"),
     "providers": ("[tensorrt, cuda, cpu]", "ONNX Runtime providers in priority order"),
@@ -107,7 +109,7 @@ def generate_launch_description() -> LaunchDescription:
         "use_sim_time": arg["use_sim_time"],
         "compressed": arg["compressed"],
     }
-    remappings = [("image", arg["image"]), ("camera_info", arg["camera_info"])]
+    remappings = [(topic, arg[topic]) for topic in ("image", "camera_info", "odom", "imu")]
 
     def pose_reloc_node(executable: str, extra: dict) -> Node:
         return Node(

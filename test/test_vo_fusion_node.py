@@ -496,3 +496,75 @@ def test_odometry_back_in_time_or_jumping_starts_over_and_an_uncovered_image_get
         for msg in rig.tf
         for t in msg.transforms
     )
+
+
+class GyroFeeder:
+    """Publishes gyro rates (given in base_link) from a gyro mounted at T_base_imu in imu_link,
+    and waits until the node took each."""
+
+    def __init__(self, ros, rig, T_base_imu):
+        from sensor_msgs.msg import Imu
+
+        self.ros, self.rig, self.T_base_imu, self.Imu = ros, rig, T_base_imu, Imu
+        self.publisher = rig.feeder.create_publisher(Imu, "imu", RELIABLE_QOS)
+        ros.wait_for_subscribers(self.publisher)
+        header = ros_convert.make_header(0.0, "base_link")
+        rig.tf_static.publish(
+            TFMessage(
+                transforms=[
+                    ros_convert.transform_stamped(T_BASE_CAM, header, "camera"),
+                    ros_convert.transform_stamped(T_base_imu, header, "imu_link"),
+                ]
+            )
+        )
+        ros.spin_until(lambda: rig.node.tf.lookup("base_link", "imu_link") is not None, 5.0)
+
+    def _taken(self):
+        gyro = self.rig.node.core.robot_gyro
+        return len(gyro.rates) + self.rig.node.drops.total + sum(gyro.counts.values())
+
+    def publish(self, stamp, rate_base, frame="imu_link"):
+        from geometry_msgs.msg import Vector3
+
+        rate = self.T_base_imu.rotation.inv().apply(rate_base)
+        msg = self.Imu(angular_velocity=Vector3(x=rate[0], y=rate[1], z=rate[2]))
+        msg.header = ros_convert.make_header(stamp, frame)
+        msg.angular_velocity_covariance = list(np.eye(3).reshape(9) * np.radians(0.1) ** 2)
+        before = self._taken()
+        self.publisher.publish(msg)
+        assert self.ros.spin_until(lambda: self._taken() != before, 5.0)
+
+
+def true_rate(previous, frame):
+    """base_link's mean angular velocity between two frames, in its own axes."""
+    turn = base_of(previous.T_wc).inverse() @ base_of(frame.T_wc)
+    return turn.rotation.as_rotvec() / (frame.stamp - previous.stamp)
+
+
+def test_the_gyro_in_its_own_frame_is_turned_into_the_base_and_bad_readings_are_dropped(ros, world):
+    """A gyro mounted upside down in imu_link (TF says so): its rates reach the core in
+    base_link's axes and every image is tracked with them; a reading in a frame TF does not know
+    and one with a NaN rate are dropped with their reasons, and tracking goes on."""
+    from scipy.spatial.transform import Rotation
+
+    map_path, drive = world
+    rig = Rig(ros, map_path)
+    rig.start(drive[0])
+    gyro = GyroFeeder(
+        ros, rig, Transform(Rotation.from_euler("x", 180.0, degrees=True), np.array([0, 0, 0.3]))
+    )
+    core, drops = rig.node.core, rig.node.drops
+    gyro.publish(drive[0].stamp, np.zeros(3))
+    rig.send(drive[0].image(), drive[0].stamp)
+    rig.prior(posenet_like(drive[1].T_wc), drive[1].stamp)
+    for index in range(1, 10):
+        previous, frame = drive[index - 1], drive[index]
+        gyro.publish(frame.stamp, true_rate(previous, frame))
+        assert np.allclose(core.robot_gyro.rates[-1].rate, true_rate(previous, frame), atol=1e-9)
+        if index == 5:
+            gyro.publish(frame.stamp + 0.01, np.zeros(3), frame="somewhere_else")
+            gyro.publish(frame.stamp + 0.01, np.array([np.nan, 0.0, 0.0]))
+        output = rig.send(frame.image(), frame.stamp)
+        assert output.state.value == "TRACKING", output.reason
+    assert drops.counts["imu_wrong_frame"] == 1 and drops.counts["bad_imu"] == 1
+    assert core.robot_gyro.counts["used"] >= 7

@@ -33,9 +33,16 @@ from pose_reloc.errors import GeometryError
 from pose_reloc.geometry import Transform, validate_covariance
 from vo_fusion.errors import VoFusionError
 from vo_fusion.feature_map import FeatureMap
-from vo_fusion.odometry import OdometryConfig, OdometrySeed, OdometryStep, VisualOdometry
+from vo_fusion.odometry import (
+    GyroPrior,
+    OdometryConfig,
+    OdometrySeed,
+    OdometryStep,
+    VisualOdometry,
+)
 from vo_fusion.pose_filter import FilterConfig, PoseFilter, TimeWentBackwards, compose_jacobians
 from vo_fusion.refine import RefineConfig, RefinementResult, refine_pose
+from vo_fusion.robot_gyro import GyroNoise, RobotGyro
 from vo_fusion.robot_odometry import OdometryNoise, RobotOdometry
 from vo_fusion.tracking import LostRule, TrackingState
 
@@ -154,9 +161,11 @@ class FusionCore:
         pose_filter: FilterConfig | None = None,
         relocalize: RefineConfig | None = None,
         odometry_noise: OdometryNoise | None = None,
+        gyro_noise: GyroNoise | None = None,
     ):
         """refine: the map fixes while tracking; relocalize: confirming a prior when lost;
-        odometry_noise: how far the robot's own odometry (`on_odometry`) is trusted."""
+        odometry_noise, gyro_noise: how far the robot's own odometry (`on_odometry`) and gyro
+        (`on_gyro`) are trusted."""
         self.map = feature_map
         self.config = config or FusionConfig()
         self.refine_config = refine or TRACKING_REFINE
@@ -168,6 +177,7 @@ class FusionCore:
         self.lost_rule = LostRule(self.config.lost_after_failures, self.config.lost_kept_fraction)
         self.odometry = VisualOdometry(odometry)
         self.robot_odometry = RobotOdometry(odometry_noise)
+        self.robot_gyro = RobotGyro(gyro_noise)
         self.odometry_stamp: float | None = None  # the image the visual odometry last measured
         self.filter = PoseFilter(pose_filter or FilterConfig())
         self.state = TrackingState.UNINITIALIZED
@@ -201,6 +211,12 @@ class FusionCore:
         Raises VoFusionError for a message it refuses (see `robot_odometry`)."""
         self.robot_odometry.add(T_odom_base, covariance, stamp)
 
+    def on_gyro(self, angular_velocity: ArrayLike, covariance: ArrayLike, stamp: float) -> None:
+        """The robot's gyro (sensor_msgs/Imu's angular velocity in the base frame, rad/s, and
+        its 3x3 covariance): the rotation prior of the visual odometry for images given their
+        camera mount. Raises VoFusionError for a message it refuses (see `robot_gyro`)."""
+        self.robot_gyro.add(angular_velocity, covariance, stamp)
+
     def on_sun(
         self,
         sun_cam: ArrayLike,
@@ -233,6 +249,7 @@ class FusionCore:
         self.odom_covariance = np.zeros((6, 6))
         self.odometry.clear()
         self.robot_odometry.clear()
+        self.robot_gyro.clear()
         self.odometry_stamp = None
         self.filter = PoseFilter(self.filter.config)
         self.failures = self.disagreements = 0
@@ -246,8 +263,8 @@ class FusionCore:
         stamp: float,
         T_base_cam: Transform | None = None,
     ) -> FusionOutput:
-        """One image. `T_base_cam`, the camera's mount: with it, the robot's odometry between
-        the last tracked image and this one is the visual odometry's motion prior."""
+        """One image. `T_base_cam`, the camera's mount: with it, the robot's odometry and gyro
+        between the last tracked image and this one are the visual odometry's motion prior."""
         started = time.perf_counter()
         was_reset = stamp < self.last_stamp - 1e-6
         if was_reset:
@@ -315,14 +332,13 @@ class FusionCore:
         stamp: float,
         T_base_cam: Transform | None,
     ) -> tuple[str, FrameCounts]:
-        robot_motion = None
-        if (
-            T_base_cam is not None
-            and self.odometry_stamp is not None
-            and self.robot_odometry.samples
-        ):
-            robot_motion = self.robot_odometry.motion(self.odometry_stamp, stamp, T_base_cam)
-        step = self.odometry.track(camera, image, robot_motion)
+        robot_motion = gyro = None
+        if T_base_cam is not None and self.odometry_stamp is not None:
+            if self.robot_odometry.samples:
+                robot_motion = self.robot_odometry.motion(self.odometry_stamp, stamp, T_base_cam)
+            if self.robot_gyro.rates:
+                gyro = self._gyro_prior(self.odometry_stamp, stamp, T_base_cam)
+        step = self.odometry.track(camera, image, robot_motion, gyro)
         if step.ok:
             self.odometry_stamp = stamp
             self._predict(step, stamp)
@@ -344,6 +360,15 @@ class FusionCore:
             sun_used=sun_used,
         )
         return _tracked_reason(lost, step, fix), counts
+
+    def _gyro_prior(self, start: float, end: float, T_base_cam: Transform) -> GyroPrior | None:
+        """The gyro's base rotation over the interval, turned into the camera's axes."""
+        turn = self.robot_gyro.rotation(start, end)
+        if turn is None:
+            return None
+        R_mount = T_base_cam.rotation
+        R = R_mount.as_matrix()
+        return GyroPrior(R_mount.inv() * turn.rotation * R_mount, R.T @ turn.covariance @ R)
 
     def _predict(self, step: OdometryStep, stamp: float) -> None:
         assert step.delta is not None and step.delta_covariance is not None

@@ -1,13 +1,15 @@
 """vo_fusion_node: where the robot's pose becomes accurate and continuous.
 
 Subscribes `image` (Image, or CompressedImage with compressed:=true), `camera_info`,
-`reloc/posenet_pose` (PoseWithCovarianceStamped of base_link in map: the prior) and `sun/direction`
-(pose_reloc/SunDirection, camera frame). Publishes `reloc/pose` (PoseWithCovarianceStamped of
-base_link in map; only once the map has confirmed a prior), `odometry/visual` (Odometry of
-base_link in odom), `reloc/path` (Path in map), TF `map -> odom` (and `odom -> base_link` with
-publish_odom_tf), and `/diagnostics` (state, reason, inliers, drops; WARN "stale" once no image
-has been fused for stale_after_s). Calls `reloc/relocalize` (std_srvs/Trigger) when it needs a
-PoseNet prior: at start and when tracking is lost.
+`reloc/posenet_pose` (PoseWithCovarianceStamped of base_link in map: the prior), `sun/direction`
+(pose_reloc/SunDirection, camera frame), and where the robot has them `odom` (nav_msgs/Odometry
+of base_link in odom: wheels, VIO) and `imu` (sensor_msgs/Imu: its angular velocity, in base_link
+or a frame TF turns into it), the visual odometry's motion prior. Publishes `reloc/pose`
+(PoseWithCovarianceStamped of base_link in map; only once the map has confirmed a prior),
+`odometry/visual` (Odometry of base_link in odom), `reloc/path` (Path in map), TF `map -> odom`
+(and `odom -> base_link` with publish_odom_tf), and `/diagnostics` (state, reason, inliers,
+drops; WARN "stale" once no image has been fused for stale_after_s). Calls `reloc/relocalize`
+(std_srvs/Trigger) when it needs a PoseNet prior: at start and when tracking is lost.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from nav_msgs.msg import Path as PathMsg
 from pose_reloc.msg import SunDirection
 from rclpy.time import Time
 from rclpy.timer import Timer
-from sensor_msgs.msg import CameraInfo
+from sensor_msgs.msg import CameraInfo, Imu
 from std_srvs.srv import Trigger
 from tf2_msgs.msg import TFMessage
 
@@ -136,6 +138,7 @@ class VoFusionNode(PolicyNode):
         )
         self.create_subscription(SunDirection, "sun/direction", self.on_sun, RELIABLE_QOS)
         self.create_subscription(Odometry, "odom", self.on_odometry, SENSOR_QOS)
+        self.create_subscription(Imu, "imu", self.on_imu, SENSOR_QOS)
         self.image_subscription = image_subscription(self, p["compressed"], self.on_image)
         self.create_timer(1.0, self.publish_diagnostics)
         # Node clock (sim time with use_sim_time): a paused bag is not a stale pose.
@@ -189,6 +192,12 @@ class VoFusionNode(PolicyNode):
             "published against its odom -> base_link",
         )
         declare(
+            "use_gyro",
+            True,
+            "the robot's gyro on imu (sensor_msgs/Imu angular velocity) is the visual "
+            "odometry's rotation prior (turns at corners)",
+        )
+        declare(
             "origin_lat",
             43.6629,
             "map origin latitude (deg)",
@@ -214,6 +223,11 @@ class VoFusionNode(PolicyNode):
         self.map_frame, self.odom_frame = p["map_frame"], p["odom_frame"]
         self.base_frame, self.publish_odom_tf = p["base_frame"], p["publish_odom_tf"]
         self.use_sun, self.use_robot_odometry = p["use_sun"], p["use_robot_odometry"]
+        self.use_gyro = p["use_gyro"]
+        if not self.use_robot_odometry:
+            self.core.robot_odometry.clear()
+        if not self.use_gyro:
+            self.core.robot_gyro.clear()
         self.origin = (p["origin_lat"], p["origin_lon"], p["origin_alt"], p["yaw_to_enu_deg"])
         self.fallback_extrinsic = extrinsic_from_parameter(p["camera_extrinsic"])
         if self.path.maxlen != p["path_length"]:
@@ -330,6 +344,32 @@ class VoFusionNode(PolicyNode):
         except PoseRelocError as error:
             self.drops.drop("bad_odometry", str(error))
 
+    def on_imu(self, msg: Imu) -> None:
+        if not self.use_gyro:
+            return
+        frame = msg.header.frame_id
+        T_base_imu = (
+            Transform.identity()
+            if frame == self.base_frame
+            else self.tf.lookup(self.base_frame, frame)
+        )
+        if T_base_imu is None:
+            self.drops.drop(
+                "imu_wrong_frame",
+                f"imu in {frame!r}: no transform {self.base_frame} -> {frame!r} in TF",
+            )
+            return
+        w = msg.angular_velocity
+        covariance = np.asarray(msg.angular_velocity_covariance, np.float64).reshape(3, 3)
+        R = T_base_imu.rotation.as_matrix()
+        if covariance[0, 0] >= 0:  # -1: the IMU has no angular velocity (the core refuses it)
+            covariance = R @ covariance @ R.T
+        try:
+            stamp = ros_convert.stamp_to_seconds(msg.header.stamp)
+            self.core.on_gyro(R @ np.array([w.x, w.y, w.z]), covariance, stamp)
+        except PoseRelocError as error:
+            self.drops.drop("bad_imu", str(error))
+
     def _ephemeris(self, stamp: float) -> tuple[np.ndarray, float]:
         return sun_at(stamp, *self.origin)
 
@@ -350,7 +390,7 @@ class VoFusionNode(PolicyNode):
             return
         stamp = ros_convert.stamp_to_seconds(msg.header.stamp)
         output = self.core.on_image(
-            rgb, camera, stamp, T_base_cam if self.use_robot_odometry else None
+            rgb, camera, stamp, T_base_cam if self.use_robot_odometry or self.use_gyro else None
         )
         if self._stale:
             self.get_logger().info(
@@ -482,6 +522,7 @@ class VoFusionNode(PolicyNode):
             "reanchored": self.core.reanchored,
             **{f"sun_{k}": v for k, v in self.core.sun_counts.items()},
             **{f"robot_odometry_{k}": v for k, v in self.core.robot_odometry.counts.items()},
+            **{f"robot_gyro_{k}": v for k, v in self.core.robot_gyro.counts.items()},
             "frames_dropped": self.drops.total,
             **{f"dropped_{k}": v for k, v in self.drops.counts.items()},
         }

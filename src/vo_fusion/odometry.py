@@ -52,6 +52,7 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.spatial.transform import Rotation
 
 from pose_reloc.camera import PinholeCamera
 from pose_reloc.errors import GeometryError
@@ -164,6 +165,29 @@ class RobotMotion:
     camera's axes; a variance of 1e3 or more: an axis it does not measure)."""
 
     delta: Transform
+    covariance: NDArray[np.float64]
+
+    def with_gyro(self, gyro: GyroPrior) -> RobotMotion:
+        """The increment with its rotation fused with the gyro's (weighted by their inverse
+        covariances, in the rotation's tangent space at the odometry's): wheels measure a turn
+        through slip and tyre scrub, a gyro directly."""
+        odometry_info = np.linalg.inv(self.covariance[3:, 3:])
+        gyro_info = np.linalg.inv(gyro.covariance)
+        offset = (self.delta.rotation.inv() * gyro.rotation).as_rotvec()
+        covariance = np.linalg.inv(odometry_info + gyro_info)
+        rotation = self.delta.rotation * Rotation.from_rotvec(covariance @ gyro_info @ offset)
+        fused = self.covariance.copy()
+        fused[3:, 3:] = covariance
+        fused[:3, 3:] = fused[3:, :3] = 0.0
+        return RobotMotion(Transform(rotation, self.delta.translation), fused)
+
+
+@dataclass(frozen=True)
+class GyroPrior:
+    """The robot's gyro integrated between the last tracked image and this one
+    (`robot_gyro`), as the camera's rotation R_prev_cur and its 3x3 covariance (rad²)."""
+
+    rotation: Rotation
     covariance: NDArray[np.float64]
 
 
@@ -283,6 +307,7 @@ class VisualOdometry:
         self.last_delta: Transform | None = None
         self.motion_model_frames = 0  # frames in a row measured around the motion model
         self.robot_motion: RobotMotion | None = None  # of the image being tracked
+        self.gyro: GyroPrior | None = None  # ... and the gyro's rotation
         self.pnp_steps: deque[NDArray[np.float64]] = deque(maxlen=MOTION_MODEL_SPEED_FRAMES)
         self.frame = 0
         self.born_poses: dict[int, Transform] = {}
@@ -324,16 +349,21 @@ class VisualOdometry:
         camera: PinholeCamera,
         image_rgb: NDArray[np.uint8],
         robot_motion: RobotMotion | None = None,
+        gyro: GyroPrior | None = None,
     ) -> OdometryStep:
         """Track one image; the increment is from the last tracked image. `robot_motion`: the
         robot's own odometry over the same interval, in the camera's axes: the flow starts where
-        it puts the corners, and the increment is fitted to every followed corner around it."""
+        it puts the corners, and the increment is fitted to every followed corner around it.
+        `gyro`: the gyro's rotation over the interval: it replaces the motion model's rotation
+        in the prediction and holds the fit's (fused with the odometry's, given both)."""
         started = time.perf_counter()
-        self.robot_motion = robot_motion
+        if robot_motion is not None and gyro is not None:
+            robot_motion = robot_motion.with_gyro(gyro)
+        self.robot_motion, self.gyro = robot_motion, gyro
         try:
             step = self._track(camera, image_rgb)
         finally:
-            self.robot_motion = None
+            self.robot_motion = self.gyro = None
         return replace(step, elapsed_ms=(time.perf_counter() - started) * 1e3)
 
     # --- one image: follow, measure, commit ----------------------------------------------------
@@ -387,21 +417,30 @@ class VisualOdometry:
 
     def _motion_model_pose(self) -> Transform | None:
         """The camera pose the robot's odometry puts it at, else the motion model's (the last
-        increment, repeated); None before the second tracked image without odometry."""
-        if self.last_T_wc is not None and self.robot_motion is not None:
-            return self.last_T_wc @ self.robot_motion.delta
-        if self.last_delta is None or self.last_T_wc is None:
+        increment, repeated, turned by the gyro's rotation where there is one); None before the
+        second tracked image without odometry or gyro."""
+        if self.last_T_wc is None:
             return None
-        return self.last_T_wc @ self.last_delta
+        if self.robot_motion is not None:
+            return self.last_T_wc @ self.robot_motion.delta
+        if self.last_delta is None:
+            return (
+                None
+                if self.gyro is None
+                else self.last_T_wc @ Transform(self.gyro.rotation, np.zeros(3))
+            )
+        rotation = self.gyro.rotation if self.gyro is not None else self.last_delta.rotation
+        return self.last_T_wc @ Transform(rotation, self.last_delta.translation)
 
     def _prior_increment(self) -> Transform:
-        """The motion model's increment for a fit around it: the last increment's rotation, and
-        the mean translation of the last frames PnP measured well (one frame's is noisy, and
-        those of a turn's first frames, on few points, already go astray)."""
+        """The motion model's increment for a fit around it: the gyro's rotation, else the last
+        increment's, and the mean translation of the last frames PnP measured well (one frame's
+        is noisy, and those of a turn's first frames, on few points, already go astray)."""
         assert self.last_delta is not None
+        rotation = self.gyro.rotation if self.gyro is not None else self.last_delta.rotation
         if not self.pnp_steps:
-            return self.last_delta
-        return Transform(self.last_delta.rotation, np.mean(self.pnp_steps, axis=0))
+            return Transform(rotation, self.last_delta.translation)
+        return Transform(rotation, np.mean(self.pnp_steps, axis=0))
 
     def _predicted_pixels(self, camera: PinholeCamera) -> NDArray[np.float32]:
         """Where the tracks should be in the next image: their points projected from the pose
@@ -487,8 +526,11 @@ class VisualOdometry:
         translation_std = (
             config.motion_prior_std_fraction * float(np.linalg.norm(prior.translation)) + 0.01
         )
+        prior_covariance = translation_prior(translation_std)
+        if self.gyro is not None:
+            prior_covariance[3:, 3:] = self.gyro.covariance
         measured = self._measure_around(
-            camera, followed, prior, translation_prior(translation_std), prior_yields=True
+            camera, followed, prior, prior_covariance, prior_yields=True
         )
         if measured.problem:
             return replace(

@@ -310,6 +310,39 @@ def read_imu(bag: str | Path, topic: str, dropped: dict[str, int]) -> ImuReading
 
 
 @dataclass(frozen=True)
+class GyroReading:
+    """One sensor_msgs/Imu message's angular velocity (rad/s, in `frame_id`) and its 3x3
+    covariance, row-major."""
+
+    stamp: float
+    frame_id: str
+    angular_velocity: NDArray[np.float64]
+    covariance: NDArray[np.float64]
+
+
+def read_gyro(bag: str | Path, topic: str) -> list[GyroReading]:
+    """The bag's sensor_msgs/Imu angular velocities on `topic`, in stamp order, as recorded
+    (bad values included: the fusion refuses those itself, as on a robot)."""
+    readings: list[GyroReading] = []
+
+    def take(msg: Any) -> None:
+        w = msg.angular_velocity
+        readings.append(
+            GyroReading(
+                stamp_seconds(msg.header),
+                msg.header.frame_id,
+                np.array([w.x, w.y, w.z], np.float64),
+                np.asarray(msg.angular_velocity_covariance, np.float64),
+            )
+        )
+
+    if bag_topics(bag).get(topic) != "sensor_msgs/msg/Imu":
+        raise DatasetError(f"bag {bag} has no sensor_msgs/Imu topic {topic}")
+    _each_message(Path(bag), topic, take)
+    return sorted(readings, key=lambda reading: reading.stamp)
+
+
+@dataclass(frozen=True)
 class OdometryReading:
     """One nav_msgs/Odometry message: the base frame's pose in the odometry frame and its 6x6
     covariance (ROS order)."""

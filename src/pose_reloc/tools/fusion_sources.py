@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -130,21 +131,44 @@ def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
-def robot_odometry_feed(bag: str | Path, topic: str) -> Any:
-    """The bag's robot odometry on `topic` and its camera mount (from /tf_static, base_link to
-    the images' frame), as `vo_fusion.evaluation.fusion.OdometryFeed`."""
+def robot_feed(bag: str | Path, odometry_topic: str | None, imu_topic: str | None) -> Any:
+    """The bag's robot odometry and gyro (either topic None: not used) and its camera mount
+    (from /tf_static, base_link to the images' frame), as `vo_fusion.evaluation.fusion.RobotFeed`;
+    a gyro in another frame than base_link is turned into it through /tf_static."""
     from pose_reloc.datasets.rosbag import (
         BagTopics,
         first_frame_id,
+        read_gyro,
         read_odometry,
         read_static_transforms,
         static_chain,
     )
-    from vo_fusion.evaluation.fusion import OdometryFeed
+    from vo_fusion.evaluation.fusion import RobotFeed
 
     topics = BagTopics()
     camera_frame = first_frame_id(bag, topics.image)
     if camera_frame is None:
         raise PoseRelocError(f"bag {bag} has no images on {topics.image}")
-    T_base_cam = static_chain(read_static_transforms(bag), topics.base_frame, camera_frame)
-    return OdometryFeed(read_odometry(bag, topic), T_base_cam)
+    statics = read_static_transforms(bag)
+    T_base_cam = static_chain(statics, topics.base_frame, camera_frame)
+    gyro = read_gyro(bag, imu_topic) if imu_topic else []
+    mounts = {reading.frame_id for reading in gyro} - {topics.base_frame}
+    for frame in mounts:
+        R = static_chain(statics, topics.base_frame, frame).rotation.as_matrix()
+        gyro = [
+            replace(
+                reading,
+                frame_id=topics.base_frame,
+                angular_velocity=R @ reading.angular_velocity,
+                covariance=(
+                    (R @ reading.covariance.reshape(3, 3) @ R.T).reshape(9)
+                    if reading.covariance[0] >= 0  # -1: no angular velocity, kept as said
+                    else reading.covariance
+                ),
+            )
+            if reading.frame_id == frame
+            else reading
+            for reading in gyro
+        ]
+    odometry = read_odometry(bag, odometry_topic) if odometry_topic else []
+    return RobotFeed(T_base_cam, odometry, gyro)

@@ -47,7 +47,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pose_reloc.datasets.record import Frame
-from pose_reloc.datasets.rosbag import OdometryReading
+from pose_reloc.datasets.rosbag import GyroReading, OdometryReading
 from pose_reloc.evaluation.metrics import fraction_within, median, summary, write_json
 from pose_reloc.geometry import Transform, rotation_error_deg, translation_error_m
 from vo_fusion.errors import VoFusionError
@@ -65,12 +65,14 @@ Ephemeris = Callable[[float], "tuple[NDArray[np.float64], float]"]
 
 
 @dataclass(frozen=True)
-class OdometryFeed:
-    """The robot's own odometry messages (stamp order) and its camera mount, fed to the core
-    as the node feeds them: every message up to an image's stamp before that image."""
+class RobotFeed:
+    """The robot's own odometry and gyro messages (stamp order; the gyro's in the base frame)
+    and its camera mount, fed to the core as the node feeds them: every message up to an
+    image's stamp before that image."""
 
-    readings: Sequence[OdometryReading]
     T_base_cam: Transform
+    odometry: Sequence[OdometryReading] = ()
+    gyro: Sequence[GyroReading] = ()
 
 
 RELOCALIZED_M, RELOCALIZED_DEG = 0.25, 2.0
@@ -97,16 +99,16 @@ def replay(
     sun_source: SunSource | None = None,
     ephemeris: Ephemeris | None = None,
     sun_every: int = 5,
-    odometry: OdometryFeed | None = None,
+    robot: RobotFeed | None = None,
 ) -> list[FrameRecord]:
     """Run the core over the frames the way the nodes would (see the module docstring)."""
     records: list[FrameRecord] = []
     prior_wanted = False
     previous: Frame | None = None
-    fed = 0
+    fed = (0, 0)
     for index, frame in enumerate(frames):
-        fed = feed_odometry(core, odometry, fed, frame.stamp)
-        T_base_cam = odometry.T_base_cam if odometry is not None else None
+        fed = feed_robot(core, robot, fed, frame.stamp)
+        T_base_cam = robot.T_base_cam if robot is not None else None
         output = core.on_image(frame.image(), frame.camera, frame.stamp, T_base_cam)
         if prior_wanted:  # PoseNet localized this image; its prior arrives now
             prior = prior_source(frame)
@@ -137,17 +139,25 @@ def replay(
     return records
 
 
-def feed_odometry(core: FusionCore, odometry: OdometryFeed | None, fed: int, stamp: float) -> int:
-    """The feed's messages from index `fed` up to `stamp` to the core (those it refuses are
-    counted there, as on a robot); the index of the next one."""
-    if odometry is None:
+def feed_robot(
+    core: FusionCore, feed: RobotFeed | None, fed: tuple[int, int], stamp: float
+) -> tuple[int, int]:
+    """The feed's odometry and gyro messages from indices `fed` up to `stamp` to the core
+    (those it refuses are counted there, as on a robot); the indices of the next ones."""
+    if feed is None:
         return fed
-    while fed < len(odometry.readings) and odometry.readings[fed].stamp <= stamp:
-        reading = odometry.readings[fed]
+    odometry_fed, gyro_fed = fed
+    while odometry_fed < len(feed.odometry) and feed.odometry[odometry_fed].stamp <= stamp:
+        reading = feed.odometry[odometry_fed]
         with contextlib.suppress(VoFusionError):
             core.on_odometry(reading.T_odom_base, reading.covariance, reading.stamp)
-        fed += 1
-    return fed
+        odometry_fed += 1
+    while gyro_fed < len(feed.gyro) and feed.gyro[gyro_fed].stamp <= stamp:
+        rate = feed.gyro[gyro_fed]
+        with contextlib.suppress(VoFusionError):
+            core.on_gyro(rate.angular_velocity, rate.covariance, rate.stamp)
+        gyro_fed += 1
+    return odometry_fed, gyro_fed
 
 
 def _teleported(previous: Frame, frame: Frame) -> bool:
@@ -300,17 +310,18 @@ def evaluate_fusion(
     drift_runs: int = 1,
     out: str | Path | None = None,
     log: Callable[[str], None] = print,
-    odometry: OdometryFeed | None = None,
-    drift_odometry: OdometryFeed | None = None,
+    robot: RobotFeed | None = None,
+    drift_robot: RobotFeed | None = None,
 ) -> dict[str, Any]:
-    """The figures of the module docstring; `odometry` / `drift_odometry`: the robot's own
-    odometry of `frames` / `drift_frames`, fused as vo_fusion_node does."""
+    """The figures of the module docstring; `robot` / `drift_robot`: the robot's own
+    odometry and gyro of `frames` / `drift_frames`, fused as vo_fusion_node does."""
     if drift_runs < 1:
         raise VoFusionError(f"drift_runs must be at least 1, got {drift_runs}")
     core = FusionCore(feature_map, config)
-    records = replay(frames, core, prior_source, sun_source, ephemeris, odometry=odometry)
+    records = replay(frames, core, prior_source, sun_source, ephemeris, robot=robot)
     figures = {"prior_source": prior_name, **fusion_figures(records)}
     figures["robot_odometry"] = dict(core.robot_odometry.counts)
+    figures["robot_gyro"] = dict(core.robot_gyro.counts)
     figures["reanchored"] = core.reanchored  # times the map put a drifted filter back
     if scored_prior is not None:
         prior_errors = []
@@ -328,7 +339,7 @@ def evaluate_fusion(
             ephemeris,
             config,
             drift_runs,
-            drift_odometry,
+            drift_robot,
         )
     if out is not None:
         tracking = [
@@ -355,15 +366,13 @@ def _drift(
     ephemeris: Ephemeris | None,
     config: FusionConfig | None,
     runs: int = 1,
-    odometry: OdometryFeed | None = None,
+    robot: RobotFeed | None = None,
 ) -> dict[str, Any]:
     """Odometry from one map fix at the start, without and with the sun, over the same frames;
     `runs` times (each with its own first prior and RANSAC seed), the figures averaged, and the
     per-run ratio of the drifts with and without sun listed."""
     each = [
-        _drift_once(
-            feature_map, frames, prior_source, sun_source, ephemeris, config, seed, odometry
-        )
+        _drift_once(feature_map, frames, prior_source, sun_source, ephemeris, config, seed, robot)
         for seed in range(runs)
     ]
     figures: dict[str, Any] = {key: float(np.mean([e[key] for e in each])) for key in each[0]}
@@ -382,7 +391,7 @@ def _drift_once(
     ephemeris: Ephemeris | None,
     config: FusionConfig | None,
     seed: int,
-    odometry: OdometryFeed | None = None,
+    robot: RobotFeed | None = None,
 ) -> dict[str, float]:
     base = config or FusionConfig()
     no_map = FusionConfig(**{**base.__dict__, "map_fix_period_s": 1e9})
@@ -394,7 +403,7 @@ def _drift_once(
             continue
         with _repeatable_opencv(seed):
             core = FusionCore(feature_map, no_map)
-            records = replay(frames, core, priors, sun, ephemeris, odometry=odometry)
+            records = replay(frames, core, priors, sun, ephemeris, robot=robot)
         runs[key] = first_tracked_run(records)
     length = min(len(run) for run in runs.values())
     results = {}

@@ -38,8 +38,8 @@ from vo_fusion.build_map import build_map
 from vo_fusion.errors import VoFusionError
 from vo_fusion.evaluation.fusion import (
     FrameRecord,
-    OdometryFeed,
-    feed_odometry,
+    RobotFeed,
+    feed_robot,
     rotation_drift_per_100m,
     write_run,
 )
@@ -179,7 +179,7 @@ def wheel_odometry_stand_in(
     scale_error: float = WHEEL_SCALE_ERROR,
     noise: float = WHEEL_NOISE,
     seed: int = 0,
-) -> OdometryFeed:
+) -> RobotFeed:
     """A stand-in for a robot's own odometry where the data has none: the camera's true motion
     between frames with every length `scale_error` too long and `noise` (a fraction of it) of
     white error, chained from the first frame's pose; mounted at the camera itself, every axis
@@ -192,11 +192,11 @@ def wheel_odometry_stand_in(
         length_factor = (1.0 + scale_error) * (1.0 + noise * rng.normal())
         T = T @ Transform(step.rotation, step.translation * length_factor)
         readings.append(OdometryReading(after.stamp, T, np.zeros((6, 6))))
-    return OdometryFeed(readings, Transform.identity())
+    return RobotFeed(Transform.identity(), readings)
 
 
 def run_vo(
-    core: FusionCore, frames: Sequence[Frame], odometry: OdometryFeed | None = None
+    core: FusionCore, frames: Sequence[Frame], odometry: RobotFeed | None = None
 ) -> list[FrameRecord]:
     """Every frame through the core, the first with its ground-truth pose as prior, and the
     robot's odometry where given. A record's `T_fused` is set only when the frame was tracked
@@ -207,10 +207,10 @@ def run_vo(
     )
     core.on_prior(first.T_wc, covariance, first.stamp)
     records: list[FrameRecord] = []
-    fed = 0
+    fed = (0, 0)
     T_base_cam = odometry.T_base_cam if odometry is not None else None
     for frame in frames:
-        fed = feed_odometry(core, odometry, fed, frame.stamp)
+        fed = feed_robot(core, odometry, fed, frame.stamp)
         output = core.on_image(frame.image(), frame.camera, frame.stamp, T_base_cam)
         if not records and not output.map_fix:
             raise VoFusionError(

@@ -51,6 +51,12 @@ def add_parser(commands: Commands) -> None:
         help="fuse the robot's own nav_msgs/Odometry on this topic of the --data and "
         "--drift-data bags (e.g. /odom), as vo_fusion_node does",
     )
+    parser.add_argument(
+        "--imu",
+        metavar="TOPIC",
+        help="fuse the gyro of the sensor_msgs/Imu on this topic of the --data and --drift-data "
+        "bags (e.g. /imu/data) as the odometry's rotation prior, as vo_fusion_node does",
+    )
     add_providers_argument(parser)  # of the --posenet and --sun models
     parser.set_defaults(run=run)
 
@@ -62,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         ground_truth_priors,
         ground_truth_sun,
         localizer_priors,
-        robot_odometry_feed,
+        robot_feed,
         scene_ephemeris,
         sun_bcnn_observations,
         warn,
@@ -72,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from vo_fusion.fusion import FusionConfig
 
     site = site_of_datasets([args.data])
-    topic = args.robot_odometry
+    robot = args.robot_odometry or args.imu
     feature_map = FeatureMap.load(args.map)
     check_sites(site, [("map", args.map, feature_map.site)], warn)
     localized = None
@@ -103,9 +109,11 @@ def run(args: argparse.Namespace) -> int:
         drift_frames=list(read_dataset(args.drift_data)) if args.drift_data else None,
         drift_runs=args.drift_runs,
         out=args.out,
-        odometry=robot_odometry_feed(args.data, topic) if topic else None,
-        drift_odometry=(
-            robot_odometry_feed(args.drift_data, topic) if topic and args.drift_data else None
+        robot=robot_feed(args.data, args.robot_odometry, args.imu) if robot else None,
+        drift_robot=(
+            robot_feed(args.drift_data, args.robot_odometry, args.imu)
+            if robot and args.drift_data
+            else None
         ),
     )
     print(f"wrote {args.out}")
