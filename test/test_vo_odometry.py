@@ -232,7 +232,7 @@ def test_the_fit_around_the_motion_model_is_bounded_in_time(corner):
     )
     steps = [odometry.track(frame.camera, frame.image()) for frame in frames[1:]]
     failed = next(step for step in steps if not step.ok)
-    assert "2 frames in a row on the motion model already" in failed.reason
+    assert "2 frames in a row with the motion model's distance already" in failed.reason
 
 
 def test_the_robot_odometry_holds_the_distance_through_the_corner(corner):
@@ -293,3 +293,32 @@ def test_the_gyro_turns_the_prediction_and_holds_the_fit_through_the_corner(corn
     assert all(step.ok for step in steps), [step.reason for step in steps if not step.ok]
     assert max(predicted_error) < 0.5 < max(model_error)  # a turn's start and end
     assert rotation_error_deg(steps[-1].T_wc, frames[-1].T_wc) < 0.6
+
+
+def test_a_turn_that_disagrees_with_the_gyro_is_not_taken(corner):
+    """A gyro that says the robot turned 5 degrees more than it did: neither PnP's pose nor the
+    fit around the motion model agrees with it, so the frame is not tracked, and says why."""
+    from scipy.spatial.transform import Rotation
+
+    from vo_fusion.odometry import GyroPrior
+
+    frames, out = corner
+    odometry = VisualOdometry()
+    odometry.reset(
+        seed_from_depth(frames[0], out / "depth" / "000000.png"),
+        frames[0].camera,
+        frames[0].image(),
+    )
+    covariance = np.eye(3) * np.radians(0.02) ** 2
+    for previous, frame in itertools.pairwise(frames[:4]):
+        true = previous.T_wc.inverse() @ frame.T_wc
+        assert odometry.track(
+            frame.camera, frame.image(), gyro=GyroPrior(true.rotation, covariance)
+        ).ok
+    previous, frame = frames[3], frames[4]
+    wrong = (
+        Rotation.from_euler("y", 5.0, degrees=True)
+        * (previous.T_wc.inverse() @ frame.T_wc).rotation
+    )
+    step = odometry.track(frame.camera, frame.image(), gyro=GyroPrior(wrong, covariance))
+    assert not step.ok and "from the gyro's" in step.reason, step.reason

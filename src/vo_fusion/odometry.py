@@ -24,8 +24,14 @@ without a depth, around the motion model (`increment`): the image gives the rota
 points left give the distance, else the motion model does (the mean of the last PnP steps,
 within `motion_prior_std_fraction`); most of the last image's tracks must agree with it, as
 with PnP, so a kidnap is still not tracked. At most `max_motion_model_frames` such frames in a
-row. Without a depth source the distance through a turn is the motion model's, so each turn
-can change the scale (measured below 0.9 after some corners): the robot's own odometry is what
+row whose distance was the motion model's (fewer than `min_inliers` points with a depth agreed).
+The window adjustment moves the last pose with the points; the fit starts from where it moved
+it (else the adjusted points disagree with the flow's rays and the prior, and are dropped as
+outliers: measured, half the points lost at some keyframes of a long fitted stretch). Given the robot's gyro
+(`track`'s `gyro`, from `robot_gyro`), its rotation replaces the motion model's in the prediction
+(a turn's start and end, which the last increment misses) and holds the fit's rotation.
+Without a depth source the distance through a turn is the motion model's, so each turn can
+change the scale (measured below 0.9 after some corners): the robot's own odometry is what
 fixes that. Given it (`track`'s `robot_motion`, from `robot_odometry`), every frame is fitted
 around it instead of PnP, the points' depths left out (hundreds of them carry the drifted scale
 and outweigh any per-frame prior): the image gives the rotation and the direction, the robot's
@@ -121,9 +127,14 @@ class OdometryConfig:
     # PnP on fewer inliers than this: the fit around the motion model is tried too, and kept when
     # it passes (a turn's last PnP frames, on 20-30 points, put the camera 10-20 cm astray)
     weak_pnp_inliers: int = 60
-    # ... for at most this many frames in a row (a turn on the spot at 70 deg/s takes ~25; longer,
+    # ... for at most this many frames in a row whose distance was the motion model's (fewer than
+    # min_inliers points with a depth agreed; a turn on the spot at 70 deg/s takes ~25; longer,
     # and the position is the motion model's guess: not tracked). 0: PnP alone.
     max_motion_model_frames: int = 50
+    # Given the robot's gyro: a measured turn further than this (plus 3 sigma of the gyro's) from
+    # the gyro's is not taken (PnP on a turn's last far points, or flow that slid, can be
+    # degrees off); the fit around the gyro is tried instead.
+    gyro_gate_deg: float = 1.0
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -286,6 +297,7 @@ class _Measurement:
     delta_covariance: NDArray[np.float64] | None = None
     motion_model: bool = False
     robot_odometry: bool = False
+    point_inliers: int = 0  # of the fit: tracks with a depth that agree (they give the distance)
 
 
 class VisualOdometry:
@@ -305,6 +317,9 @@ class VisualOdometry:
         self.tracks = Tracks.empty()
         self.last_T_wc: Transform | None = None
         self.last_delta: Transform | None = None
+        # The last image's pose as the window adjustment moved it (when it was a keyframe): where
+        # the adjusted points say the camera was, so the motion model starts from there.
+        self.adjusted_last: Transform | None = None
         self.motion_model_frames = 0  # frames in a row measured around the motion model
         self.robot_motion: RobotMotion | None = None  # of the image being tracked
         self.gyro: GyroPrior | None = None  # ... and the gyro's rotation
@@ -394,12 +409,31 @@ class VisualOdometry:
             else:
                 measured = replace(measured, robot_odometry=True)
             return self._commit(camera, grey, followed, measured)
-        measured = self._measure(camera, followed)
+        measured = self._checked_with_gyro(self._measure(camera, followed))
         if measured.problem or measured.inliers < self.config.weak_pnp_inliers:
-            around = self._measure_around_motion_model(camera, followed, measured)
+            around = self._checked_with_gyro(
+                self._measure_around_motion_model(camera, followed, measured)
+            )
             if not around.problem or measured.problem:
                 measured = around
         return self._commit(camera, grey, followed, measured)
+
+    def _checked_with_gyro(self, measured: _Measurement) -> _Measurement:
+        """The measurement, or its problem when its turn since the last image (from the pose the
+        window adjustment left it at) disagrees with the gyro's."""
+        last = self._last_pose()
+        if self.gyro is None or measured.problem or measured.T_wc is None or last is None:
+            return measured
+        turn = (last.inverse() @ measured.T_wc).rotation
+        off = float(np.degrees((self.gyro.rotation.inv() * turn).magnitude()))
+        sigma = float(np.degrees(np.sqrt(np.linalg.eigvalsh(self.gyro.covariance).max())))
+        gate = self.config.gyro_gate_deg + 3.0 * sigma
+        if off <= gate:
+            return measured
+        return replace(
+            measured,
+            problem=f"its turn is {off:.1f} deg from the gyro's (more than {gate:.1f})",
+        )
 
     def _follow(self, camera: PinholeCamera, grey: NDArray[np.uint8]) -> _Followed:
         """The tracks optical flow followed into `grey`, at their pixels there."""
@@ -419,18 +453,15 @@ class VisualOdometry:
         """The camera pose the robot's odometry puts it at, else the motion model's (the last
         increment, repeated, turned by the gyro's rotation where there is one); None before the
         second tracked image without odometry or gyro."""
-        if self.last_T_wc is None:
+        last = self._last_pose()
+        if last is None:
             return None
         if self.robot_motion is not None:
-            return self.last_T_wc @ self.robot_motion.delta
+            return last @ self.robot_motion.delta
         if self.last_delta is None:
-            return (
-                None
-                if self.gyro is None
-                else self.last_T_wc @ Transform(self.gyro.rotation, np.zeros(3))
-            )
+            return None if self.gyro is None else last @ Transform(self.gyro.rotation, np.zeros(3))
         rotation = self.gyro.rotation if self.gyro is not None else self.last_delta.rotation
-        return self.last_T_wc @ Transform(rotation, self.last_delta.translation)
+        return last @ Transform(rotation, self.last_delta.translation)
 
     def _prior_increment(self) -> Transform:
         """The motion model's increment for a fit around it: the gyro's rotation, else the last
@@ -442,14 +473,19 @@ class VisualOdometry:
             return Transform(rotation, self.last_delta.translation)
         return Transform(rotation, np.mean(self.pnp_steps, axis=0))
 
+    def _last_pose(self) -> Transform | None:
+        """The last image's pose in the points' frame: as the window adjustment moved it, when
+        it was an adjusted keyframe."""
+        return self.adjusted_last if self.adjusted_last is not None else self.last_T_wc
+
     def _predicted_pixels(self, camera: PinholeCamera) -> NDArray[np.float32]:
         """Where the tracks should be in the next image: their points projected from the pose
         the motion model predicts; without a point, their ray turned by its rotation (as if far
         away: a turn moves every corner, near or far, by about the same pixels)."""
         tracks = self.tracks
         guess = tracks.pixels.copy()
-        predicted = self._motion_model_pose()
-        if predicted is None or self.last_T_wc is None:
+        predicted, last = self._motion_model_pose(), self._last_pose()
+        if predicted is None or last is None:
             return guess
         with_point = tracks.has_point
         projected, inside = camera.project(predicted.inverse().apply(tracks.points[with_point]))
@@ -457,7 +493,7 @@ class VisualOdometry:
         without = np.flatnonzero(~with_point)
         if len(without):
             rays = camera.unproject(tracks.pixels[without])
-            turn = (self.last_T_wc.inverse() @ predicted).rotation
+            turn = (last.inverse() @ predicted).rotation
             turned, inside = camera.project(turn.inv().apply(rays))
             guess[without[inside]] = turned[inside]
         return guess
@@ -519,8 +555,8 @@ class VisualOdometry:
         if self.motion_model_frames >= config.max_motion_model_frames:
             return replace(
                 failed,
-                problem=f"{failed.problem}; {self.motion_model_frames} frames in a row on the "
-                "motion model already",
+                problem=f"{failed.problem}; {self.motion_model_frames} frames in a row with the "
+                "motion model's distance already",
             )
         prior = self._prior_increment()
         translation_std = (
@@ -555,9 +591,13 @@ class VisualOdometry:
         """The increment fitted to every followed track around `prior` (`increment`), and the
         checks: most of the last image's tracks agree with it, a plausible step. Without
         `depths`, the tracks' points are left out (each track a pair of rays): the prior alone
-        then says how far."""
+        then says how far. With them, the fit starts from the last pose as the window
+        adjustment moved it (the points' frame); the increment reported is from the last pose as
+        it was, so it carries the adjustment's correction to the filter, as PnP's does."""
         config = self.config
         assert self.last_T_wc is not None
+        base = self._last_pose() if depths else self.last_T_wc
+        assert base is not None
         tracks = followed.tracks
         with_point = tracks.has_point if depths else np.zeros(len(tracks), bool)
         ideal_now = undistorted_pixels(camera, tracks.pixels)
@@ -569,7 +609,7 @@ class VisualOdometry:
         )
         fit = fit_increment(
             camera.K,
-            self.last_T_wc,
+            base,
             prior,
             prior_covariance,
             fit_tracks,
@@ -586,14 +626,16 @@ class VisualOdometry:
         keep = np.ones(len(tracks), bool)
         keep[with_point] = fit.point_inliers
         keep[~with_point] = fit.ray_inliers
+        T_wc = base @ fit.delta
         return _Measurement(
             "",
             kept_fraction,
             keep,
             fit.inliers,
-            self.last_T_wc @ fit.delta,
-            fit.delta,
+            T_wc,
+            self.last_T_wc.inverse() @ T_wc,
             fit.covariance,
+            point_inliers=int(np.count_nonzero(fit.point_inliers)),
         )
 
     def _commit(
@@ -616,10 +658,14 @@ class VisualOdometry:
         T_wc, delta, keep = measured.T_wc, measured.delta, measured.keep
         assert T_wc is not None and delta is not None and keep is not None
         self.frame += 1
-        self.motion_model_frames = self.motion_model_frames + 1 if measured.motion_model else 0
+        # A fit on enough points with a depth measured the distance: only frames whose distance
+        # was the motion model's count towards max_motion_model_frames.
+        guessed = measured.motion_model and measured.point_inliers < self.config.min_inliers
+        self.motion_model_frames = self.motion_model_frames + 1 if guessed else 0
         self.tracks = followed.tracks.select(keep)
         self.metres_since_seed += float(np.linalg.norm(delta.translation))
         self.last_T_wc, self.last_delta, self.grey = T_wc, delta, grey
+        self.adjusted_last = None
         if not measured.motion_model:
             self.pnp_steps.append(np.asarray(delta.translation, np.float64))
         triangulated = self._triangulate(camera, T_wc)
@@ -655,6 +701,7 @@ class VisualOdometry:
         )
         if points is not None:
             self.tracks = replace(tracks, points=points)
+            self.adjusted_last = self.window.keyframes[-1].T_wc
 
     def _triangulate(self, camera: PinholeCamera, T_wc: Transform) -> int:
         """Points for the tracks whose rays are now far enough apart; drop those that fail."""
