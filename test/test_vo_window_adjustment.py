@@ -82,3 +82,34 @@ def test_a_window_with_nothing_to_adjust_is_returned_as_it_is():
     poses, world, observations = drive_window(rng, count=2)
     result = adjust_window(K, poses, world, np.ones(len(world), bool), observations)
     assert result.poses == poses and result.rms_after_px == result.rms_before_px
+
+
+def test_an_adjustment_that_swings_the_newest_keyframe_by_degrees_is_not_taken():
+    """The newest keyframe 3 degrees off what its sightings say: a window allowed 1 degree
+    leaves poses and points as they were (and counts it); one allowed 5 takes it."""
+    from vo_fusion.window_adjustment import Keyframe, KeyframeWindow
+
+    rng = np.random.default_rng(6)
+    poses, world, observations = drive_window(rng)
+    swung = Transform(
+        Rotation.from_euler("y", 3.0, degrees=True) * poses[-1].rotation, poses[-1].translation
+    )
+    ids = np.arange(len(world))
+    for limit, taken in ((1.0, False), (5.0, True)):
+        window = KeyframeWindow(size=6, every=1, min_shared=30, max_turn_deg=limit)
+        adjusted = None
+        for index, T_wc in enumerate(poses):
+            seen = observations.pose == index
+            keyframe = Keyframe(
+                swung if index == len(poses) - 1 else T_wc, ids, observations.pixels[seen]
+            )
+            adjusted = window.add_and_adjust(
+                K, keyframe, ids, world.copy(), np.zeros(len(world), bool)
+            )
+        newest = window.keyframes[-1].T_wc
+        if taken:
+            assert adjusted is not None and window.refused == 0
+            assert rotation_error_deg(newest, poses[-1]) < 0.5
+        else:
+            assert adjusted is None and window.refused == 1
+            assert rotation_error_deg(newest, swung) == 0.0

@@ -120,6 +120,8 @@ class OdometryConfig:
     scale_drift_per_m: float = 0.02  # relative scale std added per metre since the seed
     keyframe_every: int = 5  # tracked frames between keyframes of the adjusted window
     window_keyframes: int = 6  # keyframes adjusted together (fewer than 3: no adjustment)
+    # an adjustment turning the newest keyframe more than this is not taken (`window_adjustment`)
+    max_adjustment_turn_deg: float = 1.0
     # Where PnP cannot measure a frame (a turn: the points with a depth left the image), the
     # increment is fitted to every followed track around the motion model (`increment`), its
     # translation held to the motion model's within this fraction of its length (+ 1 cm) ...
@@ -330,7 +332,10 @@ class VisualOdometry:
         self.next_id = 0
         config = self.config
         self.window = KeyframeWindow(
-            config.window_keyframes, config.keyframe_every, 3 * config.min_inliers
+            config.window_keyframes,
+            config.keyframe_every,
+            3 * config.min_inliers,
+            config.max_adjustment_turn_deg,
         )
 
     def reset(

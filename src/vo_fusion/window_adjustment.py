@@ -66,12 +66,17 @@ class Keyframe:
 class KeyframeWindow:
     """The last `size` keyframes, one every `every` tracked frames (fewer than 3 keyframes: no
     adjustment). A window is adjusted when its keyframes share at least `min_shared` sightings
-    of points two or more of them saw."""
+    of points two or more of them saw. An adjustment that turns the newest keyframe by more than
+    `max_turn_deg` is not taken (poses and points stay as they were): a window in a turn, on few
+    points seen from nearly one place, can swing by degrees, and the odometry would carry the
+    swing into every pose after it."""
 
-    def __init__(self, size: int, every: int, min_shared: int):
+    def __init__(self, size: int, every: int, min_shared: int, max_turn_deg: float = 1.0):
         self.size, self.every, self.min_shared = size, every, min_shared
+        self.max_turn_deg = max_turn_deg
         self.keyframes: deque[Keyframe] = deque(maxlen=size)
         self.frames_since_keyframe = 0
+        self.refused = 0  # adjustments not taken
 
     def keyframe_due(self) -> bool:
         """Count one tracked frame; True when it is to be a keyframe."""
@@ -104,6 +109,14 @@ class KeyframeWindow:
             fixed[rows],
             observations,
         )
+        turn = result.poses[-1].rotation * keyframe.T_wc.rotation.inv()
+        if np.degrees(turn.magnitude()) > self.max_turn_deg:
+            self.refused += 1
+            logger.debug(
+                "window adjustment not taken: it turns the newest keyframe %.1f deg",
+                np.degrees(turn.magnitude()),
+            )
+            return None
         adjusted = points.copy()
         adjusted[rows] = result.points
         for keyframe, adjusted_pose in zip(list(self.keyframes), result.poses, strict=True):
