@@ -63,8 +63,9 @@ def seed_from_depth(frame, depth_path):
     return OdometrySeed(frame.T_wc, pixels[usable], frame.T_wc.apply(points_cam))
 
 
-def started(frames, out):
-    odometry = VisualOdometry()
+def started(frames, out, config=None):
+    """Odometry seeded at the first frame with its corners' true points."""
+    odometry = VisualOdometry(config)
     seed = seed_from_depth(frames[0], out / "depth" / "000000.png")
     odometry.reset(seed, frames[0].camera, frames[0].image())
     return odometry
@@ -224,12 +225,7 @@ def test_a_corner_is_tracked_around_the_motion_model_where_pnp_alone_loses_it(co
 def test_the_fit_around_the_motion_model_is_bounded_in_time(corner):
     """Frames measured on the motion model alone, one after another, are not tracked forever."""
     frames, out = corner
-    odometry = VisualOdometry(OdometryConfig(max_motion_model_frames=2))
-    odometry.reset(
-        seed_from_depth(frames[0], out / "depth" / "000000.png"),
-        frames[0].camera,
-        frames[0].image(),
-    )
+    odometry = started(frames, out, OdometryConfig(max_motion_model_frames=2))
     steps = [odometry.track(frame.camera, frame.image()) for frame in frames[1:]]
     failed = next(step for step in steps if not step.ok)
     assert "2 frames in a row with the motion model's distance already" in failed.reason
@@ -241,12 +237,7 @@ def test_the_robot_odometry_holds_the_distance_through_the_corner(corner):
     from vo_fusion.odometry import RobotMotion
 
     frames, out = corner
-    odometry = VisualOdometry()
-    odometry.reset(
-        seed_from_depth(frames[0], out / "depth" / "000000.png"),
-        frames[0].camera,
-        frames[0].image(),
-    )
+    odometry = started(frames, out)
     covariance = np.diag([0.004**2] * 3 + [np.radians(0.2) ** 2] * 3)
     steps = []
     for previous, frame in itertools.pairwise(frames):
@@ -271,12 +262,7 @@ def test_the_gyro_turns_the_prediction_and_holds_the_fit_through_the_corner(corn
     from vo_fusion.odometry import GyroPrior
 
     frames, out = corner
-    odometry = VisualOdometry()
-    odometry.reset(
-        seed_from_depth(frames[0], out / "depth" / "000000.png"),
-        frames[0].camera,
-        frames[0].image(),
-    )
+    odometry = started(frames, out)
     rng = np.random.default_rng(0)
     covariance = np.eye(3) * (np.radians(0.1) * 0.1) ** 2 * 2
     steps, predicted_error, model_error = [], [], []
@@ -303,12 +289,7 @@ def test_a_turn_that_disagrees_with_the_gyro_is_not_taken(corner):
     from vo_fusion.odometry import GyroPrior
 
     frames, out = corner
-    odometry = VisualOdometry()
-    odometry.reset(
-        seed_from_depth(frames[0], out / "depth" / "000000.png"),
-        frames[0].camera,
-        frames[0].image(),
-    )
+    odometry = started(frames, out)
     covariance = np.eye(3) * np.radians(0.02) ** 2
     for previous, frame in itertools.pairwise(frames[:4]):
         true = previous.T_wc.inverse() @ frame.T_wc
