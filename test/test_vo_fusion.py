@@ -363,6 +363,7 @@ def test_drift_runs_repeat_the_same_odometry_with_and_without_sun(world):
     # (seeded, single-threaded RANSAC), so the same drift, exactly.
     assert figures["drift_runs"] == 2
     assert figures["rot_drift_ratio_sun_per_run"] == [1.0, 1.0]
+    assert figures["drift_ended_vo_per_run"] == ["the drive ended"] * 2  # 30 frames, tracked
     assert figures["drift_tracked_m_vo"] > 2.0
     assert figures["trans_drift_pct_vo"] == figures["trans_drift_pct_vo_sun"]
     assert figures["trans_drift_pct_vo"] > 0
@@ -371,3 +372,24 @@ def test_drift_runs_repeat_the_same_odometry_with_and_without_sun(world):
     assert figures["trans_drift_pct_vo"] == pytest.approx(ratio, rel=0.2)
     with pytest.raises(VoFusionError, match="drift_runs"):
         evaluate_fusion(feature_map, drive[:2], ground_truth_priors(1), drift_runs=0)
+
+
+def test_a_drift_run_says_why_its_tracked_stretch_ended():
+    from pose_reloc.geometry import Transform
+    from vo_fusion.evaluation.fusion import FrameRecord, _why_run_ended, first_tracked_run
+    from vo_fusion.tracking import TrackingState
+
+    def record(stamp, state, reason):
+        pose = Transform.identity()
+        return FrameRecord(stamp, state, pose, pose, False, 1.0, False, reason)
+
+    records = [
+        record(0.0, TrackingState.RELOCALIZING, "waiting for a prior"),
+        record(0.1, TrackingState.TRACKING, "tracked"),
+        record(0.2, TrackingState.TRACKING, "tracked"),
+        record(0.3, TrackingState.LOST, "lost: filter diverged"),
+        record(0.4, TrackingState.TRACKING, "relocalized"),
+    ]
+    assert _why_run_ended(records, first_tracked_run(records)) == "lost: filter diverged"
+    assert _why_run_ended(records[:3], first_tracked_run(records[:3])) == "the drive ended"
+    assert _why_run_ended(records[:1], first_tracked_run(records[:1])) == "nothing tracked"

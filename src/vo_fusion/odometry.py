@@ -322,7 +322,7 @@ class VisualOdometry:
         # The last image's pose as the window adjustment moved it (when it was a keyframe): where
         # the adjusted points say the camera was, so the motion model starts from there.
         self.adjusted_last: Transform | None = None
-        self.motion_model_frames = 0  # frames in a row measured around the motion model
+        self.motion_model_frames = 0  # frames in a row with the motion model's distance
         self.robot_motion: RobotMotion | None = None  # of the image being tracked
         self.gyro: GyroPrior | None = None  # ... and the gyro's rotation
         self.pnp_steps: deque[NDArray[np.float64]] = deque(maxlen=MOTION_MODEL_SPEED_FRAMES)

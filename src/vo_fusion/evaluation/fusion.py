@@ -90,6 +90,7 @@ class FrameRecord:
     kidnap: bool
     frame_ms: float
     sun_used: bool
+    reason: str = ""  # the core's, for this frame
 
 
 def replay(
@@ -133,6 +134,7 @@ def replay(
                 frame.kidnap or (previous is not None and _teleported(previous, frame)),
                 output.frame_ms,
                 sun_used or output.sun_used,
+                output.reason,
             )
         )
         previous = frame
@@ -375,8 +377,10 @@ def _drift(
         _drift_once(feature_map, frames, prior_source, sun_source, ephemeris, config, seed, robot)
         for seed in range(runs)
     ]
+    ended = [e.pop("ended") for e in each]
     figures: dict[str, Any] = {key: float(np.mean([e[key] for e in each])) for key in each[0]}
     figures["drift_runs"] = runs
+    figures["drift_ended_vo_per_run"] = ended  # why each run's tracked stretch ended
     figures["rot_drift_ratio_sun_per_run"] = [
         e["rot_drift_deg_per_100m_vo_sun"] / e["rot_drift_deg_per_100m_vo"] for e in each
     ]
@@ -392,11 +396,12 @@ def _drift_once(
     config: FusionConfig | None,
     seed: int,
     robot: RobotFeed | None = None,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     base = config or FusionConfig()
     no_map = FusionConfig(**{**base.__dict__, "map_fix_period_s": 1e9})
     priors = _same_prior_per_frame(prior_source)
     runs: dict[str, list[FrameRecord]] = {}
+    results: dict[str, Any] = {}
     for key, sun in (("vo", None), ("vo_sun", sun_source)):
         if key == "vo_sun" and sun is None:  # the same odometry, exactly: not run twice
             runs[key] = runs["vo"]
@@ -405,8 +410,9 @@ def _drift_once(
             core = FusionCore(feature_map, no_map)
             records = replay(frames, core, priors, sun, ephemeris, robot=robot)
         runs[key] = first_tracked_run(records)
+        if key == "vo":
+            results["ended"] = _why_run_ended(records, runs[key])
     length = min(len(run) for run in runs.values())
-    results = {}
     for key, whole in runs.items():
         run = whole[:length]
         results[f"rot_drift_deg_per_100m_{key}"] = _run_rotation_drift(run)
@@ -422,6 +428,14 @@ def _drift_once(
             100.0 * final_m / travelled if travelled > 0 else float("nan")
         )
     return results
+
+
+def _why_run_ended(records: Sequence[FrameRecord], run: Sequence[FrameRecord]) -> str:
+    """The core's reason on the first frame after the tracked run, or that the drive ended."""
+    if not run:
+        return "nothing tracked"
+    after = next((i for i, r in enumerate(records) if r is run[-1]), len(records) - 1) + 1
+    return records[after].reason if after < len(records) else "the drive ended"
 
 
 def _same_prior_per_frame(prior_source: PriorSource) -> PriorSource:
