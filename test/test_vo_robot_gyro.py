@@ -103,3 +103,15 @@ def test_the_wheels_turn_is_fused_with_the_gyros_by_their_covariances():
     assert np.all(np.diag(fused.covariance)[3:] < np.radians(0.1) ** 2)
     assert np.array_equal(fused.delta.translation, wheels.delta.translation)
     assert np.array_equal(fused.covariance[:3, :3], wheels.covariance[:3, :3])
+
+
+def test_a_reading_in_the_imus_frame_is_turned_into_the_base_and_no_rate_stays_said():
+    from vo_fusion.robot_gyro import in_base_frame
+
+    upside_down = Rotation.from_euler("x", 180.0, degrees=True)
+    covariance = np.diag([1e-6, 2e-6, 3e-6]).reshape(9)
+    rate, turned = in_base_frame([0.0, 0.1, 0.2], covariance, upside_down)
+    np.testing.assert_allclose(rate, [0.0, -0.1, -0.2], atol=1e-12)
+    np.testing.assert_allclose(turned, covariance, atol=1e-18)  # diagonal: y, z keep their variance
+    none = -np.ones(9)
+    assert np.array_equal(in_base_frame([0, 0, 0], none, upside_down)[1], none)

@@ -68,6 +68,7 @@ from vo_fusion.fusion import (
     FusionOutput,
     TrackingState,
 )
+from vo_fusion.robot_gyro import in_base_frame
 
 LEVELS = {
     TrackingState.TRACKING: DiagnosticStatus.OK,
@@ -360,13 +361,12 @@ class VoFusionNode(PolicyNode):
             )
             return
         w = msg.angular_velocity
-        covariance = np.asarray(msg.angular_velocity_covariance, np.float64).reshape(3, 3)
-        R = T_base_imu.rotation.as_matrix()
-        if covariance[0, 0] >= 0:  # -1: the IMU has no angular velocity (the core refuses it)
-            covariance = R @ covariance @ R.T
+        rate, covariance = in_base_frame(
+            [w.x, w.y, w.z], msg.angular_velocity_covariance, T_base_imu.rotation
+        )
         try:
             stamp = ros_convert.stamp_to_seconds(msg.header.stamp)
-            self.core.on_gyro(R @ np.array([w.x, w.y, w.z]), covariance, stamp)
+            self.core.on_gyro(rate, covariance, stamp)
         except PoseRelocError as error:
             self.drops.drop("bad_imu", str(error))
 

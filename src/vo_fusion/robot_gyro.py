@@ -66,6 +66,20 @@ class _Rate:
     variance: float  # rad²/s² per axis
 
 
+def in_base_frame(
+    angular_velocity: ArrayLike, covariance: ArrayLike, R_base_imu: Rotation
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """A gyro reading given in the IMU's frame, mounted at R_base_imu, in the base frame: the
+    rate (3,) and its covariance (9,); a covariance that says "no angular velocity" (-1 first)
+    or is not finite is kept as it is, for `RobotGyro.add` to refuse."""
+    R = R_base_imu.as_matrix()
+    rate = R @ np.asarray(angular_velocity, np.float64).reshape(3)
+    matrix = np.asarray(covariance, np.float64).reshape(3, 3)
+    if matrix[0, 0] >= 0:
+        matrix = R @ matrix @ R.T
+    return rate, matrix.reshape(9)
+
+
 class RobotGyro:
     """The last seconds of the gyro, and the base's rotation between two stamps."""
 

@@ -144,6 +144,7 @@ def robot_feed(bag: str | Path, odometry_topic: str | None, imu_topic: str | Non
         static_chain,
     )
     from vo_fusion.evaluation.fusion import RobotFeed
+    from vo_fusion.robot_gyro import in_base_frame
 
     topics = BagTopics()
     camera_frame = first_frame_id(bag, topics.image)
@@ -152,23 +153,17 @@ def robot_feed(bag: str | Path, odometry_topic: str | None, imu_topic: str | Non
     statics = read_static_transforms(bag)
     T_base_cam = static_chain(statics, topics.base_frame, camera_frame)
     gyro = read_gyro(bag, imu_topic) if imu_topic else []
-    mounts = {reading.frame_id for reading in gyro} - {topics.base_frame}
-    for frame in mounts:
-        R = static_chain(statics, topics.base_frame, frame).rotation.as_matrix()
-        gyro = [
-            replace(
-                reading,
-                frame_id=topics.base_frame,
-                angular_velocity=R @ reading.angular_velocity,
-                covariance=(
-                    (R @ reading.covariance.reshape(3, 3) @ R.T).reshape(9)
-                    if reading.covariance[0] >= 0  # -1: no angular velocity, kept as said
-                    else reading.covariance
-                ),
+    mounts = {
+        frame: static_chain(statics, topics.base_frame, frame).rotation
+        for frame in {reading.frame_id for reading in gyro} - {topics.base_frame}
+    }
+    for index, reading in enumerate(gyro):
+        if reading.frame_id in mounts:
+            rate, covariance = in_base_frame(
+                reading.angular_velocity, reading.covariance, mounts[reading.frame_id]
             )
-            if reading.frame_id == frame
-            else reading
-            for reading in gyro
-        ]
+            gyro[index] = replace(
+                reading, frame_id=topics.base_frame, angular_velocity=rate, covariance=covariance
+            )
     odometry = read_odometry(bag, odometry_topic) if odometry_topic else []
     return RobotFeed(T_base_cam, odometry, gyro)

@@ -196,7 +196,7 @@ def wheel_odometry_stand_in(
 
 
 def run_vo(
-    core: FusionCore, frames: Sequence[Frame], odometry: RobotFeed | None = None
+    core: FusionCore, frames: Sequence[Frame], robot: RobotFeed | None = None
 ) -> list[FrameRecord]:
     """Every frame through the core, the first with its ground-truth pose as prior, and the
     robot's odometry where given. A record's `T_fused` is set only when the frame was tracked
@@ -208,9 +208,9 @@ def run_vo(
     core.on_prior(first.T_wc, covariance, first.stamp)
     records: list[FrameRecord] = []
     fed = (0, 0)
-    T_base_cam = odometry.T_base_cam if odometry is not None else None
+    T_base_cam = robot.T_base_cam if robot is not None else None
     for frame in frames:
-        fed = feed_robot(core, odometry, fed, frame.stamp)
+        fed = feed_robot(core, robot, fed, frame.stamp)
         output = core.on_image(frame.image(), frame.camera, frame.stamp, T_base_cam)
         if not records and not output.map_fix:
             raise VoFusionError(
