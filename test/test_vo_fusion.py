@@ -18,7 +18,7 @@ from test_vo_odometry import CAMERA, drive_config
 from pose_reloc.geometry import Transform, rotation_error_deg, translation_error_m
 from vo_fusion.build_map import build_map
 from vo_fusion.errors import VoFusionError
-from vo_fusion.fusion import FusionConfig, FusionCore
+from vo_fusion.fusion import NEVER, FusionConfig, FusionCore
 from vo_fusion.tracking import TrackingState
 
 POSENET_COVARIANCE = np.diag([2.0**2] * 3 + [np.radians(6.0) ** 2] * 3)
@@ -100,6 +100,38 @@ def test_a_filter_that_drifted_off_the_map_is_put_back_on_it(world):
     assert "re-anchored on the map" in outputs[2].reason and core.reanchored == 1
     assert min(errors[:2]) > 0.7 and max(errors[2:]) < 0.15, errors
     assert all(o.state is TrackingState.TRACKING for o in outputs)
+
+
+def test_an_uncertain_filter_asks_for_priors_while_tracking_and_a_confirmed_one_fixes_it(world):
+    """Odometry alone for a while (no map fix) leaves the position metres uncertain: the core
+    asks PoseNet while it goes on tracking, and a prior the map confirms corrects the filter;
+    priors nobody asked for (the filter sure of itself) are not used."""
+    feature_map, drive, _ = world
+    config = FusionConfig(map_fix_period_s=NEVER, relocalize_above_std_m=5.0)
+    core = FusionCore(feature_map, config)
+    core.on_prior(posenet_like(drive[0].T_wc), POSENET_COVARIANCE, drive[0].stamp)
+    outputs = [core.on_image(f.image(), f.camera, f.stamp) for f in drive[:6]]
+    assert all(o.state is TrackingState.TRACKING for o in outputs)
+    assert not any(o.request_relocalization for o in outputs)
+    core.on_prior(posenet_like(drive[6].T_wc), POSENET_COVARIANCE, drive[6].stamp)
+    sure = core.on_image(drive[6].image(), drive[6].camera, drive[6].stamp)
+    assert not sure.map_fix and not sure.request_relocalization
+    # As odometry off the map leaves it: 3 m off, and saying so.
+    off = Transform(core.filter.pose.rotation, core.filter.pose.translation + np.array([3.0, 0, 0]))
+    core.filter.reset(off, np.diag([8.0**2] * 3 + [np.radians(1.0) ** 2] * 3), drive[6].stamp)
+    asking = core.on_image(drive[7].image(), drive[7].camera, drive[7].stamp)
+    assert asking.state is TrackingState.TRACKING and asking.request_relocalization
+    assert not asking.map_fix and translation_error_m(asking.T_map_cam, drive[7].T_wc) > 2.0
+    again = core.on_image(drive[8].image(), drive[8].camera, drive[8].stamp)
+    assert not again.request_relocalization  # not before uncertain_retry_s
+    core.on_prior(posenet_like(drive[9].T_wc), POSENET_COVARIANCE, drive[9].stamp)
+    fixed = core.on_image(drive[9].image(), drive[9].camera, drive[9].stamp)
+    assert fixed.state is TrackingState.TRACKING and fixed.map_fix, fixed.reason
+    assert translation_error_m(fixed.T_map_cam, drive[9].T_wc) < 0.15
+    assert core.filter.position_std_m < 1.0
+    later = [core.on_image(f.image(), f.camera, f.stamp) for f in drive[10:20]]
+    assert not any(o.request_relocalization for o in later)
+    assert all(o.state is TrackingState.TRACKING for o in later)
 
 
 def test_a_kidnap_is_lost_then_relocalized(world):

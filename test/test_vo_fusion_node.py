@@ -337,6 +337,7 @@ def test_core_parameters_are_read_at_start_so_run_time_changes_are_refused(ros, 
         map_path,
         map_features=1500,
         lost_kept_fraction=0.4,
+        relocalize_above_std_m=12.0,
         relocalize_features=2500,
         relocalize_min_inliers=20,
     )
@@ -345,6 +346,7 @@ def test_core_parameters_are_read_at_start_so_run_time_changes_are_refused(ros, 
     relocalize = rig.node.core.relocalize_config
     assert (relocalize.max_features, relocalize.min_inliers) == (2500, 20)
     assert rig.node.core.config.lost_kept_fraction == 0.4
+    assert rig.node.core.config.relocalize_above_std_m == 12.0
     for name, value in (("lost_after_failures", 7), ("map_features", 500), ("map", "other.npz")):
         result = rig.node.set_parameters([Parameter(name, value=value)])[0]
         assert not result.successful

@@ -8,9 +8,14 @@ fix, an image in which the odometry kept almost none of its points and the map d
 either, or the filter diverged: `LostRule`) → RELOCALIZING … A prior is only ever accepted
 through an accepted refinement: PoseNet alone is metres off.
 
+Tracking off the map (no map fix for a while) the position's uncertainty grows with the distance
+odometry carried it; past `relocalize_above_std_m` the core asks for PoseNet priors while it goes
+on tracking, and a prior the map confirms corrects the filter as a map fix does (`_prior_fix`).
+
 One tracked image (`FusionCore._track`): odometry predicts the filter (or it coasts) → a map
-refinement corrects it (`_map_fix`, reseeding the odometry when due) → a pending sun observation
-corrects the orientation → the LOST rule decides the state.
+refinement corrects it (`_map_fix`, reseeding the odometry when due; from a pending PoseNet prior
+instead when the filter asked for one) → a pending sun observation corrects the orientation → the
+LOST rule decides the state.
 
 Frames. Poses here are of the camera: `T_map_cam` (the filter's, jumps when the map corrects it)
 and `T_odom_cam` (visual odometry chained, continuous, never jumps; it holds still while lost).
@@ -62,6 +67,7 @@ REANCHORED = "re-anchored on the map"  # a fix's reason when it put a drifted fi
 
 # FusionConfig fields that may be 0
 ZERO_ALLOWED = ("map_fix_period_s", "sun_min_interval_s", "lost_kept_fraction")
+NEVER = 1e9  # a period or threshold this large: off (`FusionConfig.map_fix_period_s`, ...)
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,12 @@ class FusionConfig:
     # covered); waiting for `lost_after_failures` would report the old place meanwhile. 0: off.
     lost_kept_fraction: float = 0.5
     relocalize_retry_s: float = 0.1  # ask PoseNet again this often while relocalizing
+    # While tracking with a position std above this (odometry alone for a while: off the map, or
+    # the map not fixing the images), PoseNet priors are asked for too; one the map confirms
+    # corrects the filter (gated like a map fix). Tracking goes on meanwhile: the odometry has
+    # not lost its way, only the map frame is uncertain.
+    relocalize_above_std_m: float = 5.0
+    uncertain_retry_s: float = 1.0  # ... this often (each costs a PoseNet run and a refinement)
     # Added to the pose's uncertainty the moment tracking is lost (then it grows with time): the
     # node keeps publishing the last known pose, and a lost robot (kidnapped, maybe) must not
     # report the centimetre covariance it had a frame ago.
@@ -344,7 +356,9 @@ class FusionCore:
             self._predict(step, stamp)
         else:
             self._coast(stamp)
-        fix = self._map_fix(image, camera, stamp, step)
+        fix = self._prior_fix(image, camera, stamp, step)
+        if fix is None or not fix.accepted:
+            fix = self._map_fix(image, camera, stamp, step) or fix
         if self.T_odom_cam is not None:
             self._remember_odom(stamp, self.T_odom_cam)
         sun_used = self._use_pending_sun()
@@ -383,6 +397,23 @@ class FusionCore:
             with contextlib.suppress(TimeWentBackwards):  # on_image resets on the next frame
                 self.filter.coast(stamp)
 
+    def _prior_fix(
+        self,
+        image: NDArray[np.uint8],
+        camera: PinholeCamera,
+        stamp: float,
+        step: OdometryStep,
+    ) -> RefinementResult | None:
+        """The map refinement from a PoseNet prior the uncertain filter asked for (None when
+        none is pending), taken as a map fix is."""
+        prior, self.prior = self.prior, None
+        if prior is None or not self.uncertain or stamp - prior.stamp > self.config.max_prior_age_s:
+            return None
+        result = refine_pose(
+            image, camera, prior.T_map_cam, prior.covariance, self.map, self.relocalize_config
+        )
+        return self._fixed(result, image, camera, stamp, step)
+
     def _map_fix(
         self,
         image: NDArray[np.uint8],
@@ -400,6 +431,18 @@ class FusionCore:
             self.map,
             self.refine_config,
         )
+        return self._fixed(result, image, camera, stamp, step)
+
+    def _fixed(
+        self,
+        result: RefinementResult,
+        image: NDArray[np.uint8],
+        camera: PinholeCamera,
+        stamp: float,
+        step: OdometryStep,
+    ) -> RefinementResult:
+        """A map refinement of this image taken as a fix of the filter (gated; enough good ones
+        refused in a row re-anchor it), the odometry reseeded when due."""
         if result.T_wc is None or result.covariance is None:
             return result
         if result.only_disagrees:
@@ -498,12 +541,25 @@ class FusionCore:
         self.last_request = -np.inf
 
     def _wants_relocalization(self, stamp: float) -> bool:
-        if self.state not in (TrackingState.RELOCALIZING, TrackingState.LOST):
+        if self.state in (TrackingState.RELOCALIZING, TrackingState.LOST):
+            retry = self.config.relocalize_retry_s
+        elif self.uncertain:
+            retry = self.config.uncertain_retry_s
+        else:
             return False
-        if stamp - self.last_request < self.config.relocalize_retry_s:
+        if stamp - self.last_request < retry:
             return False
         self.last_request = stamp
         return True
+
+    @property
+    def uncertain(self) -> bool:
+        """Tracking, but the position is too uncertain for the map frame: PoseNet is asked."""
+        return (
+            self.state is TrackingState.TRACKING
+            and self.filter.initialized
+            and self.filter.position_std_m > self.config.relocalize_above_std_m
+        )
 
 
 def _checked_covariance(covariance: ArrayLike, dim: int, name: str) -> NDArray[np.float64]:

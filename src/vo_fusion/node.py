@@ -9,7 +9,8 @@ or a frame TF turns into it), the visual odometry's motion prior. Publishes `rel
 `odometry/visual` (Odometry of base_link in odom), `reloc/path` (Path in map), TF `map -> odom`
 (and `odom -> base_link` with publish_odom_tf), and `/diagnostics` (state, reason, inliers,
 drops; WARN "stale" once no image has been fused for stale_after_s). Calls `reloc/relocalize`
-(std_srvs/Trigger) when it needs a PoseNet prior: at start and when tracking is lost.
+(std_srvs/Trigger) when it needs a PoseNet prior: at start, when tracking is lost, and while
+tracking on odometry alone has left the position more than relocalize_above_std_m uncertain.
 """
 
 from __future__ import annotations
@@ -93,6 +94,12 @@ CORE_PARAMETERS = (
     ("lost_position_std_m", 10.0, "position std added when tracking is lost (m)"),
     ("lost_rotation_std_deg", 20.0, "rotation std added when tracking is lost"),
     ("relocalize_retry_s", 0.1, "ask posenet_node again this often while lost"),
+    (
+        "relocalize_above_std_m",
+        5.0,
+        "tracking with a position std above this (m): posenet_node is asked too",
+    ),
+    ("uncertain_retry_s", 1.0, "... this often (s)"),
     ("sun_min_interval_s", 5.0, "at most one sun update this often (s)"),
 )
 
@@ -251,6 +258,8 @@ class VoFusionNode(PolicyNode):
             lost_kept_fraction=p["lost_kept_fraction"],
             sun_min_interval_s=p["sun_min_interval_s"],
             relocalize_retry_s=p["relocalize_retry_s"],
+            relocalize_above_std_m=p["relocalize_above_std_m"],
+            uncertain_retry_s=p["uncertain_retry_s"],
             lost_position_std_m=p["lost_position_std_m"],
             lost_rotation_std_deg=p["lost_rotation_std_deg"],
         )

@@ -58,7 +58,9 @@ class FilterConfig:
     # (so the std has grown by `rate` after one second).
     lost_position_growth_m_per_s: float = 0.5
     lost_rotation_growth_deg_per_s: float = 5.0
-    max_position_std_m: float = 50.0  # beyond this the filter has diverged
+    # Beyond this the filter has diverged: a pose this uncertain is no pose at all. (Odometry
+    # alone for a kilometre is honestly tens of metres uncertain, and still tracking.)
+    max_position_std_m: float = 500.0
     time_tolerance_s: float = 1e-3  # stamps this much older than the state are still taken
 
     def __post_init__(self) -> None:

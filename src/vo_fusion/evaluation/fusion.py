@@ -52,7 +52,7 @@ from pose_reloc.evaluation.metrics import fraction_within, median, summary, writ
 from pose_reloc.geometry import Transform, rotation_error_deg, translation_error_m
 from vo_fusion.errors import VoFusionError
 from vo_fusion.feature_map import FeatureMap
-from vo_fusion.fusion import FusionConfig, FusionCore
+from vo_fusion.fusion import NEVER, FusionConfig, FusionCore
 from vo_fusion.tracking import TrackingState
 
 # A prior source: the frame -> (T_map_cam, 6x6 covariance), or None when it has no answer.
@@ -398,7 +398,9 @@ def _drift_once(
     robot: RobotFeed | None = None,
 ) -> dict[str, Any]:
     base = config or FusionConfig()
-    no_map = FusionConfig(**{**base.__dict__, "map_fix_period_s": 1e9})
+    no_map = FusionConfig(
+        **{**base.__dict__, "map_fix_period_s": NEVER, "relocalize_above_std_m": NEVER}
+    )
     priors = _same_prior_per_frame(prior_source)
     runs: dict[str, list[FrameRecord]] = {}
     results: dict[str, Any] = {}
