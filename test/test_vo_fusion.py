@@ -134,6 +134,40 @@ def test_an_uncertain_filter_asks_for_priors_while_tracking_and_a_confirmed_one_
     assert all(o.state is TrackingState.TRACKING for o in later)
 
 
+def test_the_accelerometer_takes_a_tilt_out_that_odometry_alone_would_keep(world):
+    """Tracking on odometry alone, the filter tilted 2 deg: with the accelerometer's up (the
+    robot driving straight at constant speed) the tilt is corrected once a second; without it,
+    it stays."""
+    feature_map, drive, _ = world
+    T_base_cam = Transform.from_xyz_quat([0.15, 0.0, 1.3], [-0.5, 0.5, -0.5, 0.5])
+    config = FusionConfig(map_fix_period_s=NEVER, relocalize_above_std_m=NEVER)
+    tilts = []
+    for accelerometer in (True, False):
+        core = FusionCore(feature_map, config)
+        core.on_prior(posenet_like(drive[0].T_wc), POSENET_COVARIANCE, drive[0].stamp)
+        for frame in drive[:4]:
+            assert core.on_image(frame.image(), frame.camera, frame.stamp).state.value == "TRACKING"
+        tilted = Rotation.from_euler("x", 2.0, degrees=True) * core.filter.pose.rotation
+        covariance = np.diag([0.05**2] * 3 + [np.radians(3.0) ** 2] * 3)
+        core.filter.reset(
+            Transform(tilted, core.filter.pose.translation), covariance, drive[3].stamp
+        )
+        used = 0
+        for previous, frame in itertools.pairwise(drive[3:30]):
+            up_base = (frame.T_wc @ T_base_cam.inverse()).rotation.inv().apply([0, 0, 9.80665])
+            for stamp in np.linspace(previous.stamp, frame.stamp, 6)[1:]:
+                core.on_gyro(np.zeros(3), np.eye(3) * 1e-6, stamp)
+                if accelerometer:
+                    core.on_accel(up_base, np.eye(3) * 0.05**2, stamp)
+            output = core.on_image(frame.image(), frame.camera, frame.stamp, T_base_cam)
+            assert output.state is TrackingState.TRACKING, output.reason
+            used += output.gravity_used
+        error = (core.filter.pose.rotation * drive[29].T_wc.rotation.inv()).as_rotvec(degrees=True)
+        tilts.append(float(np.hypot(error[0], error[1])))
+        assert used == (2 if accelerometer else 0)  # 2.6 s: windows ending at 1 s intervals
+    assert tilts[0] < 0.5 and tilts[1] > 1.5, tilts
+
+
 def test_a_kidnap_is_lost_then_relocalized(world):
     feature_map, drive, elsewhere = world
     core = FusionCore(feature_map, FusionConfig(lost_after_failures=3))

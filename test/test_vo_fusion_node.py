@@ -525,13 +525,18 @@ class GyroFeeder:
         gyro = self.rig.node.core.robot_gyro
         return len(gyro.rates) + self.rig.node.drops.total + sum(gyro.counts.values())
 
-    def publish(self, stamp, rate_base, frame="imu_link"):
+    def publish(self, stamp, rate_base, frame="imu_link", force_base=(0.0, 0.0, 9.80665)):
         from geometry_msgs.msg import Vector3
 
         rate = self.T_base_imu.rotation.inv().apply(rate_base)
-        msg = self.Imu(angular_velocity=Vector3(x=rate[0], y=rate[1], z=rate[2]))
+        force = self.T_base_imu.rotation.inv().apply(force_base)
+        msg = self.Imu(
+            angular_velocity=Vector3(x=rate[0], y=rate[1], z=rate[2]),
+            linear_acceleration=Vector3(x=force[0], y=force[1], z=force[2]),
+        )
         msg.header = ros_convert.make_header(stamp, frame)
         msg.angular_velocity_covariance = list(np.eye(3).reshape(9) * np.radians(0.1) ** 2)
+        msg.linear_acceleration_covariance = list(np.eye(3).reshape(9) * 0.05**2)
         before = self._taken()
         self.publisher.publish(msg)
         assert self.ros.spin_until(lambda: self._taken() != before, 5.0)
@@ -543,10 +548,11 @@ def true_rate(previous, frame):
     return turn.rotation.as_rotvec() / (frame.stamp - previous.stamp)
 
 
-def test_the_gyro_in_its_own_frame_is_turned_into_the_base_and_bad_readings_are_dropped(ros, world):
-    """A gyro mounted upside down in imu_link (TF says so): its rates reach the core in
-    base_link's axes and every image is tracked with them; a reading in a frame TF does not know
-    and one with a NaN rate are dropped with their reasons, and tracking goes on."""
+def test_the_imu_in_its_own_frame_is_turned_into_the_base_and_bad_readings_are_dropped(ros, world):
+    """An IMU mounted upside down in imu_link (TF says so): its rates reach the core in
+    base_link's axes and every image is tracked with them, and its accelerometer's up corrects
+    the tilt once a second; a reading in a frame TF does not know, one with a NaN rate and one
+    with a NaN acceleration are dropped with their reasons, and tracking goes on."""
     from scipy.spatial.transform import Rotation
 
     map_path, drive = world
@@ -559,14 +565,19 @@ def test_the_gyro_in_its_own_frame_is_turned_into_the_base_and_bad_readings_are_
     gyro.publish(drive[0].stamp, np.zeros(3))
     rig.send(drive[0].image(), drive[0].stamp)
     rig.prior(posenet_like(drive[1].T_wc), drive[1].stamp)
-    for index in range(1, 10):
+    for index in range(1, 15):
         previous, frame = drive[index - 1], drive[index]
-        gyro.publish(frame.stamp, true_rate(previous, frame))
-        assert np.allclose(core.robot_gyro.rates[-1].rate, true_rate(previous, frame), atol=1e-9)
+        up_base = base_of(frame.T_wc).rotation.inv().apply([0.0, 0.0, 9.80665])
+        gyro.publish(frame.stamp, true_rate(previous, frame), force_base=up_base)
+        assert np.allclose(core.robot_gyro.rates[-1].value, true_rate(previous, frame), atol=1e-9)
+        assert np.allclose(core.robot_gravity.readings[-1].value, up_base, atol=1e-9)
         if index == 5:
             gyro.publish(frame.stamp + 0.01, np.zeros(3), frame="somewhere_else")
             gyro.publish(frame.stamp + 0.01, np.array([np.nan, 0.0, 0.0]))
+            gyro.publish(frame.stamp + 0.02, np.zeros(3), force_base=np.array([np.nan, 0, 0]))
         output = rig.send(frame.image(), frame.stamp)
         assert output.state.value == "TRACKING", output.reason
     assert drops.counts["imu_wrong_frame"] == 1 and drops.counts["bad_imu"] == 1
+    assert drops.counts["bad_imu_acceleration"] == 1
     assert core.robot_gyro.counts["used"] >= 7
+    assert core.robot_gravity.counts["tilt_corrected"] >= 1

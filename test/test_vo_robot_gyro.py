@@ -106,7 +106,7 @@ def test_the_wheels_turn_is_fused_with_the_gyros_by_their_covariances():
 
 
 def test_a_reading_in_the_imus_frame_is_turned_into_the_base_and_no_rate_stays_said():
-    from vo_fusion.robot_gyro import in_base_frame
+    from vo_fusion.imu_readings import in_base_frame
 
     upside_down = Rotation.from_euler("x", 180.0, degrees=True)
     covariance = np.diag([1e-6, 2e-6, 3e-6]).reshape(9)

@@ -15,6 +15,7 @@ on tracking, and a prior the map confirms corrects the filter as a map fix does 
 One tracked image (`FusionCore._track`): odometry predicts the filter (or it coasts) → a map
 refinement corrects it (`_map_fix`, reseeding the odometry when due; from a pending PoseNet prior
 instead when the filter asked for one) → a pending sun observation corrects the orientation → the
+accelerometer's up, where the robot was quasi-static, corrects the tilt (`robot_gravity`) → the
 LOST rule decides the state.
 
 Frames. Poses here are of the camera: `T_map_cam` (the filter's, jumps when the map corrects it)
@@ -47,6 +48,7 @@ from vo_fusion.odometry import (
 )
 from vo_fusion.pose_filter import FilterConfig, PoseFilter, TimeWentBackwards, compose_jacobians
 from vo_fusion.refine import RefineConfig, RefinementResult, refine_pose
+from vo_fusion.robot_gravity import GravityNoise, RobotGravity
 from vo_fusion.robot_gyro import GyroNoise, RobotGyro
 from vo_fusion.robot_odometry import OdometryNoise, RobotOdometry
 from vo_fusion.tracking import LostRule, TrackingState
@@ -96,6 +98,9 @@ class FusionConfig:
     # the view (on the demo drive its yaw part still correlates 0.7 over 5 s), so a filter fed
     # every observation as independent lets that slow bias pull the orientation.
     sun_min_interval_s: float = 5.0
+    # At most one tilt correction from the accelerometer this often (each averages its own
+    # `GravityNoise.window_s` of readings: closer ones would not be independent).
+    gravity_min_interval_s: float = 1.0
     reseed_after_m: float = 1.0  # odometry restarts from map points, at the next accepted map
     # fix, once it has travelled this far on points it triangulated itself
     # Added to every map fix's covariance: successive fixes rest on the same map points, so their
@@ -139,6 +144,7 @@ class FrameCounts:
     map_inliers: int = 0
     map_fix: bool = False
     sun_used: bool = False
+    gravity_used: bool = False
 
 
 @dataclass(frozen=True)
@@ -156,6 +162,7 @@ class FusionOutput:
     map_inliers: int = 0
     map_fix: bool = False
     sun_used: bool = False
+    gravity_used: bool = False  # the accelerometer's up corrected the tilt
     request_relocalization: bool = False
     reset: bool = False
     frame_ms: float = 0.0
@@ -174,10 +181,11 @@ class FusionCore:
         relocalize: RefineConfig | None = None,
         odometry_noise: OdometryNoise | None = None,
         gyro_noise: GyroNoise | None = None,
+        gravity_noise: GravityNoise | None = None,
     ):
         """refine: the map fixes while tracking; relocalize: confirming a prior when lost;
-        odometry_noise, gyro_noise: how far the robot's own odometry (`on_odometry`) and gyro
-        (`on_gyro`) are trusted."""
+        odometry_noise, gyro_noise, gravity_noise: how far the robot's own odometry
+        (`on_odometry`), gyro (`on_gyro`) and accelerometer (`on_accel`) are trusted."""
         self.map = feature_map
         self.config = config or FusionConfig()
         self.refine_config = refine or TRACKING_REFINE
@@ -190,6 +198,7 @@ class FusionCore:
         self.odometry = VisualOdometry(odometry)
         self.robot_odometry = RobotOdometry(odometry_noise)
         self.robot_gyro = RobotGyro(gyro_noise)
+        self.robot_gravity = RobotGravity(gravity_noise)
         self.odometry_stamp: float | None = None  # the image the visual odometry last measured
         self.filter = PoseFilter(pose_filter or FilterConfig())
         self.state = TrackingState.UNINITIALIZED
@@ -207,7 +216,7 @@ class FusionCore:
         self.last_stamp = -np.inf
         self.last_map_fix = -np.inf
         self.last_request = -np.inf
-        self.last_sun_update = -np.inf
+        self.last_sun_update = self.last_gravity_update = -np.inf
 
     # --- inputs -------------------------------------------------------------------------------
     def on_prior(self, T_map_cam: Transform, covariance: ArrayLike, stamp: float) -> None:
@@ -228,6 +237,13 @@ class FusionCore:
         its 3x3 covariance): the rotation prior of the visual odometry for images given their
         camera mount. Raises VoFusionError for a message it refuses (see `robot_gyro`)."""
         self.robot_gyro.add(angular_velocity, covariance, stamp)
+
+    def on_accel(self, linear_acceleration: ArrayLike, covariance: ArrayLike, stamp: float) -> None:
+        """The robot's accelerometer (sensor_msgs/Imu's linear acceleration in the base frame,
+        m/s², and its 3x3 covariance): where it says up is while the robot is quasi-static, the
+        filter's tilt is corrected (images given their camera mount). Raises VoFusionError for
+        a message it refuses (see `robot_gravity`)."""
+        self.robot_gravity.add(linear_acceleration, covariance, stamp)
 
     def on_sun(
         self,
@@ -265,7 +281,9 @@ class FusionCore:
         self.odometry_stamp = None
         self.filter = PoseFilter(self.filter.config)
         self.failures = self.disagreements = 0
-        self.last_stamp = self.last_map_fix = self.last_request = self.last_sun_update = -np.inf
+        self.robot_gravity.clear()
+        self.last_stamp = self.last_map_fix = self.last_request = -np.inf
+        self.last_sun_update = self.last_gravity_update = -np.inf
 
     # --- one image ----------------------------------------------------------------------------
     def on_image(
@@ -305,6 +323,7 @@ class FusionCore:
             map_inliers=counts.map_inliers,
             map_fix=counts.map_fix,
             sun_used=counts.sun_used,
+            gravity_used=counts.gravity_used,
         )
 
     def _relocalize(
@@ -362,6 +381,7 @@ class FusionCore:
         if self.T_odom_cam is not None:
             self._remember_odom(stamp, self.T_odom_cam)
         sun_used = self._use_pending_sun()
+        gravity_used = self._gravity_update(stamp, T_base_cam)
         fixed = fix is not None and fix.accepted
         self.failures = 0 if (step.ok or fixed) else self.failures + 1
         lost = self.lost_rule.why_lost(self.failures, step.kept_fraction, self.filter.diverged)
@@ -372,8 +392,37 @@ class FusionCore:
             map_inliers=fix.inliers if fix is not None else 0,
             map_fix=fixed,
             sun_used=sun_used,
+            gravity_used=gravity_used,
         )
         return _tracked_reason(lost, step, fix), counts
+
+    def _gravity_update(self, stamp: float, T_base_cam: Transform | None) -> bool:
+        """Correct the tilt with the accelerometer's up of the window ending at this image, at
+        most every `gravity_min_interval_s`. True if it did."""
+        if T_base_cam is None or not self.robot_gravity.readings or not self.filter.initialized:
+            return False
+        if stamp - self.last_gravity_update < self.config.gravity_min_interval_s:
+            return False
+        turn_deg = None
+        if self.robot_gyro.rates:
+            window = self.robot_gravity.noise.window_s
+            turn = self.robot_gyro.rotation(stamp - window, stamp)
+            turn_deg = None if turn is None else float(np.degrees(turn.rotation.magnitude()))
+        observation = self.robot_gravity.up(stamp, turn_deg)
+        if observation is None:
+            return False
+        R_base_cam = T_base_cam.rotation.as_matrix()
+        result = self.filter.update_gravity(
+            R_base_cam.T @ observation.up,
+            R_base_cam.T @ observation.covariance @ R_base_cam,
+            stamp,
+        )
+        self.robot_gravity.counts["tilt_corrected" if result.accepted else "refused"] += 1
+        if result.accepted:
+            self.last_gravity_update = stamp
+        else:
+            logger.debug("up vector not used: %s", result.reason)
+        return bool(result.accepted)
 
     def _gyro_prior(self, start: float, end: float, T_base_cam: Transform) -> GyroPrior | None:
         """The gyro's base rotation over the interval, turned into the camera's axes."""

@@ -3,8 +3,9 @@
 Subscribes `image` (Image, or CompressedImage with compressed:=true), `camera_info`,
 `reloc/posenet_pose` (PoseWithCovarianceStamped of base_link in map: the prior), `sun/direction`
 (pose_reloc/SunDirection, camera frame), and where the robot has them `odom` (nav_msgs/Odometry
-of base_link in odom: wheels, VIO) and `imu` (sensor_msgs/Imu: its angular velocity, in base_link
-or a frame TF turns into it), the visual odometry's motion prior. Publishes `reloc/pose`
+of base_link in odom: wheels, VIO) and `imu` (sensor_msgs/Imu, in base_link or a frame TF turns
+into it: its angular velocity the visual odometry's rotation prior, its linear acceleration a
+tilt update where the robot was quasi-static), the visual odometry's motion prior. Publishes `reloc/pose`
 (PoseWithCovarianceStamped of base_link in map; only once the map has confirmed a prior),
 `odometry/visual` (Odometry of base_link in odom), `reloc/path` (Path in map), TF `map -> odom`
 (and `odom -> base_link` with publish_odom_tf), and `/diagnostics` (state, reason, inliers,
@@ -69,7 +70,7 @@ from vo_fusion.fusion import (
     FusionOutput,
     TrackingState,
 )
-from vo_fusion.robot_gyro import in_base_frame
+from vo_fusion.imu_readings import in_base_frame
 
 LEVELS = {
     TrackingState.TRACKING: DiagnosticStatus.OK,
@@ -206,6 +207,12 @@ class VoFusionNode(PolicyNode):
             "odometry's rotation prior (turns at corners)",
         )
         declare(
+            "use_gravity",
+            True,
+            "the robot's accelerometer on imu (sensor_msgs/Imu linear acceleration) corrects "
+            "the tilt where the robot was quasi-static (needs use_gyro: the gyro tells when)",
+        )
+        declare(
             "origin_lat",
             43.6629,
             "map origin latitude (deg)",
@@ -232,10 +239,13 @@ class VoFusionNode(PolicyNode):
         self.base_frame, self.publish_odom_tf = p["base_frame"], p["publish_odom_tf"]
         self.use_sun, self.use_robot_odometry = p["use_sun"], p["use_robot_odometry"]
         self.use_gyro = p["use_gyro"]
+        self.use_gravity = p["use_gravity"] and self.use_gyro
         if not self.use_robot_odometry:
             self.core.robot_odometry.clear()
         if not self.use_gyro:
             self.core.robot_gyro.clear()
+        if not self.use_gravity:
+            self.core.robot_gravity.clear()
         self.origin = (p["origin_lat"], p["origin_lon"], p["origin_alt"], p["yaw_to_enu_deg"])
         self.fallback_extrinsic = extrinsic_from_parameter(p["camera_extrinsic"])
         if self.path.maxlen != p["path_length"]:
@@ -369,7 +379,7 @@ class VoFusionNode(PolicyNode):
                 f"imu in {frame!r}: no transform {self.base_frame} -> {frame!r} in TF",
             )
             return
-        w = msg.angular_velocity
+        w, a = msg.angular_velocity, msg.linear_acceleration
         rate, covariance = in_base_frame(
             [w.x, w.y, w.z], msg.angular_velocity_covariance, T_base_imu.rotation
         )
@@ -378,6 +388,16 @@ class VoFusionNode(PolicyNode):
             self.core.on_gyro(rate, covariance, stamp)
         except PoseRelocError as error:
             self.drops.drop("bad_imu", str(error))
+            return
+        if not self.use_gravity:
+            return
+        force, covariance = in_base_frame(
+            [a.x, a.y, a.z], msg.linear_acceleration_covariance, T_base_imu.rotation
+        )
+        try:
+            self.core.on_accel(force, covariance, stamp)
+        except PoseRelocError as error:
+            self.drops.drop("bad_imu_acceleration", str(error))
 
     def _ephemeris(self, stamp: float) -> tuple[np.ndarray, float]:
         return sun_at(stamp, *self.origin)
@@ -532,6 +552,7 @@ class VoFusionNode(PolicyNode):
             **{f"sun_{k}": v for k, v in self.core.sun_counts.items()},
             **{f"robot_odometry_{k}": v for k, v in self.core.robot_odometry.counts.items()},
             **{f"robot_gyro_{k}": v for k, v in self.core.robot_gyro.counts.items()},
+            **{f"robot_gravity_{k}": v for k, v in self.core.robot_gravity.counts.items()},
             "frames_dropped": self.drops.total,
             **{f"dropped_{k}": v for k, v in self.drops.counts.items()},
         }

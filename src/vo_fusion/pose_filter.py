@@ -53,6 +53,8 @@ class FilterConfig:
     pose_gate_chi2: float = 22.458  # chi² 6 dof at 0.999: squared Mahalanobis gate of a PnP pose
     sun_gate_chi2: float = 13.816  # chi² 2 dof at 0.999: squared Mahalanobis gate of a sun vector
     sun_max_angle_deg: float = 26.0  # Sun-BCNN dropped observations further off than ~26°
+    gravity_gate_chi2: float = 13.816  # chi² 2 dof at 0.999: the same for the up vector
+    gravity_max_angle_deg: float = 20.0  # a tilt further off than this is no quasi-static robot
     min_sun_elevation_deg: float = 0.0  # sun vectors of a sun lower than this are skipped
     # Random walk while no motion information arrives: the variance grows by rate² per second
     # (so the std has grown by `rate` after one second).
@@ -302,7 +304,7 @@ class PoseFilter:
     ) -> UpdateResult:
         """Correct the orientation with an observed unit sun vector (camera frame, 3x3 covariance)
         against the ephemeris' sun vector in `map`; skipped with a reason when unusable."""
-        T = self._require_pose()
+        self._require_pose()
         Sigma = _checked_covariance(sun_cam_covariance, 3, "sun vector covariance")
         stamp = self._checked_forward(stamp)
         observed = np.asarray(sun_cam, dtype=np.float64).reshape(-1)
@@ -310,19 +312,61 @@ class PoseFilter:
         problem = self._sun_problem(observed, expected_map, float(elevation_deg))
         if problem:
             return self._skip(problem)
-        observed = observed / np.linalg.norm(observed)
-        expected_map = expected_map / np.linalg.norm(expected_map)
+        return self._update_direction(
+            "sun",
+            observed / np.linalg.norm(observed),
+            Sigma,
+            expected_map / np.linalg.norm(expected_map),
+            self.config.sun_max_angle_deg,
+            self.config.sun_gate_chi2,
+            stamp,
+        )
+
+    def update_gravity(
+        self, up_cam: ArrayLike, up_cam_covariance: ArrayLike, stamp: float
+    ) -> UpdateResult:
+        """Correct the tilt with the up direction an accelerometer measured (camera frame, unit,
+        3x3 covariance) against the map's up (+z); skipped with a reason when unusable."""
+        self._require_pose()
+        Sigma = _checked_covariance(up_cam_covariance, 3, "up vector covariance")
+        stamp = self._checked_forward(stamp)
+        observed = np.asarray(up_cam, dtype=np.float64).reshape(-1)
+        problem = _unit_vector_problem(observed, "observed up vector")
+        if problem:
+            return self._skip(problem)
+        return self._update_direction(
+            "up",
+            observed / np.linalg.norm(observed),
+            Sigma,
+            np.array([0.0, 0.0, 1.0]),
+            self.config.gravity_max_angle_deg,
+            self.config.gravity_gate_chi2,
+            stamp,
+        )
+
+    def _update_direction(
+        self,
+        what: str,
+        observed: NDArray[np.float64],
+        Sigma: NDArray[np.float64],
+        expected_map: NDArray[np.float64],
+        max_angle_deg: float,
+        gate_chi2: float,
+        stamp: float,
+    ) -> UpdateResult:
+        """A unit direction known in the map, observed in the camera: the orientation about the
+        two axes across it corrected (none about the direction itself)."""
+        T = self._require_pose()
         h = predicted_sun_cam(T.rotation, expected_map)
         angle_deg = float(np.degrees(np.arccos(np.clip(observed @ h, -1.0, 1.0))))
-        if not angle_deg <= self.config.sun_max_angle_deg:
+        if not angle_deg <= max_angle_deg:
             return self._skip(
-                f"sun vector {angle_deg:.1f} deg from the predicted one "
-                f"> {self.config.sun_max_angle_deg}"
+                f"{what} vector {angle_deg:.1f} deg from the predicted one > {max_angle_deg}"
             )
         B = tangent_basis(h)
         R_meas = B.T @ Sigma @ B + SUN_NOISE_FLOOR_RAD2 * np.eye(2)
         H = B.T @ sun_jacobian(T.rotation, expected_map)
-        return self._correct(B.T @ (observed - h), H, R_meas, self.config.sun_gate_chi2, stamp)
+        return self._correct(B.T @ (observed - h), H, R_meas, gate_chi2, stamp)
 
     def _sun_problem(self, observed: NDArray, expected_map: NDArray, elevation_deg: float) -> str:
         if not np.isfinite(elevation_deg):

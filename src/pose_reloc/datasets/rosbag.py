@@ -310,29 +310,33 @@ def read_imu(bag: str | Path, topic: str, dropped: dict[str, int]) -> ImuReading
 
 
 @dataclass(frozen=True)
-class GyroReading:
-    """One sensor_msgs/Imu message's angular velocity (rad/s, in `frame_id`) and its 3x3
-    covariance, row-major."""
+class ImuMessage:
+    """One sensor_msgs/Imu message's angular velocity (rad/s) and linear acceleration (m/s²),
+    in `frame_id`, each with its 3x3 covariance, row-major."""
 
     stamp: float
     frame_id: str
     angular_velocity: NDArray[np.float64]
-    covariance: NDArray[np.float64]
+    angular_velocity_covariance: NDArray[np.float64]
+    linear_acceleration: NDArray[np.float64]
+    linear_acceleration_covariance: NDArray[np.float64]
 
 
-def read_gyro(bag: str | Path, topic: str) -> list[GyroReading]:
-    """The bag's sensor_msgs/Imu angular velocities on `topic`, in stamp order, as recorded
-    (bad values included: the fusion refuses those itself, as on a robot)."""
-    readings: list[GyroReading] = []
+def read_imu_messages(bag: str | Path, topic: str) -> list[ImuMessage]:
+    """The bag's sensor_msgs/Imu messages on `topic`, in stamp order, as recorded (bad values
+    included: the fusion refuses those itself, as on a robot)."""
+    readings: list[ImuMessage] = []
 
     def take(msg: Any) -> None:
-        w = msg.angular_velocity
+        w, a = msg.angular_velocity, msg.linear_acceleration
         readings.append(
-            GyroReading(
+            ImuMessage(
                 stamp_seconds(msg.header),
                 msg.header.frame_id,
                 np.array([w.x, w.y, w.z], np.float64),
                 np.asarray(msg.angular_velocity_covariance, np.float64),
+                np.array([a.x, a.y, a.z], np.float64),
+                np.asarray(msg.linear_acceleration_covariance, np.float64),
             )
         )
 

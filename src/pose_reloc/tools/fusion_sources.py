@@ -131,20 +131,23 @@ def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
-def robot_feed(bag: str | Path, odometry_topic: str | None, imu_topic: str | None) -> Any:
-    """The bag's robot odometry and gyro (either topic None: not used) and its camera mount
-    (from /tf_static, base_link to the images' frame), as `vo_fusion.evaluation.fusion.RobotFeed`;
-    a gyro in another frame than base_link is turned into it through /tf_static."""
+def robot_feed(
+    bag: str | Path, odometry_topic: str | None, imu_topic: str | None, gravity: bool = False
+) -> Any:
+    """The bag's robot odometry and IMU (either topic None: not used) and its camera mount
+    (from /tf_static, base_link to the images' frame), as `vo_fusion.evaluation.fusion.RobotFeed`
+    (`gravity`: the IMU's accelerometer too); an IMU in another frame than base_link is turned
+    into it through /tf_static."""
     from pose_reloc.datasets.rosbag import (
         BagTopics,
         first_frame_id,
-        read_gyro,
+        read_imu_messages,
         read_odometry,
         read_static_transforms,
         static_chain,
     )
     from vo_fusion.evaluation.fusion import RobotFeed
-    from vo_fusion.robot_gyro import in_base_frame
+    from vo_fusion.imu_readings import in_base_frame
 
     topics = BagTopics()
     camera_frame = first_frame_id(bag, topics.image)
@@ -152,18 +155,27 @@ def robot_feed(bag: str | Path, odometry_topic: str | None, imu_topic: str | Non
         raise PoseRelocError(f"bag {bag} has no images on {topics.image}")
     statics = read_static_transforms(bag)
     T_base_cam = static_chain(statics, topics.base_frame, camera_frame)
-    gyro = read_gyro(bag, imu_topic) if imu_topic else []
+    imu = read_imu_messages(bag, imu_topic) if imu_topic else []
     mounts = {
         frame: static_chain(statics, topics.base_frame, frame).rotation
-        for frame in {reading.frame_id for reading in gyro} - {topics.base_frame}
+        for frame in {message.frame_id for message in imu} - {topics.base_frame}
     }
-    for index, reading in enumerate(gyro):
-        if reading.frame_id in mounts:
-            rate, covariance = in_base_frame(
-                reading.angular_velocity, reading.covariance, mounts[reading.frame_id]
+    for index, message in enumerate(imu):
+        if message.frame_id in mounts:
+            R = mounts[message.frame_id]
+            rate, rate_covariance = in_base_frame(
+                message.angular_velocity, message.angular_velocity_covariance, R
             )
-            gyro[index] = replace(
-                reading, frame_id=topics.base_frame, angular_velocity=rate, covariance=covariance
+            force, force_covariance = in_base_frame(
+                message.linear_acceleration, message.linear_acceleration_covariance, R
+            )
+            imu[index] = replace(
+                message,
+                frame_id=topics.base_frame,
+                angular_velocity=rate,
+                angular_velocity_covariance=rate_covariance,
+                linear_acceleration=force,
+                linear_acceleration_covariance=force_covariance,
             )
     odometry = read_odometry(bag, odometry_topic) if odometry_topic else []
-    return RobotFeed(T_base_cam, odometry, gyro)
+    return RobotFeed(T_base_cam, odometry, imu, gravity)

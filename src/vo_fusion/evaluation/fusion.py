@@ -47,7 +47,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pose_reloc.datasets.record import Frame
-from pose_reloc.datasets.rosbag import GyroReading, OdometryReading
+from pose_reloc.datasets.rosbag import ImuMessage, OdometryReading
 from pose_reloc.evaluation.metrics import fraction_within, median, summary, write_json
 from pose_reloc.geometry import Transform, rotation_error_deg, translation_error_m
 from vo_fusion.errors import VoFusionError
@@ -66,13 +66,15 @@ Ephemeris = Callable[[float], "tuple[NDArray[np.float64], float]"]
 
 @dataclass(frozen=True)
 class RobotFeed:
-    """The robot's own odometry and gyro messages (stamp order; the gyro's in the base frame)
+    """The robot's own odometry and IMU messages (stamp order; the IMU's in the base frame)
     and its camera mount, fed to the core as the node feeds them: every message up to an
-    image's stamp before that image."""
+    image's stamp before that image; the IMU's angular velocity as the gyro, its linear
+    acceleration too with `gravity` (the tilt update)."""
 
     T_base_cam: Transform
     odometry: Sequence[OdometryReading] = ()
-    gyro: Sequence[GyroReading] = ()
+    imu: Sequence[ImuMessage] = ()
+    gravity: bool = False
 
 
 RELOCALIZED_M, RELOCALIZED_DEG = 0.25, 2.0
@@ -144,22 +146,27 @@ def replay(
 def feed_robot(
     core: FusionCore, feed: RobotFeed | None, fed: tuple[int, int], stamp: float
 ) -> tuple[int, int]:
-    """The feed's odometry and gyro messages from indices `fed` up to `stamp` to the core
+    """The feed's odometry and IMU messages from indices `fed` up to `stamp` to the core
     (those it refuses are counted there, as on a robot); the indices of the next ones."""
     if feed is None:
         return fed
-    odometry_fed, gyro_fed = fed
+    odometry_fed, imu_fed = fed
     while odometry_fed < len(feed.odometry) and feed.odometry[odometry_fed].stamp <= stamp:
         reading = feed.odometry[odometry_fed]
         with contextlib.suppress(VoFusionError):
             core.on_odometry(reading.T_odom_base, reading.covariance, reading.stamp)
         odometry_fed += 1
-    while gyro_fed < len(feed.gyro) and feed.gyro[gyro_fed].stamp <= stamp:
-        rate = feed.gyro[gyro_fed]
+    while imu_fed < len(feed.imu) and feed.imu[imu_fed].stamp <= stamp:
+        imu = feed.imu[imu_fed]
         with contextlib.suppress(VoFusionError):
-            core.on_gyro(rate.angular_velocity, rate.covariance, rate.stamp)
-        gyro_fed += 1
-    return odometry_fed, gyro_fed
+            core.on_gyro(imu.angular_velocity, imu.angular_velocity_covariance, imu.stamp)
+        if feed.gravity:
+            with contextlib.suppress(VoFusionError):
+                core.on_accel(
+                    imu.linear_acceleration, imu.linear_acceleration_covariance, imu.stamp
+                )
+        imu_fed += 1
+    return odometry_fed, imu_fed
 
 
 def _teleported(previous: Frame, frame: Frame) -> bool:
@@ -324,6 +331,7 @@ def evaluate_fusion(
     figures = {"prior_source": prior_name, **fusion_figures(records)}
     figures["robot_odometry"] = dict(core.robot_odometry.counts)
     figures["robot_gyro"] = dict(core.robot_gyro.counts)
+    figures["robot_gravity"] = dict(core.robot_gravity.counts)
     figures["reanchored"] = core.reanchored  # times the map put a drifted filter back
     if scored_prior is not None:
         prior_errors = []
@@ -414,6 +422,7 @@ def _drift_once(
         runs[key] = first_tracked_run(records)
         if key == "vo":
             results["ended"] = _why_run_ended(records, runs[key])
+            results["drift_tilt_corrections"] = core.robot_gravity.counts["tilt_corrected"]
     length = min(len(run) for run in runs.values())
     for key, whole in runs.items():
         run = whole[:length]

@@ -57,12 +57,19 @@ def add_parser(commands: Commands) -> None:
         help="fuse the gyro of the sensor_msgs/Imu on this topic of the --data and --drift-data "
         "bags (e.g. /imu/data) as the odometry's rotation prior, as vo_fusion_node does",
     )
+    parser.add_argument(
+        "--gravity",
+        action="store_true",
+        help="with --imu: its accelerometer too, correcting the tilt where the robot was "
+        "quasi-static (vo_fusion_node's use_gravity)",
+    )
     add_providers_argument(parser)  # of the --posenet and --sun models
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from pose_reloc.datasets import read_dataset
+    from pose_reloc.errors import PoseRelocError
     from pose_reloc.site_identity import check_sites, site_of_datasets
     from pose_reloc.tools.fusion_sources import (
         ground_truth_priors,
@@ -77,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
     from vo_fusion.feature_map import FeatureMap
     from vo_fusion.fusion import FusionConfig
 
+    if args.gravity and not args.imu:
+        raise PoseRelocError("evaluate fusion: --gravity needs --imu TOPIC")
     site = site_of_datasets([args.data])
     robot = args.robot_odometry or args.imu
     feature_map = FeatureMap.load(args.map)
@@ -109,9 +118,9 @@ def run(args: argparse.Namespace) -> int:
         drift_frames=list(read_dataset(args.drift_data)) if args.drift_data else None,
         drift_runs=args.drift_runs,
         out=args.out,
-        robot=robot_feed(args.data, args.robot_odometry, args.imu) if robot else None,
+        robot=robot_feed(args.data, args.robot_odometry, args.imu, args.gravity) if robot else None,
         drift_robot=(
-            robot_feed(args.drift_data, args.robot_odometry, args.imu)
+            robot_feed(args.drift_data, args.robot_odometry, args.imu, args.gravity)
             if robot and args.drift_data
             else None
         ),
