@@ -23,7 +23,8 @@ than in the frames before it noticed the kidnap); `prior_source` (its name), and
 without and with the sun, gives `rot_drift_deg_per_100m_vo` and `rot_drift_deg_per_100m_vo_sun` over
 the first tracked stretch (until the first loss; the shorter of the two runs' stretches, so both are
 measured over the same frames), with its length `drift_tracked_m_*`, final position error
-`drift_final_translation_m_*` and that error in percent of the length, `trans_drift_pct_*`.
+`drift_final_translation_m_*` and that error in percent of the length, `trans_drift_pct_*`
+(and `drift_tilt_corrections`: the accelerometer's, with a robot feed's `gravity`).
 The two runs see the same odometry: the same priors, and OpenCV's
 RANSAC seeded and single-threaded (else its randomness alone moves the drift by several degrees
 per 100 m from run to run). With `drift_runs` > 1 the drift figures are means over that many runs,
