@@ -105,6 +105,31 @@ def test_the_wheels_turn_is_fused_with_the_gyros_by_their_covariances():
     assert np.array_equal(fused.covariance[:3, :3], wheels.covariance[:3, :3])
 
 
+def test_the_gyro_pins_the_translation_that_the_wheels_unmeasured_tilt_leaves_open():
+    """Planar wheels say nothing of roll and pitch (variance 1e3); on a mount 1.5 m above the
+    base that tilt swings the camera, so in the camera's axes the wheels' translation is
+    metres uncertain, correlated with the rotation. The gyro's rotation pins it: the fused
+    translation is as sure as the wheels' own distance, and moves with the rotation it learned."""
+    lever = np.array([0.0, -1.5, 0.15])  # the camera's offset on the base, camera axes
+    L = -np.array([[0, -lever[2], lever[1]], [lever[2], 0, -lever[0]], [-lever[1], lever[0], 0]])
+    P_rotation = np.diag([1e3, np.radians(1.0) ** 2, 1e3])  # only the turn (camera y) measured
+    covariance = np.zeros((6, 6))
+    covariance[:3, :3] = L @ P_rotation @ L.T + np.eye(3) * 0.003**2
+    covariance[:3, 3:] = L @ P_rotation
+    covariance[3:, :3] = covariance[:3, 3:].T
+    covariance[3:, 3:] = P_rotation
+    wheels = RobotMotion(Transform(Rotation.identity(), np.array([0.0, 0.0, 0.12])), covariance)
+    assert np.linalg.eigvalsh(wheels.covariance[:3, :3]).max() > 100.0
+    tilt = np.radians([0.5, 0.0, 0.0])
+    gyro = GyroPrior(Rotation.from_rotvec(tilt), np.eye(3) * np.radians(0.05) ** 2)
+    fused = wheels.with_gyro(gyro)
+    assert np.linalg.eigvalsh(fused.covariance[:3, :3]).max() < 0.01**2
+    np.testing.assert_allclose(fused.delta.rotation.as_rotvec(), tilt, atol=np.radians(0.01))
+    np.testing.assert_allclose(
+        fused.delta.translation, wheels.delta.translation + L @ tilt, atol=1e-4
+    )
+
+
 def test_a_reading_in_the_imus_frame_is_turned_into_the_base_and_no_rate_stays_said():
     from vo_fusion.imu_readings import in_base_frame
 

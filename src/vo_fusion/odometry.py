@@ -192,18 +192,23 @@ class RobotMotion:
     covariance: NDArray[np.float64]
 
     def with_gyro(self, gyro: GyroPrior) -> RobotMotion:
-        """The increment with its rotation fused with the gyro's (weighted by their inverse
-        covariances, in the rotation's tangent space at the odometry's): wheels measure a turn
-        through slip and tyre scrub, a gyro directly."""
-        odometry_info = np.linalg.inv(self.covariance[3:, 3:])
-        gyro_info = np.linalg.inv(gyro.covariance)
+        """The increment updated by the gyro's rotation as a measurement of its rotation part (a
+        Kalman update in the tangent space at the odometry's increment): wheels measure a turn
+        through slip and tyre scrub, a gyro directly. The translation moves with it through
+        their correlation: in the camera's axes the wheels' unmeasured roll and pitch (variance
+        1e3) swing the camera on its mount, a translation uncertainty only the rotation pins
+        (dropping that correlation left the forward step unconstrained: steps of 3-30 m)."""
+        H = np.zeros((3, 6))
+        H[:, 3:] = np.eye(3)
+        P = self.covariance
         offset = (self.delta.rotation.inv() * gyro.rotation).as_rotvec()
-        covariance = np.linalg.inv(odometry_info + gyro_info)
-        rotation = self.delta.rotation * Rotation.from_rotvec(covariance @ gyro_info @ offset)
-        fused = self.covariance.copy()
-        fused[3:, 3:] = covariance
-        fused[:3, 3:] = fused[3:, :3] = 0.0
-        return RobotMotion(Transform(rotation, self.delta.translation), fused)
+        gain = P @ H.T @ np.linalg.inv(H @ P @ H.T + gyro.covariance)
+        dx = gain @ offset
+        fused = (np.eye(6) - gain @ H) @ P
+        delta = Transform(
+            self.delta.rotation * Rotation.from_rotvec(dx[3:]), self.delta.translation + dx[:3]
+        )
+        return RobotMotion(delta, 0.5 * (fused + fused.T))
 
 
 @dataclass(frozen=True)
