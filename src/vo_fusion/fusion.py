@@ -333,13 +333,9 @@ class FusionCore:
             self.state = TrackingState.RELOCALIZING
         if self.state is TrackingState.LOST:
             self._coast(stamp)
-        prior = self.prior
-        if prior is None or stamp - prior.stamp > self.config.max_prior_age_s:
+        result = self._refined_prior(image, camera, stamp)
+        if result is None:
             return "waiting for a PoseNet prior", FrameCounts()
-        self.prior = None  # each prior is tried once
-        result = refine_pose(
-            image, camera, prior.T_map_cam, prior.covariance, self.map, self.relocalize_config
-        )
         if not result.accepted or result.T_wc is None or result.covariance is None:
             why = f"prior not confirmed by the map: {result.reason}"
             return why, FrameCounts(map_inliers=result.inliers)
@@ -455,13 +451,24 @@ class FusionCore:
     ) -> RefinementResult | None:
         """The map refinement from a PoseNet prior the uncertain filter asked for (None when
         none is pending), taken as a map fix is."""
-        prior, self.prior = self.prior, None
-        if prior is None or not self.uncertain or stamp - prior.stamp > self.config.max_prior_age_s:
+        if not self.uncertain:
+            self.prior = None  # nobody asked for it
             return None
-        result = refine_pose(
+        result = self._refined_prior(image, camera, stamp)
+        return None if result is None else self._fixed(result, image, camera, stamp, step)
+
+    def _refined_prior(
+        self, image: NDArray[np.uint8], camera: PinholeCamera, stamp: float
+    ) -> RefinementResult | None:
+        """The pending PoseNet prior refined against the map (None when there is no fresh one);
+        each prior is tried once."""
+        prior = self.prior
+        if prior is None or stamp - prior.stamp > self.config.max_prior_age_s:
+            return None
+        self.prior = None
+        return refine_pose(
             image, camera, prior.T_map_cam, prior.covariance, self.map, self.relocalize_config
         )
-        return self._fixed(result, image, camera, stamp, step)
 
     def _map_fix(
         self,

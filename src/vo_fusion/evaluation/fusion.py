@@ -39,7 +39,7 @@ import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -406,10 +406,7 @@ def _drift_once(
     seed: int,
     robot: RobotFeed | None = None,
 ) -> dict[str, Any]:
-    base = config or FusionConfig()
-    no_map = FusionConfig(
-        **{**base.__dict__, "map_fix_period_s": NEVER, "relocalize_above_std_m": NEVER}
-    )
+    no_map = odometry_only(config)
     priors = _same_prior_per_frame(prior_source)
     runs: dict[str, list[FrameRecord]] = {}
     results: dict[str, Any] = {}
@@ -440,6 +437,12 @@ def _drift_once(
             100.0 * final_m / travelled if travelled > 0 else float("nan")
         )
     return results
+
+
+def odometry_only(config: FusionConfig | None = None) -> FusionConfig:
+    """The config (default: FusionConfig's) with one map fix at the start and none after: no
+    periodic map fixes, and no PoseNet asked for while the position grows uncertain."""
+    return replace(config or FusionConfig(), map_fix_period_s=NEVER, relocalize_above_std_m=NEVER)
 
 
 def _why_run_ended(records: Sequence[FrameRecord], run: Sequence[FrameRecord]) -> str:

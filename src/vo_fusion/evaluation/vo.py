@@ -40,16 +40,17 @@ from vo_fusion.evaluation.fusion import (
     FrameRecord,
     RobotFeed,
     feed_robot,
+    odometry_only,
     rotation_drift_per_100m,
     write_run,
 )
-from vo_fusion.fusion import NEVER, FusionConfig, FusionCore, FusionOutput
+from vo_fusion.fusion import FusionCore, FusionOutput
 from vo_fusion.odometry import OdometryConfig
 from vo_fusion.refine import RefineConfig
 from vo_fusion.tracking import TrackingState
 
 # One map fix at the start (the first frame's prior), none after: pure visual odometry.
-VO_ONLY = FusionConfig(map_fix_period_s=NEVER, relocalize_above_std_m=NEVER)
+VO_ONLY = odometry_only()
 # The prior given with the first frame's ground-truth pose: tight, since it is the truth, but
 # loose enough that the map's own error passes refine_pose's agreement test.
 START_POSITION_STD_M = 0.1
